@@ -1,0 +1,7 @@
+namespace OrleansDiffusion.Engine.Models;
+
+public enum ExecutionProvider
+{
+    Cpu,
+    Cuda,
+}

@@ -1,0 +1,71 @@
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+namespace OrleansDiffusion.Engine.Models;
+
+/// <summary>What a UNet export expects, read from its metadata (the exports differ most in <c>timestep</c>).</summary>
+public sealed record UNetSignature(
+    TensorSpec Sample,
+    TensorSpec Timestep,
+    TensorSpec EncoderHiddenStates,
+    TensorSpec? TimestepCond,
+    TensorSpec OutSample)
+{
+    public const string SampleName = "sample";
+    public const string TimestepName = "timestep";
+    public const string EncoderHiddenStatesName = "encoder_hidden_states";
+    public const string TimestepCondName = "timestep_cond";
+    public const string OutSampleName = "out_sample";
+
+    /// <summary>Latent channels (4 for SD 1.x/2.x).</summary>
+    public int LatentChannels => Sample.Dimensions[1] > 0 ? Sample.Dimensions[1] : 4;
+
+    /// <summary>A fixed batch size the export was traced with, or null when the batch axis is dynamic.</summary>
+    public int? FixedBatch => Sample.Dimensions[0] > 0 ? Sample.Dimensions[0] : null;
+
+    internal static UNetSignature Read(OnnxComponent unet)
+    {
+        var sample = unet.RequireInput(SampleName, 4);
+        var timestep = unet.RequireInput(TimestepName, 0, 1);
+        var hidden = unet.RequireInput(EncoderHiddenStatesName, 3);
+        var cond = unet.FindInput(TimestepCondName);
+        var known = new[] { SampleName, TimestepName, EncoderHiddenStatesName, TimestepCondName };
+        var unknown = unet.Inputs.Where(i => !known.Contains(i.Name)).Select(i => i.Name).ToList();
+        if (unknown.Count > 0)
+        {
+            throw new InvalidModelException(unet.Path, $"unsupported UNet inputs {string.Join(", ", unknown)} (SDXL-style conditioning is not supported yet).");
+        }
+
+        RequireFloat(unet, sample);
+        RequireFloat(unet, hidden);
+        if (timestep.ElementType is not (TensorElementType.Float or TensorElementType.Float16 or TensorElementType.Int64 or TensorElementType.Int32))
+        {
+            throw new InvalidModelException(unet.Path, $"timestep has element type {timestep.ElementType}; expected float, float16, int64 or int32.");
+        }
+
+        if (cond is not null)
+        {
+            RequireFloat(unet, cond);
+            if (cond.Rank != 2 || cond.Dimensions[1] <= 0 || cond.Dimensions[1] % 2 != 0)
+            {
+                throw new InvalidModelException(unet.Path, $"timestep_cond must be [batch, even embedding size], not {cond}.");
+            }
+        }
+
+        var output = unet.FindOutput(OutSampleName) ?? unet.Outputs[0];
+        if (output.Rank != 4)
+        {
+            throw new InvalidModelException(unet.Path, $"output {output} must have rank 4.");
+        }
+
+        RequireFloat(unet, output);
+        return new UNetSignature(sample, timestep, hidden, cond, output);
+    }
+
+    internal static void RequireFloat(OnnxComponent component, TensorSpec spec)
+    {
+        if (spec.ElementType is not (TensorElementType.Float or TensorElementType.Float16))
+        {
+            throw new InvalidModelException(component.Path, $"{spec} must be float or float16.");
+        }
+    }
+}

@@ -1,0 +1,201 @@
+using Microsoft.ML.OnnxRuntime;
+using OrleansDiffusion.Engine.Models;
+using OrleansDiffusion.Engine.Numerics;
+using OrleansDiffusion.Engine.Schedulers;
+
+namespace OrleansDiffusion.Engine.Pipeline;
+
+/// <summary>
+/// The UNet loop of one job: every buffer and ONNX binding is made once in the constructor, so that
+/// <see cref="Step"/> allocates nothing on the managed heap. The UNet batch is
+/// <c>[uncond x n, cond x n]</c> with guidance, <c>[cond x n]</c> without; each image has its own scheduler
+/// and noise generator (seed + i), so image i does not depend on how many images share the batch.
+/// </summary>
+internal sealed class DenoisingLoop : IDisposable
+{
+    private readonly DiffusionModel _model;
+    private readonly int _images;
+    private readonly int _latentLength;
+    private readonly bool _guided;
+    private readonly float _guidanceScale;
+    private readonly float[] _latents;
+    private readonly float[] _guidedOutput;
+    private readonly float[]? _outputScratch;
+    private readonly IScheduler[] _schedulers;
+    private readonly NoiseGenerator[] _generators;
+    private readonly TensorBuffer _sample;
+    private readonly TensorBuffer _timestep;
+    private readonly TensorBuffer _hiddenStates;
+    private readonly TensorBuffer? _timestepCond;
+    private readonly TensorBuffer _output;
+    private readonly OrtIoBinding _binding;
+    private readonly RunOptions _runOptions;
+
+    public DenoisingLoop(
+        DiffusionModel model,
+        Func<IScheduler> createScheduler,
+        int steps,
+        int images,
+        int latentHeight,
+        int latentWidth,
+        int hiddenSequence,
+        int hiddenSize,
+        float guidanceScale,
+        bool guided,
+        long seed,
+        RunOptions runOptions)
+    {
+        _model = model;
+        _images = images;
+        _guided = guided;
+        _guidanceScale = guidanceScale;
+        _runOptions = runOptions;
+        var signature = model.UNetSig;
+        var channels = signature.LatentChannels;
+        _latentLength = channels * latentHeight * latentWidth;
+        var batch = guided ? 2 * images : images;
+        if (signature.FixedBatch is { } fixedBatch && fixedBatch != batch)
+        {
+            throw new ArgumentException($"This UNet export has a fixed batch of {fixedBatch}; the request needs {batch} (images x {(guided ? 2 : 1)}).");
+        }
+
+        _latents = new float[images * _latentLength];
+        _guidedOutput = guided ? new float[images * _latentLength] : [];
+        _schedulers = new IScheduler[images];
+        _generators = new NoiseGenerator[images];
+        for (var i = 0; i < images; i++)
+        {
+            _schedulers[i] = createScheduler();
+            _schedulers[i].SetTimesteps(steps, _latentLength);
+            _generators[i] = new NoiseGenerator(seed + i);
+        }
+
+        var sampleShape = new long[] { batch, channels, latentHeight, latentWidth };
+        _sample = new TensorBuffer(signature.Sample.ElementType, sampleShape);
+        _output = new TensorBuffer(signature.OutSample.ElementType, sampleShape);
+        _outputScratch = signature.OutSample.IsFloat16 ? new float[batch * _latentLength] : null;
+        var timestepShape = signature.Timestep.Rank == 0
+            ? Array.Empty<long>()
+            : [signature.Timestep.Dimensions[0] > 0 ? signature.Timestep.Dimensions[0] : batch];
+        _timestep = new TensorBuffer(signature.Timestep.ElementType, timestepShape);
+        _hiddenStates = new TensorBuffer(signature.EncoderHiddenStates.ElementType, [batch, hiddenSequence, hiddenSize]);
+        if (signature.TimestepCond is { } cond)
+        {
+            _timestepCond = new TensorBuffer(cond.ElementType, [batch, cond.Dimensions[1]]);
+            WriteGuidanceEmbedding(_timestepCond, batch, cond.Dimensions[1], guidanceScale);
+        }
+
+        _binding = model.UNet.Session.CreateIoBinding();
+        _binding.BindInput(UNetSignature.SampleName, _sample.Value);
+        _binding.BindInput(UNetSignature.TimestepName, _timestep.Value);
+        _binding.BindInput(UNetSignature.EncoderHiddenStatesName, _hiddenStates.Value);
+        if (_timestepCond is not null)
+        {
+            _binding.BindInput(UNetSignature.TimestepCondName, _timestepCond.Value);
+        }
+
+        _binding.BindOutput(signature.OutSample.Name, _output.Value);
+    }
+
+    public int LatentLength => _latentLength;
+
+    /// <summary>All images' latents, image after image.</summary>
+    public Span<float> Latents => _latents;
+
+    public IScheduler Scheduler => _schedulers[0];
+
+    public NoiseGenerator GeneratorFor(int image) => _generators[image];
+
+    public IScheduler SchedulerFor(int image) => _schedulers[image];
+
+    /// <summary>Writes the text embeddings of one prompt for all images of one half of the batch.</summary>
+    public void SetHiddenStates(ReadOnlySpan<float> embedding, bool unconditional)
+    {
+        var half = unconditional ? 0 : (_guided ? _images : 0);
+        if (unconditional && !_guided)
+        {
+            return;
+        }
+
+        for (var i = 0; i < _images; i++)
+        {
+            _hiddenStates.Write((half + i) * embedding.Length, embedding);
+        }
+    }
+
+    /// <summary>One denoising step at <paramref name="index"/>: scale, UNet, guidance, scheduler. Allocates nothing.</summary>
+    public void Step(int index)
+    {
+        var scheduler = _schedulers[0];
+        var scale = scheduler.ModelInputScale(index);
+        var copies = _guided ? 2 : 1;
+        for (var copy = 0; copy < copies; copy++)
+        {
+            _sample.Write(copy * _latents.Length, _latents, scale);
+        }
+
+        _timestep.Fill(scheduler.Timesteps[index]);
+        _model.UNet.Session.RunWithBinding(_runOptions, _binding);
+
+        ReadOnlySpan<float> output;
+        if (_outputScratch is null)
+        {
+            output = _output.Floats;
+        }
+        else
+        {
+            _output.Read(0, _outputScratch);
+            output = _outputScratch;
+        }
+
+        ReadOnlySpan<float> prediction;
+        if (_guided)
+        {
+            Guidance.Apply(output[.._latents.Length], output.Slice(_latents.Length, _latents.Length), _guidanceScale, _guidedOutput);
+            prediction = _guidedOutput;
+        }
+        else
+        {
+            prediction = output[.._latents.Length];
+        }
+
+        for (var i = 0; i < _images; i++)
+        {
+            _schedulers[i].Step(
+                prediction.Slice(i * _latentLength, _latentLength),
+                index,
+                _latents.AsSpan(i * _latentLength, _latentLength),
+                _generators[i]);
+        }
+    }
+
+    public void Dispose()
+    {
+        _binding.Dispose();
+        _sample.Dispose();
+        _timestep.Dispose();
+        _hiddenStates.Dispose();
+        _timestepCond?.Dispose();
+        _output.Dispose();
+    }
+
+    // LCM's guidance embedding (diffusers get_guidance_scale_embedding) of w = guidance - 1, scaled by 1000.
+    private static void WriteGuidanceEmbedding(TensorBuffer buffer, int batch, int dimension, float guidanceScale)
+    {
+        var w = (guidanceScale - 1f) * 1000f;
+        var half = dimension / 2;
+        var row = new float[dimension];
+        var step = Math.Log(10000.0) / (half - 1);
+        for (var k = 0; k < half; k++)
+        {
+            var angle = w * Math.Exp(-k * step);
+            row[k] = (float)Math.Sin(angle);
+            row[half + k] = (float)Math.Cos(angle);
+        }
+
+        for (var b = 0; b < batch; b++)
+        {
+            buffer.Write(b * dimension, row);
+        }
+    }
+}

@@ -1,0 +1,246 @@
+using System.Diagnostics;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using OrleansDiffusion.Engine.Imaging;
+using OrleansDiffusion.Engine.Models;
+using OrleansDiffusion.Engine.Numerics;
+using OrleansDiffusion.Engine.Schedulers;
+using OrleansDiffusion.Engine.Tokenization;
+
+namespace OrleansDiffusion.Engine.Pipeline;
+
+/// <summary>
+/// Stable Diffusion txt2img and img2img over a loaded <see cref="DiffusionModel"/>, as diffusers' ONNX pipelines
+/// compute it: CLIP text encoding, classifier-free guidance, the scheduler loop, VAE decoding, PNG with the
+/// generation parameters. Thread-safe: concurrent jobs share the model's sessions and own their buffers.
+/// </summary>
+public sealed class DiffusionPipeline(DiffusionModel model, GenerationLimits? limits = null)
+{
+    private readonly GenerationLimits _limits = limits ?? GenerationLimits.Default;
+
+    public DiffusionModel Model => model;
+
+    public GenerationLimits Limits => _limits;
+
+    /// <summary>Runs one job to completion on the calling thread.</summary>
+    /// <exception cref="ArgumentException">A request field is out of bounds, or img2img without a VAE encoder.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled; checked before every step and inside ONNX Runtime.</exception>
+    public GenerationResult Generate(GenerationRequest request, IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        model.ThrowIfDisposed();
+        request.Validate(_limits);
+        if (request.InitImage is not null && model.VaeEncoder is null)
+        {
+            throw new ArgumentException($"img2img needs a vae_encoder/ folder, which {model.Folder.Root} does not have.", nameof(request));
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        var kind = request.Scheduler ?? SchedulerFactory.DefaultFor(model.Folder.SchedulerConfig);
+        var karras = request.KarrasSigmas;
+        IScheduler CreateScheduler() => SchedulerFactory.Create(kind, model.Folder.SchedulerConfig, karras);
+        _ = CreateScheduler(); // validates the kind/Karras combination before any work
+
+        using var runOptions = new RunOptions();
+        using var registration = cancellationToken.Register(static state => ((RunOptions)state!).Terminate = true, runOptions);
+        try
+        {
+            return Run(request, kind, karras, CreateScheduler, runOptions, progress, cancellationToken);
+        }
+        catch (OnnxRuntimeException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException("The generation was cancelled.", cancellationToken);
+        }
+    }
+
+    private GenerationResult Run(
+        GenerationRequest request,
+        SchedulerKind kind,
+        bool karras,
+        Func<IScheduler> createScheduler,
+        RunOptions runOptions,
+        IProgress<GenerationProgress>? progress,
+        CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var latentHeight = request.Height / 8;
+        var latentWidth = request.Width / 8;
+
+        // LCM UNets take the guidance as an embedding (timestep_cond) and run without the unconditional pass.
+        var guided = request.GuidanceScale > 1f && model.UNetSig.TimestepCond is null;
+        var conditional = EncodeText(request.Prompt, runOptions);
+        var unconditional = guided ? EncodeText(request.NegativePrompt, runOptions) : null;
+        var textTime = Stopwatch.GetElapsedTime(started);
+
+        using var loop = new DenoisingLoop(
+            model,
+            createScheduler,
+            request.Steps,
+            request.ImageCount,
+            latentHeight,
+            latentWidth,
+            conditional.Sequence,
+            conditional.Hidden,
+            request.GuidanceScale,
+            guided,
+            request.Seed,
+            runOptions);
+        loop.SetHiddenStates(conditional.Values, unconditional: false);
+        if (unconditional is not null)
+        {
+            loop.SetHiddenStates(unconditional.Values, unconditional: true);
+        }
+
+        var timesteps = loop.Scheduler.Timesteps.Length;
+        var beginIndex = 0;
+        var imageEncoderTime = TimeSpan.Zero;
+        if (request.InitImage is null)
+        {
+            for (var i = 0; i < request.ImageCount; i++)
+            {
+                var slice = loop.Latents.Slice(i * loop.LatentLength, loop.LatentLength);
+                loop.GeneratorFor(i).FillNormal(slice);
+                System.Numerics.Tensors.TensorPrimitives.Multiply(slice, loop.SchedulerFor(i).InitNoiseSigma, slice);
+            }
+        }
+        else
+        {
+            var encodeStarted = Stopwatch.GetTimestamp();
+            var initLatents = EncodeImage(request.InitImage, request.Width, request.Height, loop.LatentLength, runOptions);
+            imageEncoderTime = Stopwatch.GetElapsedTime(encodeStarted);
+
+            // diffusers: init_timestep = min(int(steps * strength), steps); start = steps - init_timestep.
+            var initTimestep = Math.Min((int)(request.Steps * request.Strength), request.Steps);
+            beginIndex = Math.Max(request.Steps - initTimestep, 0);
+            var noise = new float[loop.LatentLength];
+            for (var i = 0; i < request.ImageCount; i++)
+            {
+                loop.GeneratorFor(i).FillNormal(noise);
+                loop.SchedulerFor(i).AddNoise(initLatents, noise, beginIndex, loop.Latents.Slice(i * loop.LatentLength, loop.LatentLength));
+            }
+        }
+
+        var denoiseStarted = Stopwatch.GetTimestamp();
+        var total = timesteps - beginIndex;
+        for (var index = beginIndex; index < timesteps; index++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            loop.Step(index);
+            if (progress is not null)
+            {
+                var done = index - beginIndex + 1;
+                var preview = request.PreviewInterval > 0 && (done % request.PreviewInterval == 0 || done == total)
+                    ? LatentPreview.Render(loop.Latents[..loop.LatentLength], latentWidth, latentHeight)
+                    : null;
+                progress.Report(new GenerationProgress(done, total, Stopwatch.GetElapsedTime(started), preview));
+            }
+        }
+
+        var denoiseTime = Stopwatch.GetElapsedTime(denoiseStarted);
+        cancellationToken.ThrowIfCancellationRequested();
+
+        var images = new List<GeneratedImage>(request.ImageCount);
+        var vaeTime = TimeSpan.Zero;
+        var pngTime = TimeSpan.Zero;
+        for (var i = 0; i < request.ImageCount; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var vaeStarted = Stopwatch.GetTimestamp();
+            var pixels = Decode(loop.Latents.Slice(i * loop.LatentLength, loop.LatentLength), latentHeight, latentWidth, runOptions);
+            vaeTime += Stopwatch.GetElapsedTime(vaeStarted);
+
+            var pngStarted = Stopwatch.GetTimestamp();
+            var seed = request.Seed + i;
+            var infotext = Describe(request, kind, karras, seed).ToInfotext();
+            var png = PngEncoder.Encode(pixels, request.Width, request.Height, infotext);
+            pngTime += Stopwatch.GetElapsedTime(pngStarted);
+            images.Add(new GeneratedImage(png, seed, request.Width, request.Height, infotext));
+        }
+
+        return new GenerationResult(images, new StageTimings(textTime, imageEncoderTime, denoiseTime, total, vaeTime, pngTime));
+    }
+
+    /// <summary>The infotext fields for one image of <paramref name="request"/>.</summary>
+    public GenerationParameters Describe(GenerationRequest request, SchedulerKind kind, bool karras, long seed) => new()
+    {
+        Prompt = request.Prompt,
+        NegativePrompt = request.NegativePrompt,
+        Steps = request.Steps,
+        SamplerName = SamplerNames.Display(kind),
+        ScheduleType = karras ? "Karras" : null,
+        GuidanceScale = request.GuidanceScale,
+        Seed = seed,
+        Width = request.Width,
+        Height = request.Height,
+        ModelName = model.Folder.Name,
+        Strength = request.InitImage is null ? null : request.Strength,
+    };
+
+    /// <summary>Tokenizes and encodes one prompt; the result is <c>[77, hidden]</c> floats.</summary>
+    internal TextEmbedding EncodeText(string prompt, RunOptions runOptions)
+    {
+        var ids = model.Tokenizer.Tokenize(prompt).Ids;
+        using var input = new TensorBuffer(model.InputIds.ElementType, [1, ids.Length]);
+        input.WriteIds(0, ids);
+        using var outputs = model.TextEncoder.Session.Run(runOptions, [model.InputIds.Name], [input.Value], [model.HiddenState.Name]);
+        var output = outputs[0];
+        var shape = output.GetTensorTypeAndShape().Shape;
+        if (shape.Length != 3 || shape[0] != 1 || shape[1] != ids.Length)
+        {
+            throw new InvalidModelException(model.TextEncoder.Path, $"{model.HiddenState.Name} came back as [{string.Join(", ", shape)}], expected [1, {ids.Length}, hidden].");
+        }
+
+        return new TextEmbedding(ReadFloats(output), (int)shape[1], (int)shape[2]);
+    }
+
+    private float[] EncodeImage(float[] image, int width, int height, int latentLength, RunOptions runOptions)
+    {
+        var encoder = model.VaeEncoder!;
+        using var input = new TensorBuffer(model.EncoderInput!.ElementType, [1, 3, height, width]);
+        input.Write(0, image);
+        using var outputs = encoder.Session.Run(runOptions, [model.EncoderInput.Name], [input.Value], [model.EncoderOutput!.Name]);
+        var values = ReadFloats(outputs[0]);
+        var shape = outputs[0].GetTensorTypeAndShape().Shape;
+        var channels = model.EncoderOutput.Name == DiffusionModel.LatentParametersName ? 2 * model.UNetSig.LatentChannels : model.UNetSig.LatentChannels;
+        if (values.Length != channels * latentLength / model.UNetSig.LatentChannels)
+        {
+            throw new InvalidModelException(encoder.Path, $"{model.EncoderOutput.Name} came back as [{string.Join(", ", shape)}], expected [1, {channels}, {height / 8}, {width / 8}].");
+        }
+
+        // latent_parameters holds the mean then the log-variance; the mean is used (no sampling), so img2img is
+        // deterministic given the seed, as with latent_sample exports.
+        var latents = new float[latentLength];
+        System.Numerics.Tensors.TensorPrimitives.Multiply(values.AsSpan(0, latentLength), model.Folder.VaeScalingFactor, latents);
+        return latents;
+    }
+
+    private float[] Decode(ReadOnlySpan<float> latents, int latentHeight, int latentWidth, RunOptions runOptions)
+    {
+        using var input = new TensorBuffer(model.DecoderInput.ElementType, [1, model.UNetSig.LatentChannels, latentHeight, latentWidth]);
+        input.Write(0, latents, 1f / model.Folder.VaeScalingFactor);
+        using var outputs = model.VaeDecoder.Session.Run(runOptions, [model.DecoderInput.Name], [input.Value], [model.DecoderOutput.Name]);
+        var shape = outputs[0].GetTensorTypeAndShape().Shape;
+        if (shape.Length != 4 || shape[0] != 1 || shape[1] != 3 || shape[2] != latentHeight * 8 || shape[3] != latentWidth * 8)
+        {
+            throw new InvalidModelException(model.VaeDecoder.Path, $"{model.DecoderOutput.Name} came back as [{string.Join(", ", shape)}], expected [1, 3, {latentHeight * 8}, {latentWidth * 8}].");
+        }
+
+        return ReadFloats(outputs[0]);
+    }
+
+    private static float[] ReadFloats(OrtValue value)
+    {
+        var info = value.GetTensorTypeAndShape();
+        if (info.ElementDataType == TensorElementType.Float16)
+        {
+            var half = value.GetTensorDataAsSpan<Float16>();
+            var result = new float[half.Length];
+            TensorBuffer.ReadFloat(half, 0, result);
+            return result;
+        }
+
+        return value.GetTensorDataAsSpan<float>().ToArray();
+    }
+
+    internal sealed record TextEmbedding(float[] Values, int Sequence, int Hidden);
+}

@@ -1,0 +1,75 @@
+using OrleansDiffusion.Engine.Schedulers;
+
+namespace OrleansDiffusion.Engine.Pipeline;
+
+/// <summary>One txt2img or img2img job for <see cref="DiffusionPipeline"/>.</summary>
+public sealed record GenerationRequest
+{
+    public string Prompt { get; init; } = string.Empty;
+
+    public string NegativePrompt { get; init; } = string.Empty;
+
+    /// <summary>Inference steps. Default: 20.</summary>
+    public int Steps { get; init; } = 20;
+
+    /// <summary>Classifier-free guidance scale; at or below 1 the unconditional pass is skipped. Default: 7.5.</summary>
+    public float GuidanceScale { get; init; } = 7.5f;
+
+    /// <summary>The seed of image 0; image <c>i</c> uses <c>Seed + i</c> (as AUTOMATIC1111 does).</summary>
+    public long Seed { get; init; }
+
+    /// <summary>Width in pixels, a multiple of 8. Default: 512.</summary>
+    public int Width { get; init; } = 512;
+
+    /// <summary>Height in pixels, a multiple of 8. Default: 512.</summary>
+    public int Height { get; init; } = 512;
+
+    /// <summary>The sampler; null means the one the model's <c>scheduler_config.json</c> names.</summary>
+    public SchedulerKind? Scheduler { get; init; }
+
+    /// <summary>Use the Karras sigma schedule (Euler, Euler a, LMS, DPM++ 2M).</summary>
+    public bool KarrasSigmas { get; init; }
+
+    /// <summary>Images generated together in one batch. Default: 1.</summary>
+    public int ImageCount { get; init; } = 1;
+
+    /// <summary>img2img: the init image as planar RGB floats in [-1, 1], exactly <see cref="Width"/> x <see cref="Height"/>.</summary>
+    public float[]? InitImage { get; init; }
+
+    /// <summary>img2img: how much of the schedule to run over the init image (0 keeps it, 1 ignores it). Default: 0.75.</summary>
+    public float Strength { get; init; } = 0.75f;
+
+    /// <summary>Render a cheap latent preview every this many steps; 0 for none. Default: 0.</summary>
+    public int PreviewInterval { get; init; }
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first field that is out of bounds.</summary>
+    public void Validate(GenerationLimits limits)
+    {
+        ArgumentNullException.ThrowIfNull(Prompt, nameof(Prompt));
+        ArgumentNullException.ThrowIfNull(NegativePrompt, nameof(NegativePrompt));
+        Check(Steps >= 1 && Steps <= limits.MaxSteps, nameof(Steps), $"must be between 1 and {limits.MaxSteps}, not {Steps}");
+        Check(float.IsFinite(GuidanceScale) && GuidanceScale >= 0 && GuidanceScale <= limits.MaxGuidanceScale, nameof(GuidanceScale), $"must be between 0 and {limits.MaxGuidanceScale}, not {GuidanceScale}");
+        Check(Seed >= 0, nameof(Seed), $"must not be negative, not {Seed}");
+        CheckSide(Width, limits.MaxWidth, nameof(Width), limits.MinSide);
+        CheckSide(Height, limits.MaxHeight, nameof(Height), limits.MinSide);
+        Check(ImageCount >= 1 && ImageCount <= limits.MaxImages, nameof(ImageCount), $"must be between 1 and {limits.MaxImages}, not {ImageCount}");
+        Check(PreviewInterval >= 0, nameof(PreviewInterval), "must not be negative");
+        if (InitImage is not null)
+        {
+            Check(InitImage.Length == 3 * Width * Height, nameof(InitImage), $"must hold 3 x {Width} x {Height} floats, not {InitImage.Length}");
+            Check(float.IsFinite(Strength) && Strength > 0 && Strength <= 1, nameof(Strength), $"must be in (0, 1], not {Strength}");
+            Check((int)(Steps * Strength) >= 1, nameof(Strength), $"{Strength} of {Steps} steps runs no step; raise the strength or the steps");
+        }
+    }
+
+    private static void CheckSide(int value, int max, string name, int min) =>
+        Check(value >= min && value <= max && value % 8 == 0, name, $"must be a multiple of 8 between {min} and {max}, not {value}");
+
+    private static void Check(bool condition, string name, string problem)
+    {
+        if (!condition)
+        {
+            throw new ArgumentException($"{name} {problem}.", name);
+        }
+    }
+}

@@ -1,0 +1,156 @@
+using System.Globalization;
+using OrleansDiffusion.Engine.Imaging;
+using OrleansDiffusion.Engine.Models;
+using OrleansDiffusion.Engine.Pipeline;
+using OrleansDiffusion.Engine.Schedulers;
+
+namespace OrleansDiffusion.Silo.Cli;
+
+/// <summary>
+/// <c>generate [--model DIR] --prompt "..." --out FILE.png [--negative-prompt --steps --guidance --seed --width --height
+/// --scheduler --n --init-image FILE --strength --provider cpu|cuda --threads N]</c>
+/// </summary>
+internal static class GenerateCommand
+{
+    public const string Name = "generate";
+
+    public static readonly string[] Options =
+    [
+        "model", "prompt", "negative-prompt", "steps", "guidance", "seed", "width", "height", "scheduler", "n",
+        "init-image", "strength", "out", "provider", "threads",
+    ];
+
+    public static int Run(ParsedArguments args, TextWriter output, TextWriter progressOutput, CancellationToken cancellationToken)
+    {
+        _ = args.RequiredText("prompt");
+        _ = args.RequiredText("out");
+        var modelDirectory = args.Text("model") ?? DefaultDemoModel.Ensure(progressOutput);
+        var prompt = args.RequiredText("prompt");
+        var outPath = args.RequiredText("out");
+        var width = args.Int("width", 512);
+        var height = args.Int("height", 512);
+        var schedulerName = args.Text("scheduler");
+        SchedulerKind? scheduler = null;
+        var karras = false;
+        if (schedulerName is not null)
+        {
+            if (!SchedulerFactory.TryParse(schedulerName, out var kind, out karras))
+            {
+                throw new CommandLineException($"--scheduler must be one of {string.Join(", ", SchedulerFactory.Names)}, not '{schedulerName}'.");
+            }
+
+            scheduler = kind;
+        }
+
+        var provider = (args.Text("provider") ?? "cpu").ToLowerInvariant() switch
+        {
+            "cpu" => ExecutionProvider.Cpu,
+            "cuda" => ExecutionProvider.Cuda,
+            var other => throw new CommandLineException($"--provider must be cpu or cuda, not '{other}'."),
+        };
+
+        var seed = args.Long("seed") ?? Random.Shared.NextInt64(0, uint.MaxValue);
+        var strength = args.Float("strength", 0.75f);
+        float[]? initImage = null;
+        if (args.Text("init-image") is { } initPath)
+        {
+            if (!File.Exists(initPath))
+            {
+                throw new CommandLineException($"--init-image file '{initPath}' not found.");
+            }
+
+            try
+            {
+                initImage = InitImageLoader.LoadChw(File.ReadAllBytes(initPath), width, height, ImageLimits.Default);
+            }
+            catch (InvalidImageException e)
+            {
+                throw new CommandLineException($"--init-image '{initPath}': {e.Message}");
+            }
+        }
+        else if (args.Text("strength") is not null)
+        {
+            throw new CommandLineException("--strength applies to img2img only; give --init-image too.");
+        }
+
+        var request = new GenerationRequest
+        {
+            Prompt = prompt,
+            NegativePrompt = args.Text("negative-prompt") ?? string.Empty,
+            Steps = args.Int("steps", 20),
+            GuidanceScale = args.Float("guidance", 7.5f),
+            Seed = seed,
+            Width = width,
+            Height = height,
+            Scheduler = scheduler,
+            KarrasSigmas = karras,
+            ImageCount = args.Int("n", 1),
+            InitImage = initImage,
+            Strength = strength,
+        };
+
+        try
+        {
+            request.Validate(GenerationLimits.Default);
+        }
+        catch (ArgumentException e)
+        {
+            throw new CommandLineException(e.Message);
+        }
+
+        using var model = DiffusionModel.Load(modelDirectory, new ExecutionOptions { Provider = provider, IntraOpThreads = args.Int("threads", 0) });
+        if (model.ProviderFallbackReason is not null)
+        {
+            progressOutput.WriteLine($"CUDA unavailable, running on CPU: {model.ProviderFallbackReason}");
+        }
+
+        if (model.Folder.IsDemoModel)
+        {
+            progressOutput.WriteLine("Note: this is the tiny demo model, not Stable Diffusion; it paints abstract colour fields.");
+        }
+
+        var pipeline = new DiffusionPipeline(model);
+        GenerationResult result;
+        try
+        {
+            result = pipeline.Generate(request, new TerminalProgressBar(progressOutput), cancellationToken);
+        }
+        catch (ArgumentException e)
+        {
+            throw new CommandLineException(e.Message);
+        }
+
+        progressOutput.WriteLine();
+        for (var i = 0; i < result.Images.Count; i++)
+        {
+            var path = OutputPath(outPath, i, result.Images.Count);
+            var directory = Path.GetDirectoryName(Path.GetFullPath(path));
+            if (directory is not null)
+            {
+                Directory.CreateDirectory(directory);
+            }
+
+            File.WriteAllBytes(path, result.Images[i].Png);
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{path} (seed {result.Images[i].Seed})"));
+        }
+
+        var t = result.Timings;
+        output.WriteLine(string.Create(
+            CultureInfo.InvariantCulture,
+            $"text encoder {t.TextEncoder.TotalMilliseconds:F0} ms, {t.DenoisingSteps} UNet steps {t.Denoising.TotalMilliseconds:F0} ms, VAE {t.VaeDecoder.TotalMilliseconds:F0} ms, PNG {t.PngEncoding.TotalMilliseconds:F0} ms"));
+        return 0;
+    }
+
+    /// <summary>With several images, <c>out.png</c> becomes <c>out-0.png</c>, <c>out-1.png</c>, ...</summary>
+    public static string OutputPath(string path, int index, int count)
+    {
+        if (count == 1)
+        {
+            return path;
+        }
+
+        var extension = Path.GetExtension(path);
+        var stem = path[..^extension.Length];
+        return string.Create(CultureInfo.InvariantCulture, $"{stem}-{index}{extension}");
+    }
+}

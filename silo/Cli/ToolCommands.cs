@@ -1,0 +1,65 @@
+namespace OrleansDiffusion.Silo.Cli;
+
+/// <summary>The single-process tool forms of the silo executable: <c>demo-model</c>, <c>generate</c>, <c>tokenize</c>.</summary>
+public static class ToolCommands
+{
+    public const string Usage = """
+        OrleansDiffusion silo
+
+        Single-process tools:
+          demo-model --out DIR [--flavor optimum|optimum-legacy|diffusers|olive-fp16]
+              Write the tiny demo model (NOT Stable Diffusion) in a diffusers/optimum ONNX layout.
+          generate [--model DIR] --prompt "..." --out FILE.png [--negative-prompt TEXT] [--steps 20] [--guidance 7.5]
+                   [--seed N] [--width 512] [--height 512] [--scheduler NAME] [--n 1]
+                   [--init-image FILE --strength 0.75] [--provider cpu|cuda] [--threads N]
+              Generate images. Without --model, the tiny demo model (not Stable Diffusion) is written to
+              ~/.cache/orleans-diffusion/demo-model (or $ORLEANSDIFFUSION_DEMO_MODEL) and used. With --n above 1, FILE gets an index suffix (out-0.png, out-1.png, ...).
+              Schedulers: euler, euler_a, ddim, pndm (plms), lms, dpmpp_2m, lcm; add _karras to euler, euler_a, lms, dpmpp_2m.
+          tokenize --model DIR --input FILE
+              FILE holds one JSON string per line; prints a JSON array of the 77 CLIP ids for each.
+        """;
+
+    public static bool IsToolCommand(string? name) =>
+        name is DemoModelCommand.Name or GenerateCommand.Name or TokenizeCommand.Name or "help" or "--help" or "-h";
+
+    /// <summary>Runs one tool command; returns the process exit code (0 ok, 1 failure, 2 bad arguments).</summary>
+    public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
+    {
+        var command = args.Length > 0 ? args[0] : null;
+        var rest = args.Skip(1).ToArray();
+        try
+        {
+            return command switch
+            {
+                DemoModelCommand.Name => DemoModelCommand.Run(new ParsedArguments(command, rest, DemoModelCommand.Options), output),
+                GenerateCommand.Name => GenerateCommand.Run(new ParsedArguments(command, rest, GenerateCommand.Options), output, error, cancellationToken),
+                TokenizeCommand.Name => TokenizeCommand.Run(new ParsedArguments(command, rest, TokenizeCommand.Options), output),
+                "help" or "--help" or "-h" => PrintUsage(output),
+                _ => throw new CommandLineException($"unknown command '{command}'."),
+            };
+        }
+        catch (CommandLineException e)
+        {
+            error.WriteLine($"error: {e.Message}");
+            error.WriteLine();
+            error.WriteLine(Usage);
+            return 2;
+        }
+        catch (Engine.Models.InvalidModelException e)
+        {
+            error.WriteLine($"error: not a usable model: {e.Message}");
+            return 1;
+        }
+        catch (OperationCanceledException)
+        {
+            error.WriteLine("cancelled.");
+            return 130;
+        }
+    }
+
+    private static int PrintUsage(TextWriter output)
+    {
+        output.WriteLine(Usage);
+        return 0;
+    }
+}

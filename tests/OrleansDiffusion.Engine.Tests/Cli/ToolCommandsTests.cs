@@ -1,0 +1,182 @@
+using System.Diagnostics;
+using System.Text.Json;
+using OrleansDiffusion.Engine.Imaging;
+using OrleansDiffusion.Engine.Tests.Pipeline;
+using OrleansDiffusion.Silo.Cli;
+
+namespace OrleansDiffusion.Engine.Tests.Cli;
+
+public sealed class ToolCommandsTests : IDisposable
+{
+    private readonly TempDirectory _directory = new();
+
+    public void Dispose() => _directory.Dispose();
+
+    private static (int Code, string Output, string Error) Run(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var code = ToolCommands.Run(args, output, error, TestContext.Current.CancellationToken);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    [Theory]
+    [InlineData("optimum")]
+    [InlineData("optimum-legacy")]
+    [InlineData("diffusers")]
+    [InlineData("olive-fp16")]
+    public void Demo_model_then_generate_writes_deterministic_pngs_with_parameters(string flavor)
+    {
+        var model = _directory.Combine(flavor);
+        Assert.Equal(0, Run("demo-model", "--out", model, "--flavor", flavor).Code);
+
+        string[] generate(string output) =>
+        [
+            "generate", "--model", model, "--prompt", "a castle", "--negative-prompt", "fog", "--steps", "3",
+            "--seed", "7", "--width", "64", "--height", "64", "--scheduler", "euler_a", "--out", output,
+        ];
+        var (code, stdout, stderr) = Run(generate(_directory.Combine($"{flavor}-a.png")));
+        Assert.True(code == 0, stderr);
+        Assert.Equal(0, Run(generate(_directory.Combine($"{flavor}-b.png"))).Code);
+
+        var a = File.ReadAllBytes(_directory.Combine($"{flavor}-a.png"));
+        Assert.Equal(a, File.ReadAllBytes(_directory.Combine($"{flavor}-b.png")));
+        Assert.StartsWith("a castle\nNegative prompt: fog\nSteps: 3, Sampler: Euler a, CFG scale: 7.5, Seed: 7, Size: 64x64", PngEncoder.ReadParameters(a), StringComparison.Ordinal);
+        Assert.Contains("(seed 7)", stdout, StringComparison.Ordinal);
+        Assert.Contains("3/3", stderr, StringComparison.Ordinal); // the progress bar
+    }
+
+    [Fact]
+    public void Several_images_get_index_suffixes_and_consecutive_seeds()
+    {
+        var model = _directory.Combine("m");
+        Run("demo-model", "--out", model);
+
+        var (code, stdout, stderr) = Run("generate", "--model", model, "--prompt", "x", "--steps", "2", "--seed", "10", "--n", "2", "--width", "64", "--height", "64", "--out", _directory.Combine("out.png"));
+
+        Assert.True(code == 0, stderr);
+        Assert.Contains("Seed: 10,", PngEncoder.ReadParameters(File.ReadAllBytes(_directory.Combine("out-0.png"))), StringComparison.Ordinal);
+        Assert.Contains("Seed: 11,", PngEncoder.ReadParameters(File.ReadAllBytes(_directory.Combine("out-1.png"))), StringComparison.Ordinal);
+        Assert.False(File.Exists(_directory.Combine("out.png")));
+        Assert.Contains("(seed 11)", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Img2img_from_the_command_line()
+    {
+        var model = _directory.Combine("m");
+        Run("demo-model", "--out", model);
+        Run("generate", "--model", model, "--prompt", "sun", "--steps", "2", "--seed", "1", "--width", "64", "--height", "64", "--out", _directory.Combine("init.png"));
+
+        var (code, _, stderr) = Run("generate", "--model", model, "--prompt", "sea", "--steps", "4", "--seed", "1", "--width", "64", "--height", "64",
+            "--init-image", _directory.Combine("init.png"), "--strength", "0.5", "--scheduler", "ddim", "--out", _directory.Combine("out.png"));
+
+        Assert.True(code == 0, stderr);
+        Assert.Contains("Denoising strength: 0.5", PngEncoder.ReadParameters(File.ReadAllBytes(_directory.Combine("out.png"))), StringComparison.Ordinal);
+        Assert.Contains("2/2", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Tokenize_prints_77_ids_per_json_line()
+    {
+        var model = _directory.Combine("m");
+        Run("demo-model", "--out", model);
+        var input = _directory.Combine("prompts.txt");
+        File.WriteAllLines(input, [JsonSerializer.Serialize("a photo of a cat"), JsonSerializer.Serialize("don't\tstop")]);
+
+        var (code, stdout, _) = Run("tokenize", "--model", model, "--input", input);
+
+        Assert.Equal(0, code);
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, lines.Length);
+        var ids = JsonSerializer.Deserialize<int[]>(lines[0])!;
+        Assert.Equal(77, ids.Length);
+        Assert.Equal([49406, 320, 1125, 539, 320, 2368, 49407, 49407], ids[..8]);
+    }
+
+    [Theory]
+    [InlineData(new[] { "paint" }, "unknown command 'paint'")]
+    [InlineData(new[] { "generate", "--model", "m", "--out", "o.png" }, "--prompt is required")]
+    [InlineData(new[] { "generate", "--prompt", "x" }, "--out is required")]
+    [InlineData(new[] { "generate", "--model", "m", "--prompt", "x", "--out", "o.png", "--steps", "many" }, "--steps must be an integer")]
+    [InlineData(new[] { "generate", "--model", "m", "--prompt", "x", "--out", "o.png", "--width", "100" }, "Width must be a multiple of 8")]
+    [InlineData(new[] { "generate", "--model", "m", "--prompt", "x", "--out", "o.png", "--scheduler", "heun" }, "--scheduler must be one of")]
+    [InlineData(new[] { "generate", "--model", "m", "--prompt", "x", "--out", "o.png", "--strength", "0.5" }, "--strength applies to img2img only")]
+    [InlineData(new[] { "generate", "--model", "m", "--prompt", "x", "--out", "o.png", "--colour", "red" }, "unknown option --colour")]
+    [InlineData(new[] { "generate", "--model", "m", "--prompt" }, "--prompt needs a value")]
+    [InlineData(new[] { "demo-model", "--out", "d", "--flavor", "onnx" }, "--flavor must be one of")]
+    [InlineData(new[] { "tokenize", "--model", "m" }, "--input is required")]
+    public void Bad_arguments_print_a_clear_message_and_exit_2(string[] args, string message)
+    {
+        var (code, _, stderr) = Run(args);
+
+        Assert.Equal(2, code);
+        Assert.Contains(message, stderr, StringComparison.Ordinal);
+        Assert.Contains("Single-process tools", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Without_a_model_the_demo_model_is_written_once_and_used()
+    {
+        var demo = _directory.Combine("cache", "demo-model");
+        Environment.SetEnvironmentVariable(DefaultDemoModelVariable, demo);
+        try
+        {
+            var (code, _, stderr) = Run("generate", "--prompt", "x", "--steps", "1", "--width", "64", "--height", "64", "--out", _directory.Combine("a.png"));
+            Assert.True(code == 0, stderr);
+            Assert.Contains("NOT Stable Diffusion", stderr, StringComparison.Ordinal);
+            Assert.True(File.Exists(Path.Combine(demo, "model_index.json")));
+
+            (code, _, stderr) = Run("generate", "--prompt", "x", "--steps", "1", "--width", "64", "--height", "64", "--out", _directory.Combine("b.png"));
+            Assert.Equal(0, code);
+            Assert.DoesNotContain("wrote the tiny demo model", stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(DefaultDemoModelVariable, null);
+        }
+    }
+
+    private const string DefaultDemoModelVariable = "ORLEANSDIFFUSION_DEMO_MODEL";
+
+    [Fact]
+    public void A_folder_that_is_not_a_model_exits_1_naming_the_file()
+    {
+        var (code, _, stderr) = Run("generate", "--model", _directory.Path, "--prompt", "x", "--out", _directory.Combine("o.png"));
+
+        Assert.Equal(1, code);
+        Assert.Contains("model_index.json", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_silo_executable_runs_the_tools_as_a_process()
+    {
+        var silo = Path.Combine(AppContext.BaseDirectory, "OrleansDiffusion.Silo.dll");
+        var model = _directory.Combine("p");
+
+        var (code, _) = Exec(silo, "demo-model", "--out", model, "--flavor", "diffusers");
+        Assert.Equal(0, code);
+        (code, var error) = Exec(silo, "generate", "--model", model, "--prompt", "x", "--steps", "1", "--width", "64", "--height", "64", "--out", _directory.Combine("p.png"));
+        Assert.True(code == 0, error);
+        Assert.True(PngPixels.Decode(File.ReadAllBytes(_directory.Combine("p.png")), out _, out _).Length == 64 * 64);
+        (code, error) = Exec(silo, "generate", "--model", model);
+        Assert.Equal(2, code);
+        Assert.Contains("--prompt is required", error, StringComparison.Ordinal);
+    }
+
+    private static (int Code, string Error) Exec(string dll, params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
+        info.ArgumentList.Add(dll);
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(info)!;
+        var error = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        _ = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        process.WaitForExit();
+        return (process.ExitCode, error.Result);
+    }
+}

@@ -1,0 +1,36 @@
+using Microsoft.ML.OnnxRuntime;
+using OrleansDiffusion.DemoModel;
+using OrleansDiffusion.Engine.Pipeline;
+using OrleansDiffusion.Engine.Schedulers;
+
+namespace OrleansDiffusion.Engine.Tests.Pipeline;
+
+[Collection(DemoModelCollection.Name)]
+public sealed class DenoisingLoopAllocationTests(DemoModelFolders models)
+{
+    [Theory]
+    [InlineData(DemoModelFlavor.Optimum, SchedulerKind.EulerAncestral)]
+    [InlineData(DemoModelFlavor.OliveFp16, SchedulerKind.DpmPlusPlus2M)]
+    [InlineData(DemoModelFlavor.OptimumLegacy, SchedulerKind.Pndm)]
+    public void A_denoising_step_allocates_nothing_after_warm_up(DemoModelFlavor flavor, SchedulerKind kind)
+    {
+        var model = models.Get(flavor);
+        var pipeline = new DiffusionPipeline(model);
+        using var runOptions = new RunOptions();
+        var text = pipeline.EncodeText("a cat", runOptions);
+        using var loop = new DenoisingLoop(model, () => SchedulerFactory.Create(kind, model.Folder.SchedulerConfig), 10, 2, 8, 8, text.Sequence, text.Hidden, 7.5f, guided: true, seed: 1, runOptions);
+        loop.SetHiddenStates(text.Values, unconditional: false);
+        loop.SetHiddenStates(text.Values, unconditional: true);
+        loop.GeneratorFor(0).FillNormal(loop.Latents);
+        loop.Step(0);
+        loop.Step(1);
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 2; i < 8; i++)
+        {
+            loop.Step(i);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+}
