@@ -1,0 +1,102 @@
+using OrleansDiffusion.Engine.Numerics;
+
+namespace OrleansDiffusion.Engine.Schedulers;
+
+/// <summary>
+/// diffusers' <c>DDIMScheduler</c> with eta = 0 (deterministic): from the predicted clean sample x0 and noise eps,
+/// <c>x_prev = sqrt(acp_prev) * x0 + sqrt(1 - acp_prev) * eps</c>. Default spacing "leading".
+/// </summary>
+/// <remarks>
+/// As in diffusers, the previous timestep is always <c>t - train / steps</c> (integer division), whatever the spacing,
+/// and below 0 it has <c>acp = 1</c> when <c>set_alpha_to_one</c>, else <c>acp[0]</c>. With <c>clip_sample</c>
+/// x0 is clamped to the range while eps keeps its unclipped value.
+/// </remarks>
+public sealed class DdimScheduler : IScheduler
+{
+    private readonly SchedulerConfig _config;
+    private readonly TrainingSchedule _training;
+    private readonly double _finalAlphaCumprod;
+    private float[] _timesteps = [];
+    private int _stepRatio;
+    private int _sampleLength;
+
+    public DdimScheduler(SchedulerConfig config, bool karrasSigmas = false)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        SchedulerGuard.RejectKarras(karrasSigmas, SchedulerKind.Ddim);
+        config.Validate();
+        _config = config;
+        _training = new TrainingSchedule(config, finiteTerminalSigma: false);
+        _finalAlphaCumprod = config.SetAlphaToOne ? 1.0 : _training.AlphasCumprod[0];
+    }
+
+    public SchedulerKind Kind => SchedulerKind.Ddim;
+
+    public bool KarrasSigmas => false;
+
+    public ReadOnlySpan<float> Timesteps => _timesteps;
+
+    public float InitNoiseSigma => 1f;
+
+    public void SetTimesteps(int inferenceSteps, int sampleLength)
+    {
+        SchedulerGuard.CheckInferenceSteps(inferenceSteps, sampleLength, _training.Length);
+        var spacing = _config.TimestepSpacing ?? TimestepSpacing.Leading;
+        var spaced = TimestepGrid.Descending(spacing, inferenceSteps, _training.Length, _config.StepsOffset);
+        _timesteps = new float[inferenceSteps];
+        for (var i = 0; i < inferenceSteps; i++)
+        {
+            _timesteps[i] = (float)Math.Min(Math.Round(spaced[i]), _training.Length - 1);
+        }
+
+        _stepRatio = _training.Length / inferenceSteps;
+        _sampleLength = sampleLength;
+    }
+
+    public float ModelInputScale(int stepIndex)
+    {
+        SchedulerGuard.CheckIndex(stepIndex, _timesteps.Length);
+        return 1f;
+    }
+
+    public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, NoiseGenerator noise)
+    {
+        SchedulerGuard.CheckStep(_timesteps.Length, _sampleLength, stepIndex, modelOutput.Length, sample.Length);
+        var timestep = (int)_timesteps[stepIndex];
+        var previous = timestep - _stepRatio;
+        var acp = _training.AlphasCumprod[timestep];
+        var acpPrevious = previous >= 0 ? _training.AlphasCumprod[previous] : _finalAlphaCumprod;
+        var alpha = Math.Sqrt(acp);
+        var sigma = Math.Sqrt(1 - acp);
+
+        var (x0Sample, x0Model) = Prediction.OriginalInVpSpace(_config.PredictionType, alpha, sigma);
+        var (epsSample, epsModel) = Prediction.EpsilonInVpSpace(_config.PredictionType, alpha, sigma);
+        var a = (float)x0Sample;
+        var b = (float)x0Model;
+        var c = (float)epsSample;
+        var d = (float)epsModel;
+        var signal = (float)Math.Sqrt(acpPrevious);
+        var direction = (float)Math.Sqrt(1 - acpPrevious);
+        var clip = _config.ClipSample;
+        var range = (float)_config.ClipSampleRange;
+        for (var i = 0; i < sample.Length; i++)
+        {
+            var x = sample[i];
+            var m = modelOutput[i];
+            var original = (a * x) + (b * m);
+            var epsilon = (c * x) + (d * m);
+            if (clip)
+            {
+                original = Math.Clamp(original, -range, range);
+            }
+
+            sample[i] = (signal * original) + (direction * epsilon);
+        }
+    }
+
+    public void AddNoise(ReadOnlySpan<float> original, ReadOnlySpan<float> noise, int stepIndex, Span<float> destination)
+    {
+        SchedulerGuard.CheckAddNoise(_timesteps.Length, stepIndex, original.Length, noise.Length, destination.Length);
+        VpNoise.Add(_training.AlphasCumprod[(int)_timesteps[stepIndex]], original, noise, destination);
+    }
+}

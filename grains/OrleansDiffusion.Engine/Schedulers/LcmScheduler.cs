@@ -1,0 +1,114 @@
+using OrleansDiffusion.Engine.Numerics;
+
+namespace OrleansDiffusion.Engine.Schedulers;
+
+/// <summary>
+/// diffusers' <c>LCMScheduler</c> for latent consistency models (Luo et al. 2023): each step predicts the clean
+/// sample with the consistency boundary condition <c>denoised = c_out x0 + c_skip x</c>, then (except at the last
+/// step) noises it afresh to the next timestep: <c>x' = sqrt(acp') denoised + sqrt(1 - acp') z</c>.
+/// </summary>
+/// <remarks>
+/// Timesteps are taken from the distillation schedule <c>k - 1, 2k - 1, ..., train - 1</c> with
+/// <c>k = train / original_inference_steps</c>, reversed, at indices <c>floor(j * original / steps)</c>, as current
+/// diffusers does; <c>timestep_spacing</c> does not apply (diffusers' LCM default "leading" is ignored there too).
+/// With <c>sigma_data = 0.5</c> and <c>s = t * timestep_scaling</c>: <c>c_skip = sigma_data^2 / (s^2 + sigma_data^2)</c>,
+/// <c>c_out = s / sqrt(s^2 + sigma_data^2)</c>. Each non-final step draws <c>sampleLength</c> normals from the job's
+/// <see cref="NoiseGenerator"/>. img2img begins at a later index instead of diffusers' <c>strength</c> argument.
+/// </remarks>
+public sealed class LcmScheduler : IScheduler
+{
+    private const double SigmaData = 0.5;
+
+    private readonly SchedulerConfig _config;
+    private readonly TrainingSchedule _training;
+    private readonly double _finalAlphaCumprod;
+    private float[] _timesteps = [];
+    private int _sampleLength;
+
+    public LcmScheduler(SchedulerConfig config, bool karrasSigmas = false)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        SchedulerGuard.RejectKarras(karrasSigmas, SchedulerKind.Lcm);
+        config.Validate();
+        _config = config;
+        _training = new TrainingSchedule(config, finiteTerminalSigma: false);
+        _finalAlphaCumprod = config.SetAlphaToOne ? 1.0 : _training.AlphasCumprod[0];
+    }
+
+    public SchedulerKind Kind => SchedulerKind.Lcm;
+
+    public bool KarrasSigmas => false;
+
+    public ReadOnlySpan<float> Timesteps => _timesteps;
+
+    public float InitNoiseSigma => 1f;
+
+    public void SetTimesteps(int inferenceSteps, int sampleLength)
+    {
+        SchedulerGuard.CheckInferenceSteps(inferenceSteps, sampleLength, _training.Length);
+        var original = _config.OriginalInferenceSteps;
+        if (inferenceSteps > original)
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(inferenceSteps), inferenceSteps, $"LCM can take at most original_inference_steps ({original}) steps.");
+        }
+
+        var k = _training.Length / original;
+        _timesteps = new float[inferenceSteps];
+        for (var j = 0; j < inferenceSteps; j++)
+        {
+            // Index into the reversed distillation schedule (train - 1, train - 1 - k, ...).
+            var index = (int)Math.Floor((double)j * original / inferenceSteps);
+            _timesteps[j] = ((original - index) * k) - 1;
+        }
+
+        _sampleLength = sampleLength;
+    }
+
+    public float ModelInputScale(int stepIndex)
+    {
+        SchedulerGuard.CheckIndex(stepIndex, _timesteps.Length);
+        return 1f;
+    }
+
+    public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, NoiseGenerator noise)
+    {
+        ArgumentNullException.ThrowIfNull(noise);
+        SchedulerGuard.CheckStep(_timesteps.Length, _sampleLength, stepIndex, modelOutput.Length, sample.Length);
+        var timestep = (int)_timesteps[stepIndex];
+        var last = stepIndex == _timesteps.Length - 1;
+        var previous = last ? timestep : (int)_timesteps[stepIndex + 1];
+        var acp = _training.AlphasCumprod[timestep];
+        var acpPrevious = previous >= 0 ? _training.AlphasCumprod[previous] : _finalAlphaCumprod;
+
+        var scaled = timestep * _config.TimestepScaling;
+        var cSkip = (float)(SigmaData * SigmaData / ((scaled * scaled) + (SigmaData * SigmaData)));
+        var cOut = (float)(scaled / Math.Sqrt((scaled * scaled) + (SigmaData * SigmaData)));
+
+        var (x0Sample, x0Model) = Prediction.OriginalInVpSpace(_config.PredictionType, Math.Sqrt(acp), Math.Sqrt(1 - acp));
+        var a = (float)x0Sample;
+        var b = (float)x0Model;
+        var clip = _config.ClipSample;
+        var range = (float)_config.ClipSampleRange;
+        var signal = (float)Math.Sqrt(acpPrevious);
+        var spread = (float)Math.Sqrt(1 - acpPrevious);
+        for (var i = 0; i < sample.Length; i++)
+        {
+            var x = sample[i];
+            var original = (a * x) + (b * modelOutput[i]);
+            if (clip)
+            {
+                original = Math.Clamp(original, -range, range);
+            }
+
+            var denoised = (cOut * original) + (cSkip * x);
+            sample[i] = last ? denoised : (signal * denoised) + (spread * (float)noise.NextNormal());
+        }
+    }
+
+    public void AddNoise(ReadOnlySpan<float> original, ReadOnlySpan<float> noise, int stepIndex, Span<float> destination)
+    {
+        SchedulerGuard.CheckAddNoise(_timesteps.Length, stepIndex, original.Length, noise.Length, destination.Length);
+        VpNoise.Add(_training.AlphasCumprod[(int)_timesteps[stepIndex]], original, noise, destination);
+    }
+}
