@@ -40,6 +40,13 @@ public sealed class DemoModelInferenceTests(DemoModelFolders folders) : IClassFi
         Assert.Equal([2, 4, 8, 8], noise.Shape);
         Assert.True(noise.AllFinite);
         Assert.InRange(StandardDeviation(noise.Data), 0.2, 5.0);
+
+        // Pipelines pass one timestep for the whole guidance batch; it broadcasts.
+        var shared = unet.Run(
+            ("sample", sample, [2, 4, 8, 8]),
+            Timestep(unet, 500, batch: 1),
+            ("encoder_hidden_states", Noise(2 * 77 * 768, seed: 2), [2, 77, 768]))["out_sample"];
+        Assert.Equal(noise.Data, shared.Data);
     }
 
     [Theory]
