@@ -1,0 +1,23 @@
+namespace OrleansDiffusion.DemoModel;
+
+/// <summary>What <see cref="DemoModelWriter"/> writes.</summary>
+public sealed record DemoModelOptions
+{
+    /// <summary>The seed of the pseudo-random weights when <see cref="Seed"/> is not set.</summary>
+    public const int DefaultSeed = 1_515;
+
+    /// <summary>The exporter whose signatures the models imitate. Default: <see cref="DemoModelFlavor.Optimum"/>.</summary>
+    public DemoModelFlavor Flavor { get; init; } = DemoModelFlavor.Optimum;
+
+    /// <summary>Width of the text embeddings (<c>encoder_hidden_states</c>). Default: 768 (SD 1.x); 1024 is SD 2.x-shaped.</summary>
+    public int HiddenSize { get; init; } = 768;
+
+    /// <summary>
+    /// Extra depthwise 3x3 convolutions per UNet call whose result is multiplied by zero: the output does not change,
+    /// only the time a call takes (for tests of a slow model). Default: 0.
+    /// </summary>
+    public int UNetExtraConvLayers { get; init; }
+
+    /// <summary>Seed of the pseudo-random weights. Default: null, meaning <see cref="DefaultSeed"/>.</summary>
+    public int? Seed { get; init; }
+}
