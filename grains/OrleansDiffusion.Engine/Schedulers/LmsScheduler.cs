@@ -19,6 +19,10 @@ public sealed class LmsScheduler : IScheduler
 {
     private const int Order = 4;
 
+    // Three-point Gauss-Legendre on [-1, 1]: exact for polynomials up to degree 5.
+    private static readonly double[] GaussNodes = [-0.7745966692414834, 0.0, 0.7745966692414834];
+    private static readonly double[] GaussWeights = [5.0 / 9.0, 8.0 / 9.0, 5.0 / 9.0];
+
     private readonly SchedulerConfig _config;
     private readonly TrainingSchedule _training;
     private readonly float[][] _derivatives = new float[Order][];
@@ -115,18 +119,14 @@ public sealed class LmsScheduler : IScheduler
     /// </summary>
     private static double Coefficient(double[] sigmas, int order, int t, int current)
     {
-        // Three-point Gauss-Legendre on [-1, 1]: exact for polynomials up to degree 5.
-        ReadOnlySpan<double> nodes = [-0.7745966692414834, 0.0, 0.7745966692414834];
-        ReadOnlySpan<double> weights = [5.0 / 9.0, 8.0 / 9.0, 5.0 / 9.0];
-
         var from = sigmas[t];
         var to = sigmas[t + 1];
         var half = (to - from) / 2;
         var middle = (to + from) / 2;
         var integral = 0.0;
-        for (var q = 0; q < nodes.Length; q++)
+        for (var q = 0; q < GaussNodes.Length; q++)
         {
-            var tau = middle + (half * nodes[q]);
+            var tau = middle + (half * GaussNodes[q]);
             var product = 1.0;
             for (var k = 0; k < order; k++)
             {
@@ -136,7 +136,7 @@ public sealed class LmsScheduler : IScheduler
                 }
             }
 
-            integral += weights[q] * product;
+            integral += GaussWeights[q] * product;
         }
 
         return integral * half;
