@@ -122,7 +122,7 @@ public sealed class DiffusionModelTests(DemoModelFolders models)
         var request = new Engine.Pipeline.GenerationRequest { Prompt = "x", Steps = 2, Width = 64, Height = 64 };
 
         Assert.Single(pipeline.Generate(request, cancellationToken: TestContext.Current.CancellationToken).Images);
-        var error = Assert.Throws<ArgumentException>(() => pipeline.Generate(request with { InitImage = new float[3 * 64 * 64] }));
+        var error = Assert.Throws<ArgumentException>(() => pipeline.Generate(request with { InitImage = new float[3 * 64 * 64] }, cancellationToken: TestContext.Current.CancellationToken));
         Assert.Contains("vae_encoder", error.Message, StringComparison.Ordinal);
     }
 
@@ -132,6 +132,6 @@ public sealed class DiffusionModelTests(DemoModelFolders models)
         var model = DiffusionModel.Load(models.WriteCopy(DemoModelFlavor.Optimum));
         model.Dispose();
 
-        Assert.Throws<ObjectDisposedException>(() => new Engine.Pipeline.DiffusionPipeline(model).Generate(new Engine.Pipeline.GenerationRequest { Prompt = "x", Width = 64, Height = 64 }));
+        Assert.Throws<ObjectDisposedException>(() => new Engine.Pipeline.DiffusionPipeline(model).Generate(new Engine.Pipeline.GenerationRequest { Prompt = "x", Width = 64, Height = 64 }, cancellationToken: TestContext.Current.CancellationToken));
     }
 }

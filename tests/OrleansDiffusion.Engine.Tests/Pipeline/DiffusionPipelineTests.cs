@@ -180,12 +180,12 @@ public sealed class DiffusionPipelineTests(DemoModelFolders models)
     public void Bad_request_fields_name_the_field()
     {
         var pipeline = new DiffusionPipeline(models.Get());
-        Assert.Equal("Steps", Assert.Throws<ArgumentException>(() => pipeline.Generate(Small() with { Steps = 0 })).ParamName);
-        Assert.Equal("GuidanceScale", Assert.Throws<ArgumentException>(() => pipeline.Generate(Small() with { GuidanceScale = float.NaN })).ParamName);
-        Assert.Equal("ImageCount", Assert.Throws<ArgumentException>(() => pipeline.Generate(Small() with { ImageCount = 0 })).ParamName);
-        Assert.Equal("InitImage", Assert.Throws<ArgumentException>(() => pipeline.Generate(Small() with { InitImage = new float[5] })).ParamName);
-        Assert.Equal("Strength", Assert.Throws<ArgumentException>(() => pipeline.Generate(Small() with { InitImage = new float[3 * 64 * 64], Strength = 0.1f })).ParamName);
-        Assert.Throws<ArgumentException>(() => pipeline.Generate(Small() with { Scheduler = SchedulerKind.Ddim, KarrasSigmas = true }));
+        Assert.Equal("Steps", Assert.Throws<ArgumentException>(() => pipeline.Generate(Small() with { Steps = 0 }, cancellationToken: TestContext.Current.CancellationToken)).ParamName);
+        Assert.Equal("GuidanceScale", Assert.Throws<ArgumentException>(() => pipeline.Generate(Small() with { GuidanceScale = float.NaN }, cancellationToken: TestContext.Current.CancellationToken)).ParamName);
+        Assert.Equal("ImageCount", Assert.Throws<ArgumentException>(() => pipeline.Generate(Small() with { ImageCount = 0 }, cancellationToken: TestContext.Current.CancellationToken)).ParamName);
+        Assert.Equal("InitImage", Assert.Throws<ArgumentException>(() => pipeline.Generate(Small() with { InitImage = new float[5] }, cancellationToken: TestContext.Current.CancellationToken)).ParamName);
+        Assert.Equal("Strength", Assert.Throws<ArgumentException>(() => pipeline.Generate(Small() with { InitImage = new float[3 * 64 * 64], Strength = 0.1f }, cancellationToken: TestContext.Current.CancellationToken)).ParamName);
+        Assert.Throws<ArgumentException>(() => pipeline.Generate(Small() with { Scheduler = SchedulerKind.Ddim, KarrasSigmas = true }, cancellationToken: TestContext.Current.CancellationToken));
     }
 
     private static Array PixelsOf(GenerationResult result) => PngPixels.Decode(result.Images[0].Png, out _, out _);
