@@ -31,7 +31,10 @@ public static class PngEncoder
     {
         ColorType = PngColorType.Rgb,
         BitDepth = PngBitDepth.Bit8,
-        CompressionLevel = PngCompressionLevel.DefaultCompression,
+        // Level 3 with adaptive filters: about 4x faster than the default level 6 (ImageSharp's managed deflate is the
+        // slowest stage of a tiny-model job) at the cost of a somewhat larger file.
+        CompressionLevel = PngCompressionLevel.Level3,
+        FilterMethod = PngFilterMethod.Adaptive,
         // Never zTXt: readers that only know tEXt (and people with a hex editor) still see the parameters.
         TextCompressionThreshold = int.MaxValue,
     };

@@ -41,12 +41,16 @@ public sealed class DdimScheduler : IScheduler
     public void SetTimesteps(int inferenceSteps, int sampleLength)
     {
         SchedulerGuard.CheckInferenceSteps(inferenceSteps, sampleLength, _training.Length);
-        var spacing = _config.TimestepSpacing ?? TimestepSpacing.Leading;
-        var spaced = TimestepGrid.Descending(spacing, inferenceSteps, _training.Length, _config.StepsOffset);
-        _timesteps = new float[inferenceSteps];
-        for (var i = 0; i < inferenceSteps; i++)
+        if (_timesteps.Length != inferenceSteps)
         {
-            _timesteps[i] = (float)Math.Min(Math.Round(spaced[i]), _training.Length - 1);
+            // The schedule depends on the step count only: a reused scheduler keeps it.
+            var spacing = _config.TimestepSpacing ?? TimestepSpacing.Leading;
+            var spaced = TimestepGrid.Descending(spacing, inferenceSteps, _training.Length, _config.StepsOffset);
+            _timesteps = new float[inferenceSteps];
+            for (var i = 0; i < inferenceSteps; i++)
+            {
+                _timesteps[i] = (float)Math.Min(Math.Round(spaced[i]), _training.Length - 1);
+            }
         }
 
         _stepRatio = _training.Length / inferenceSteps;

@@ -50,6 +50,25 @@ public sealed class DpmSolverMultistepScheduler : IScheduler
     public void SetTimesteps(int inferenceSteps, int sampleLength)
     {
         SchedulerGuard.CheckInferenceSteps(inferenceSteps, sampleLength, _training.Length);
+        if (_timesteps.Length != inferenceSteps)
+        {
+            // The schedule depends on the step count only: a reused scheduler keeps it.
+            ComputeSchedule(inferenceSteps);
+        }
+
+        if (_sampleLength != sampleLength)
+        {
+            _newest = new float[sampleLength];
+            _previous = new float[sampleLength];
+            _sampleLength = sampleLength;
+        }
+
+        _lowerOrderNumbers = 0;
+        _nextStep = -1;
+    }
+
+    private void ComputeSchedule(int inferenceSteps)
+    {
         var n = inferenceSteps;
         var train = _training.Length;
         var timesteps = new double[n];
@@ -113,16 +132,6 @@ public sealed class DpmSolverMultistepScheduler : IScheduler
         {
             _timesteps[i] = (float)timesteps[i];
         }
-
-        if (_sampleLength != sampleLength)
-        {
-            _newest = new float[sampleLength];
-            _previous = new float[sampleLength];
-            _sampleLength = sampleLength;
-        }
-
-        _lowerOrderNumbers = 0;
-        _nextStep = -1;
     }
 
     public float ModelInputScale(int stepIndex)

@@ -42,7 +42,12 @@ public sealed class EulerAncestralScheduler : IScheduler
     public void SetTimesteps(int inferenceSteps, int sampleLength)
     {
         SchedulerGuard.CheckInferenceSteps(inferenceSteps, sampleLength, _training.Length);
-        _schedule = SigmaSchedule.Create(_training, _config, inferenceSteps, KarrasSigmas);
+        // The schedule depends on the step count only: a reused scheduler keeps it, so a new run allocates nothing.
+        if (_schedule.Timesteps.Length != inferenceSteps)
+        {
+            _schedule = SigmaSchedule.Create(_training, _config, inferenceSteps, KarrasSigmas);
+        }
+
         _sampleLength = sampleLength;
     }
 

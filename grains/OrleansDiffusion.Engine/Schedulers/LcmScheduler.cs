@@ -53,13 +53,17 @@ public sealed class LcmScheduler : IScheduler
                 nameof(inferenceSteps), inferenceSteps, $"LCM can take at most original_inference_steps ({original}) steps.");
         }
 
-        var k = _training.Length / original;
-        _timesteps = new float[inferenceSteps];
-        for (var j = 0; j < inferenceSteps; j++)
+        if (_timesteps.Length != inferenceSteps)
         {
-            // Index into the reversed distillation schedule (train - 1, train - 1 - k, ...).
-            var index = (int)Math.Floor((double)j * original / inferenceSteps);
-            _timesteps[j] = ((original - index) * k) - 1;
+            // The schedule depends on the step count only: a reused scheduler keeps it.
+            var k = _training.Length / original;
+            _timesteps = new float[inferenceSteps];
+            for (var j = 0; j < inferenceSteps; j++)
+            {
+                // Index into the reversed distillation schedule (train - 1, train - 1 - k, ...).
+                var index = (int)Math.Floor((double)j * original / inferenceSteps);
+                _timesteps[j] = ((original - index) * k) - 1;
+            }
         }
 
         _sampleLength = sampleLength;

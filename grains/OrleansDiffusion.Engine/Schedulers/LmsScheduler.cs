@@ -59,7 +59,12 @@ public sealed class LmsScheduler : IScheduler
     public void SetTimesteps(int inferenceSteps, int sampleLength)
     {
         SchedulerGuard.CheckInferenceSteps(inferenceSteps, sampleLength, _training.Length);
-        _schedule = SigmaSchedule.Create(_training, _config, inferenceSteps, KarrasSigmas);
+        // The schedule depends on the step count only: a reused scheduler keeps it, so a new run allocates nothing.
+        if (_schedule.Timesteps.Length != inferenceSteps)
+        {
+            _schedule = SigmaSchedule.Create(_training, _config, inferenceSteps, KarrasSigmas);
+        }
+
         if (_sampleLength != sampleLength)
         {
             for (var i = 0; i < Order; i++)

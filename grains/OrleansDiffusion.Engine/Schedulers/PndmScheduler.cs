@@ -68,16 +68,19 @@ public sealed class PndmScheduler : IScheduler
     public void SetTimesteps(int inferenceSteps, int sampleLength)
     {
         SchedulerGuard.CheckInferenceSteps(inferenceSteps, sampleLength, _training.Length);
-        var spacing = _config.TimestepSpacing ?? TimestepSpacing.Leading;
-        var spaced = TimestepGrid.Descending(spacing, inferenceSteps, _training.Length, _config.StepsOffset);
-
         // Descending t0 > t1 > ... becomes t0, t1, t1, t2, ...: the second timestep is evaluated twice.
         var count = inferenceSteps == 1 ? 1 : inferenceSteps + 1;
-        _timesteps = new float[count];
-        for (var i = 0; i < count; i++)
+        if (_timesteps.Length != count)
         {
-            var source = i <= 1 ? i : i - 1;
-            _timesteps[i] = (float)Math.Min(Math.Round(spaced[Math.Min(source, inferenceSteps - 1)]), _training.Length - 1);
+            // The schedule depends on the step count only (count is one-to-one with it): a reused scheduler keeps it.
+            var spacing = _config.TimestepSpacing ?? TimestepSpacing.Leading;
+            var spaced = TimestepGrid.Descending(spacing, inferenceSteps, _training.Length, _config.StepsOffset);
+            _timesteps = new float[count];
+            for (var i = 0; i < count; i++)
+            {
+                var source = i <= 1 ? i : i - 1;
+                _timesteps[i] = (float)Math.Min(Math.Round(spaced[Math.Min(source, inferenceSteps - 1)]), _training.Length - 1);
+            }
         }
 
         _stepRatio = _training.Length / inferenceSteps;

@@ -38,6 +38,32 @@ public sealed class AllocationTests
         Assert.Equal(before, after);
     }
 
+    [Theory]
+    [MemberData(nameof(AllNames))]
+    public void Restarting_with_the_same_step_count_allocates_nothing(string name)
+    {
+        Assert.True(SchedulerFactory.TryParse(name, out var kind, out var karras));
+        var scheduler = SchedulerFactory.Create(kind, SchedulerConfig.StableDiffusion15, karras);
+        var sample = new float[Length];
+        var output = new float[Length];
+        var clean = new float[Length];
+        var noise = new NoiseGenerator(5);
+        noise.FillNormal(clean);
+        scheduler.SetTimesteps(12, Length);
+        RunAll(scheduler, sample, output, clean, noise);
+        var first = scheduler.Timesteps.ToArray();
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        scheduler.SetTimesteps(12, Length);
+        RunAll(scheduler, sample, output, clean, noise);
+        var after = GC.GetAllocatedBytesForCurrentThread();
+
+        Assert.Equal(before, after);
+        Assert.Equal(first, scheduler.Timesteps.ToArray());
+        scheduler.SetTimesteps(6, Length);
+        Assert.True(scheduler.Timesteps.Length is 6 or 7, "another step count gets its own schedule");
+    }
+
     private static void RunAll(IScheduler scheduler, float[] sample, float[] output, float[] clean, NoiseGenerator noise)
     {
         scheduler.AddNoise(clean, output, 0, sample);
