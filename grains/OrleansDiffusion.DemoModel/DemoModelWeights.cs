@@ -16,17 +16,39 @@ internal sealed class DemoModelWeights
     public const int BosTokenId = 49406;
     public const int EosTokenId = 49407;
 
-    /// <summary>Largest tint a prompt adds to the clean latents; guidance 7.5 turns it into about 4 times that.</summary>
-    public const float TintAmplitude = 0.15f;
+    /// <summary>
+    /// RGB saturation of a prompt's hue (the length of its chroma; the text sets only the angle): visible at guidance 1,
+    /// and guidance 7.5, which multiplies it by 7.5, makes it the picture's dominant colour without clipping.
+    /// </summary>
+    public const double HueAmplitude = 0.1;
+
+    /// <summary>Largest RGB brightness offset a prompt adds.</summary>
+    public const double LumaAmplitude = 0.05;
+
+    /// <summary>Below this length of the hue pre-activation the tint fades to 0, so the empty prompt stays neutral.</summary>
+    public const double HueSoftness = 0.2;
 
     /// <summary>Log-variance the VAE encoder reports: sampling from it is practically the mean.</summary>
     public const float EncoderLogVariance = -10f;
 
     /// <summary>
-    /// Prior variance of the smooth part of a clean latent; it sets the UNet's gain and so how much contrast the
-    /// denoised latents keep (a standard deviation of about 0.8).
+    /// Prior standard deviations of a clean latent along <see cref="LatentColorBasis"/>: mostly light and shade, a
+    /// little hue, so that the prompt's tint sets the dominant colour; the invisible direction only keeps the
+    /// predicted noise of a plausible size.
     /// </summary>
-    public const double SmoothPriorVariance = 2.0;
+    public static readonly double[] PriorStd = [0.9, 0.25, 0.25, 0.5];
+
+    /// <summary>
+    /// Gaussian widths (in latent pixels) of the two smoothing bands: large blobs (about a fifth of a 64 x 64 latent
+    /// across) and finer detail inside them; anything finer than the second is noise.
+    /// </summary>
+    public const double CoarseSigma = 5.0;
+
+    /// <summary>See <see cref="CoarseSigma"/>.</summary>
+    public const double FineSigma = 2.0;
+
+    /// <summary>Share of a clean latent's variance in the coarse band; the rest is in the fine band.</summary>
+    public const double CoarseShare = 0.8;
 
     /// <summary>Lower bound of sqrt(1 - alphas_cumprod) when the UNet divides by it, so t near 0 stays tame.</summary>
     public const double MinNoiseLevel = 0.05;
@@ -42,11 +64,8 @@ internal sealed class DemoModelWeights
         0.208f, 0.173f, 0.264f, -0.473f,
     ];
 
-    // Normalised 5x5 binomial kernel (about a Gaussian with sigma 1) used by the UNet's smoothing.
-    private static readonly double[] Binomial5 = [1 / 16.0, 4 / 16.0, 6 / 16.0, 4 / 16.0, 1 / 16.0];
-
-    // Scales the tint projection so that a few-token prompt moves the tint's pre-activation by about 1.
-    private const double TintSensitivity = 80.0;
+    // Scales the tint projection so that one prompt token moves the tint's pre-activation by about 1.
+    private const double TintSensitivity = 1.5;
 
     public DemoModelWeights(int hiddenSize, int seed)
     {
@@ -58,25 +77,15 @@ internal sealed class DemoModelWeights
         TextProjection = new DeterministicRandom(seed, "text_encoder.projection")
             .Uniform(TokenEmbeddingSize * hiddenSize, 1.0 / Math.Sqrt(TokenEmbeddingSize));
         TintProjection = new DeterministicRandom(seed, "unet.tint_projection")
-            .Uniform(hiddenSize * LatentChannels, TintSensitivity / Math.Sqrt(hiddenSize));
+            .Uniform(hiddenSize * TintCoefficients, TintSensitivity / Math.Sqrt(hiddenSize));
 
-        // The bias cancels the empty prompt (BOS then EOS padding, as CLIP pads): it gets no tint at all, so
-        // classifier-free guidance amplifies only what the prompt adds.
+        // The empty prompt (BOS then EOS padding, as CLIP pads) is what the UNet compares the text with: only the
+        // places where a prompt differs from it set the tint, so the empty prompt gets none and classifier-free
+        // guidance amplifies only what the prompt's own tokens add.
         var empty = new int[DemoModelSignature.MaxSequenceLength];
         Array.Fill(empty, EosTokenId);
         empty[0] = BosTokenId;
-        var emptyMean = MeanHiddenState(empty);
-        TintBias = new float[LatentChannels];
-        for (var c = 0; c < LatentChannels; c++)
-        {
-            var sum = 0.0;
-            for (var i = 0; i < hiddenSize; i++)
-            {
-                sum += emptyMean[i] * TintProjection[(i * LatentChannels) + c];
-            }
-
-            TintBias[c] = (float)-sum;
-        }
+        EmptyHiddenStates = HiddenStates(empty);
     }
 
     public int HiddenSize { get; }
@@ -90,17 +99,70 @@ internal sealed class DemoModelWeights
     /// <summary>[8, hidden].</summary>
     public float[] TextProjection { get; }
 
-    /// <summary>[hidden, 4]: the mean text embedding to the latent tint.</summary>
+    /// <summary>Coefficients the text sets: two hue coordinates and a brightness.</summary>
+    public const int TintCoefficients = 3;
+
+    /// <summary>[hidden, 3]: a token's hidden state to its share of the hue coordinates and the brightness.</summary>
     public float[] TintProjection { get; }
 
-    /// <summary>[4].</summary>
-    public float[] TintBias { get; }
+    /// <summary>[77, hidden]: the text encoder's last_hidden_state for the empty prompt.</summary>
+    public float[] EmptyHiddenStates { get; }
+
+    /// <summary>
+    /// [3, 4]: the unit hue vector and the tanh of the brightness to the latent that decodes to that colour offset
+    /// (a point on the RGB colour wheel of radius <see cref="HueAmplitude"/>, plus grey).
+    /// </summary>
+    public static float[] TintToLatent()
+    {
+        double[][] rows =
+        [
+            [.. LatentColorBasis.LatentOf(LatentColorBasis.RgbChromaAxes[0]).Select(v => v * HueAmplitude)],
+            [.. LatentColorBasis.LatentOf(LatentColorBasis.RgbChromaAxes[1]).Select(v => v * HueAmplitude)],
+            [.. LatentColorBasis.LatentOf(LatentColorBasis.RgbGrey).Select(v => v * LumaAmplitude)],
+        ];
+        return [.. rows.SelectMany(row => row.Select(v => (float)v))];
+    }
+
+    /// <summary>[4, 4] 1x1 convolution weights from latent channels to <see cref="LatentColorBasis"/> coordinates.</summary>
+    public static float[] LatentToBasis() => [.. LatentColorBasis.Directions().SelectMany(d => d.Select(v => (float)v))];
+
+    /// <summary>[4, 4] 1x1 convolution weights back from <see cref="LatentColorBasis"/> coordinates to latent channels.</summary>
+    public static float[] BasisToLatent()
+    {
+        var directions = LatentColorBasis.Directions();
+        var weights = new float[LatentChannels * LatentChannels];
+        for (var channel = 0; channel < LatentChannels; channel++)
+        {
+            for (var direction = 0; direction < LatentChannels; direction++)
+            {
+                weights[(channel * LatentChannels) + direction] = (float)directions[direction][channel];
+            }
+        }
+
+        return weights;
+    }
 
     /// <summary>
     /// RGB to unscaled latents, [4, 3]: the pseudo-inverse of <see cref="LatentToRgb"/> divided by the scaling factor,
     /// so that decode(encode(image)) gives the image back where it is smooth.
     /// </summary>
     public static float[] RgbToUnscaledLatent()
+    {
+        var toLatent = RgbToLatent();
+        var result = new float[4 * 3];
+        for (var l = 0; l < 4; l++)
+        {
+            for (var c = 0; c < 3; c++)
+            {
+                result[(l * 3) + c] = (float)(toLatent[l, c] / VaeScalingFactor);
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>The pseudo-inverse of <see cref="LatentToRgb"/>, [4, 3]: RGB to the smallest latent that decodes to it.</summary>
+    public static double[,] RgbToLatent()
     {
         // pinv(A) = A^T (A A^T)^-1 for the 3x4 matrix A of full row rank.
         var a = new double[3, 4];
@@ -125,41 +187,59 @@ internal sealed class DemoModelWeights
         }
 
         var inverse = Invert3x3(gram);
-        var result = new float[4 * 3];
+        var result = new double[4, 3];
         for (var l = 0; l < 4; l++)
         {
             for (var c = 0; c < 3; c++)
             {
-                var sum = 0.0;
                 for (var k = 0; k < 3; k++)
                 {
-                    sum += a[k, l] * inverse[k, c];
+                    result[l, c] += a[k, l] * inverse[k, c];
                 }
-
-                result[(l * 3) + c] = (float)(sum / VaeScalingFactor);
             }
         }
 
         return result;
     }
 
-    /// <summary>The UNet's smoothing kernel, [4, 1, 5, 5] (one per latent channel).</summary>
-    public static float[] SmoothingKernel5x5(int channels) => DepthwiseKernel(Binomial5, channels);
+    /// <summary>A normalised 1-D Gaussian of the given width, 3 sigma either side.</summary>
+    public static double[] Gaussian(double sigma)
+    {
+        var radius = (int)Math.Ceiling(3 * sigma);
+        var weights = new double[(2 * radius) + 1];
+        for (var i = 0; i < weights.Length; i++)
+        {
+            var x = (i - radius) / sigma;
+            weights[i] = Math.Exp(-0.5 * x * x);
+        }
+
+        var sum = weights.Sum();
+        return [.. weights.Select(w => w / sum)];
+    }
 
     /// <summary>A light 3x3 smoothing kernel, [channels, 1, 3, 3].</summary>
     public static float[] SmoothingKernel3x3(int channels) => DepthwiseKernel([0.25, 0.5, 0.25], channels);
 
-    /// <summary>Sum of the squared weights of the 5x5 kernel: the factor by which it reduces white noise's variance.</summary>
-    public static double SmoothingNoiseReduction()
+    /// <summary>
+    /// The share of white noise's variance that passes the coarse band (the coarse 2-D Gaussian) and the fine band
+    /// (the fine Gaussian minus the coarse one): the fraction of the spectrum each band covers.
+    /// </summary>
+    public static (double Coarse, double Fine) BandNoiseShares()
     {
-        var oneAxis = Binomial5.Sum(w => w * w);
-        return oneAxis * oneAxis;
+        var coarse = Gaussian(CoarseSigma);
+        var fine = Gaussian(FineSigma);
+        var offset = (coarse.Length - fine.Length) / 2;
+        var coarseSquares = coarse.Sum(w => w * w);
+        var fineSquares = fine.Sum(w => w * w);
+        var cross = fine.Select((w, i) => w * coarse[i + offset]).Sum();
+        return (coarseSquares * coarseSquares,
+            (fineSquares * fineSquares) - (2 * cross * cross) + (coarseSquares * coarseSquares));
     }
 
-    /// <summary>The text encoder's forward pass averaged over the sequence, in double precision.</summary>
-    public double[] MeanHiddenState(ReadOnlySpan<int> ids)
+    /// <summary>The text encoder's forward pass, [ids, hidden], computed in double precision.</summary>
+    public float[] HiddenStates(ReadOnlySpan<int> ids)
     {
-        var mean = new double[HiddenSize];
+        var hidden = new float[ids.Length * HiddenSize];
         Span<double> token = stackalloc double[TokenEmbeddingSize];
         for (var p = 0; p < ids.Length; p++)
         {
@@ -176,11 +256,11 @@ internal sealed class DemoModelWeights
                     sum += token[k] * TextProjection[(k * HiddenSize) + i];
                 }
 
-                mean[i] += Math.Tanh(sum) / ids.Length;
+                hidden[(p * HiddenSize) + i] = (float)Math.Tanh(sum);
             }
         }
 
-        return mean;
+        return hidden;
     }
 
     private static float[] DepthwiseKernel(double[] oneAxis, int channels)

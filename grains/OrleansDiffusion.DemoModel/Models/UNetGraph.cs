@@ -4,11 +4,13 @@ using DataType = Onnx.TensorProto.Types.DataType;
 namespace OrleansDiffusion.DemoModel.Models;
 
 /// <summary>
-/// An epsilon-prediction "UNet" on the SD 1.x noise schedule. With s = sqrt(alphas_cumprod[t]) and
-/// n = sqrt(1 - alphas_cumprod[t]), it estimates the clean latent as
-/// <c>x0 = tint + gain(t) * blur(sample - s * tint)</c>, where tint is a colour computed from the text embedding and
-/// gain is the Wiener gain for a smooth latent seen through the noise, and returns the noise that explains the rest:
-/// <c>(sample - s * x0) / max(n, 0.05)</c>. A scheduler that follows it ends at a smooth, prompt-tinted latent.
+/// An epsilon-prediction "UNet" on the SD 1.x noise schedule: the exact denoiser (Wiener filter) of a Gaussian prior
+/// over smooth latents, so that any scheduler following it draws a sample of that prior. With s = sqrt(alphas_cumprod[t])
+/// and n = sqrt(1 - alphas_cumprod[t]) it estimates the clean latent as
+/// <c>x0 = tint + B^T (gc(t) * coarse(d) + gf(t) * (fine(d) - coarse(d)))</c>, <c>d = B (sample - s * tint)</c>, where
+/// B rotates the channels into <see cref="LatentColorBasis"/>, coarse and fine are wide and narrower Gaussian blurs,
+/// gc and gf the Wiener gains of each band and direction, and tint a colour computed from the text embedding; it
+/// returns the noise that explains the rest: <c>(sample - s * x0) / max(n, 0.05)</c>.
 /// </summary>
 internal static class UNetGraph
 {
@@ -30,27 +32,69 @@ internal static class UNetGraph
         var clipped = g.Node("Clip", [timestep, g.Scalar("t_min", 0f), g.Scalar("t_max", DiffusionSchedule.TrainTimesteps - 1)]);
         var index = g.CastTo(clipped, DataType.Float, DataType.Int64);
         var broadcast = g.Int64s("broadcast_shape", -1, 1, 1, 1);
-        var (signalTable, gainTable, inverseNoiseTable) = Tables();
-        string Lookup(string table) => g.Node("Reshape", [g.Node("Gather", [table, index]), broadcast]);
-        var signal = Lookup(g.Constant("sqrt_alphas_cumprod", signalTable, signalTable.Length));
-        var gain = Lookup(g.Constant("smooth_gain", gainTable, gainTable.Length));
-        var inverseNoise = Lookup(g.Constant("inverse_noise_level", inverseNoiseTable, inverseNoiseTable.Length));
+        var perChannel = g.Int64s("per_channel_shape", -1, c, 1, 1);
+        var tables = Tables();
+        var signal = g.Node("Reshape", [g.Node("Gather", [g.Constant("sqrt_alphas_cumprod", tables.Signal, tables.Signal.Length), index]), broadcast]);
+        var inverseNoise = g.Node("Reshape", [
+            g.Node("Gather", [g.Constant("inverse_noise_level", tables.InverseNoise, tables.InverseNoise.Length), index]), broadcast]);
+        var coarseGain = g.Node("Reshape", [
+            g.Node("Gather", [g.Constant("coarse_gain", tables.CoarseGain, DiffusionSchedule.TrainTimesteps, c), index]), perChannel]);
+        var fineGain = g.Node("Reshape", [
+            g.Node("Gather", [g.Constant("fine_gain", tables.FineGain, DiffusionSchedule.TrainTimesteps, c), index]), perChannel]);
 
-        // tint = amplitude * tanh(mean_over_sequence(text) @ W + b), [B, 4, 1, 1]; the bias makes the empty prompt's tint 0.
-        var meanText = g.Node("ReduceMean", [text], OnnxAttribute.Ints("axes", 1), OnnxAttribute.Int("keepdims", 0));
-        var projected = g.Node("Add", [
-            g.Node("MatMul", [meanText, g.Constant("tint_projection", weights.TintProjection, weights.HiddenSize, c)]),
-            g.Constant("tint_bias", weights.TintBias, c)]);
+        // Each place where the text differs from the empty prompt's (changed ~ 1; the same, or float16 rounding of
+        // it, ~ 0) adds its token's share of two hue coordinates and a brightness. hue = h / sqrt(|h|^2 + softness^2)
+        // is a unit vector for any real prompt, so every prompt gets a clear colour, and 0 for the empty one;
+        // brightness = tanh(b). tint = [hue, brightness] @ TintToLatent, [B, 4, 1, 1].
+        var length = g.Node("Shape", [text], OnnxAttribute.Int("start", 1), OnnxAttribute.Int("end", 2));
+        var emptyText = g.Node("Slice", [
+            g.Constant("empty_prompt_hidden_states", weights.EmptyHiddenStates, 1, DemoModelSignature.MaxSequenceLength, weights.HiddenSize),
+            g.Int64s("zero", 0), length, g.Int64s("axis1_sequence", 1)]);
+        var changed = g.Node("Tanh", [g.Node("Mul", [
+            g.Node("ReduceSumSquare", [g.Node("Sub", [text, emptyText])], OnnxAttribute.Ints("axes", 2), OnnxAttribute.Int("keepdims", 1)),
+            g.Scalar("change_sensitivity", 4f / weights.HiddenSize)])]);
+        var projected = g.Node("ReduceSum", [
+            g.Node("Mul", [
+                g.Node("MatMul", [text, g.Constant("tint_projection", weights.TintProjection, weights.HiddenSize, DemoModelWeights.TintCoefficients)]),
+                changed]),
+            g.Int64s("sequence_axis", 1)], OnnxAttribute.Int("keepdims", 0));
+        var axis1 = g.Int64s("axis1", 1);
+        var hue = g.Node("Slice", [projected, g.Int64s("hue_start", 0), g.Int64s("hue_end", 2), axis1]);
+        var brightness = g.Node("Tanh", [g.Node("Slice", [projected, g.Int64s("brightness_start", 2), g.Int64s("brightness_end", 3), axis1])]);
+        var hueLength = g.Node("Sqrt", [g.Node("Add", [
+            g.Node("ReduceSumSquare", [hue], OnnxAttribute.Ints("axes", 1), OnnxAttribute.Int("keepdims", 1)),
+            g.Scalar("hue_softness_squared", (float)(DemoModelWeights.HueSoftness * DemoModelWeights.HueSoftness))])]);
+        var coefficients = g.Node("Concat", [g.Node("Div", [hue, hueLength]), brightness], OnnxAttribute.Int("axis", 1));
         var tint = g.Node("Reshape", [
-            g.Node("Mul", [g.Node("Tanh", [projected]), g.Scalar("tint_amplitude", DemoModelWeights.TintAmplitude)]),
-            g.Int64s("tint_shape", -1, c, 1, 1)]);
+            g.Node("MatMul", [coefficients, g.Constant("tint_to_latent", DemoModelWeights.TintToLatent(), DemoModelWeights.TintCoefficients, c)]),
+            perChannel]);
 
-        // x0 = tint + gain * blur(sample - s * tint); the blur pads by repeating the edge so borders keep their level.
-        var deviation = g.Node("Sub", [sample, g.Node("Mul", [signal, tint])]);
-        var padded = g.Node("Pad", [deviation, g.Int64s("pads_2", 0, 0, 2, 2, 0, 0, 2, 2)], OnnxAttribute.String("mode", "edge"));
-        var blurred = g.Node("Conv", [padded, g.Constant("smoothing_kernel", DemoModelWeights.SmoothingKernel5x5(c), c, 1, 5, 5)],
-            OnnxAttribute.Int("group", c), OnnxAttribute.Ints("kernel_shape", 5, 5));
-        var clean = g.Node("Add", [tint, g.Node("Mul", [gain, blurred])]);
+        // The deviation from the tint, in the colour basis, split into a coarse and a fine band by normalised
+        // convolutions (zero padding divided by the blurred ones), which keep a constant constant up to the border
+        // and work on any latent size.
+        var deviation = g.Node("Conv", [
+            g.Node("Sub", [sample, g.Node("Mul", [signal, tint])]),
+            g.Constant("latent_to_basis", DemoModelWeights.LatentToBasis(), c, c, 1, 1)], OnnxAttribute.Ints("kernel_shape", 1, 1));
+        var ones = g.Node("Expand", [
+            g.Constant("one", [1f], 1, 1, 1, 1),
+            g.Node("Concat", [g.Int64s("one_one", 1, 1), g.Node("Shape", [sample], OnnxAttribute.Int("start", 2), OnnxAttribute.Int("end", 4))],
+                OnnxAttribute.Int("axis", 0))]);
+        string Blur(string input, int channels, double sigma, string name)
+        {
+            var kernel = DemoModelWeights.Gaussian(sigma).Select(w => (float)w).ToArray();
+            long radius = kernel.Length / 2;
+            var padded = g.Node("Pad", [input, g.Int64s($"{name}_pads", 0, 0, radius, radius, 0, 0, radius, radius)]);
+            var across = g.Node("Conv", [padded, g.Constant($"{name}_kernel_x", [.. Enumerable.Repeat(kernel, channels).SelectMany(k => k)], channels, 1, 1, kernel.Length)],
+                OnnxAttribute.Int("group", channels), OnnxAttribute.Ints("kernel_shape", 1, kernel.Length));
+            return g.Node("Conv", [across, g.Constant($"{name}_kernel_y", [.. Enumerable.Repeat(kernel, channels).SelectMany(k => k)], channels, 1, kernel.Length, 1)],
+                OnnxAttribute.Int("group", channels), OnnxAttribute.Ints("kernel_shape", kernel.Length, 1));
+        }
+
+        var coarse = g.Node("Div", [Blur(deviation, c, DemoModelWeights.CoarseSigma, "coarse"), Blur(ones, 1, DemoModelWeights.CoarseSigma, "coarse_weight")]);
+        var fine = g.Node("Div", [Blur(deviation, c, DemoModelWeights.FineSigma, "fine"), Blur(ones, 1, DemoModelWeights.FineSigma, "fine_weight")]);
+        var estimate = g.Node("Add", [g.Node("Mul", [coarseGain, coarse]), g.Node("Mul", [fineGain, g.Node("Sub", [fine, coarse])])]);
+        var clean = g.Node("Add", [tint, g.Node("Conv", [estimate, g.Constant("basis_to_latent", DemoModelWeights.BasisToLatent(), c, c, 1, 1)],
+            OnnxAttribute.Ints("kernel_shape", 1, 1))]);
         var noise = g.Node("Mul", [g.Node("Sub", [sample, g.Node("Mul", [signal, clean])]), inverseNoise]);
 
         if (extraConvLayers > 0)
@@ -72,26 +116,33 @@ internal static class UNetGraph
         g.Save(path, DemoModelWriter.DemoModelNotice);
     }
 
-    private static (float[] Signal, float[] Gain, float[] InverseNoise) Tables()
+    private static (float[] Signal, float[] InverseNoise, float[] CoarseGain, float[] FineGain) Tables()
     {
+        const int c = DemoModelWeights.LatentChannels;
         var alphasCumprod = DiffusionSchedule.AlphasCumprod();
-        var noiseReduction = DemoModelWeights.SmoothingNoiseReduction();
-        const double v = DemoModelWeights.SmoothPriorVariance;
+        var (coarseShare, fineShare) = DemoModelWeights.BandNoiseShares();
         var signal = new float[alphasCumprod.Length];
-        var gain = new float[alphasCumprod.Length];
         var inverseNoise = new float[alphasCumprod.Length];
+        var coarseGain = new float[alphasCumprod.Length * c];
+        var fineGain = new float[alphasCumprod.Length * c];
         for (var t = 0; t < alphasCumprod.Length; t++)
         {
             var s = Math.Sqrt(alphasCumprod[t]);
             var n2 = 1.0 - alphasCumprod[t];
             signal[t] = (float)s;
-
-            // Wiener gain for a smooth component of variance v seen as s * x0 plus blurred noise of variance n2 * k:
-            // about 1 / s at low noise (low frequencies pass), unit-ish output magnitude at high noise.
-            gain[t] = (float)(s * v / ((s * s * v) + (n2 * noiseReduction)));
             inverseNoise[t] = (float)(1.0 / Math.Max(Math.Sqrt(n2), DemoModelWeights.MinNoiseLevel));
+            for (var direction = 0; direction < c; direction++)
+            {
+                // Wiener gain s * P / (s^2 * P + n^2) per band, with P the prior's power per frequency in the band:
+                // the band's variance over the share of the spectrum it covers.
+                var variance = DemoModelWeights.PriorStd[direction] * DemoModelWeights.PriorStd[direction];
+                var coarsePower = variance * DemoModelWeights.CoarseShare / coarseShare;
+                var finePower = variance * (1 - DemoModelWeights.CoarseShare) / fineShare;
+                coarseGain[(t * c) + direction] = (float)(s * coarsePower / ((s * s * coarsePower) + n2));
+                fineGain[(t * c) + direction] = (float)(s * finePower / ((s * s * finePower) + n2));
+            }
         }
 
-        return (signal, gain, inverseNoise);
+        return (signal, inverseNoise, coarseGain, fineGain);
     }
 }

@@ -5,11 +5,15 @@ namespace OrleansDiffusion.DemoModel.Models;
 
 /// <summary>
 /// The demo VAE. Decoder: latents (unscaled, the pipeline divides by 0.18215) times 0.18215, a fixed latent-to-RGB
-/// colour matrix, bilinear x8 upsampling, a light smoothing, clipped to [-1, 1]. Encoder: 8x8 average pooling and the
-/// colour matrix's pseudo-inverse, so that decode(encode(image)) is close to a smooth image.
+/// colour matrix, bilinear x8 upsampling, a light smoothing and a tanh that rolls strong colours off softly instead of
+/// clipping them flat. Encoder: the inverse tanh, 8x8 average pooling and the colour matrix's pseudo-inverse, so that
+/// decode(encode(image)) is close to a smooth image.
 /// </summary>
 internal static class VaeGraphs
 {
+    // Pure black or white would need an infinite latent; they are encoded as tanh^-1(0.98), about 2.3.
+    private const float EncoderInputLimit = 0.98f;
+
     public static void WriteDecoder(string path, DemoModelSignature signature)
     {
         const int c = DemoModelWeights.LatentChannels;
@@ -18,12 +22,17 @@ internal static class VaeGraphs
         var latents = g.Node("Mul", [g.CastTo(input, signature.Float, DataType.Float), g.Scalar("scaling_factor", DemoModelWeights.VaeScalingFactor)]);
         var rgb = g.Node("Conv", [latents, g.Constant("latent_to_rgb", DemoModelWeights.LatentToRgb, 3, c, 1, 1)],
             OnnxAttribute.Ints("kernel_shape", 1, 1));
-        var upsampled = g.Node("Resize", [rgb, string.Empty, g.Constant("scales", [1f, 1f, 8f, 8f], 4)],
+        // Schedulers that end at alphas_cumprod[0] (PNDM, DDIM) leave noise of about 0.03 in the latents; a light blur
+        // at latent resolution keeps it from showing as an 8-pixel grain.
+        var latentPadded = g.Node("Pad", [rgb, g.Int64s("latent_pads", 0, 0, 1, 1, 0, 0, 1, 1)], OnnxAttribute.String("mode", "edge"));
+        var latentSmoothed = g.Node("Conv", [latentPadded, g.Constant("latent_smoothing_kernel", DemoModelWeights.SmoothingKernel3x3(3), 3, 1, 3, 3)],
+            OnnxAttribute.Int("group", 3), OnnxAttribute.Ints("kernel_shape", 3, 3));
+        var upsampled = g.Node("Resize", [latentSmoothed, string.Empty, g.Constant("scales", [1f, 1f, 8f, 8f], 4)],
             OnnxAttribute.String("mode", "linear"));
         var padded = g.Node("Pad", [upsampled, g.Int64s("pads_1", 0, 0, 1, 1, 0, 0, 1, 1)], OnnxAttribute.String("mode", "edge"));
         var smoothed = g.Node("Conv", [padded, g.Constant("smoothing_kernel", DemoModelWeights.SmoothingKernel3x3(3), 3, 1, 3, 3)],
             OnnxAttribute.Int("group", 3), OnnxAttribute.Ints("kernel_shape", 3, 3));
-        var image = g.Node("Clip", [smoothed, g.Scalar("min", -1f), g.Scalar("max", 1f)]);
+        var image = g.Node("Tanh", [smoothed]);
         g.Output(g.CastTo(image, DataType.Float, signature.Float), "sample", signature.Float, "batch", 3L, "image_height", "image_width");
         g.Save(path, DemoModelWriter.DemoModelNotice);
     }
@@ -33,7 +42,8 @@ internal static class VaeGraphs
         const int c = DemoModelWeights.LatentChannels;
         var g = new OnnxGraphBuilder("demo_vae_encoder");
         var input = g.Input("sample", signature.Float, "batch", 3L, "image_height", "image_width");
-        var pooled = g.Node("AveragePool", [g.CastTo(input, signature.Float, DataType.Float)],
+        var clipped = g.Node("Clip", [g.CastTo(input, signature.Float, DataType.Float), g.Scalar("min", -EncoderInputLimit), g.Scalar("max", EncoderInputLimit)]);
+        var pooled = g.Node("AveragePool", [g.Node("Atanh", [clipped])],
             OnnxAttribute.Ints("kernel_shape", 8, 8), OnnxAttribute.Ints("strides", 8, 8));
         var mean = g.Node("Conv", [pooled, g.Constant("rgb_to_latent", DemoModelWeights.RgbToUnscaledLatent(), c, 3, 1, 1)],
             OnnxAttribute.Ints("kernel_shape", 1, 1));
