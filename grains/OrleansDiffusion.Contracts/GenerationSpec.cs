@@ -1,0 +1,37 @@
+namespace OrleansDiffusion.Contracts;
+
+/// <summary>
+/// What a client asks the cluster to generate. The seed is resolved (never random) before a spec is submitted,
+/// so that a spec describes exactly one result. An img2img init image travels as the key of its stored bytes.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("od.GenerationSpec")]
+public sealed record GenerationSpec
+{
+    /// <summary>The model id; empty means the cluster's default model.</summary>
+    [Id(0)] public string Model { get; init; } = string.Empty;
+
+    [Id(1)] public string Prompt { get; init; } = string.Empty;
+
+    [Id(2)] public string NegativePrompt { get; init; } = string.Empty;
+
+    [Id(3)] public int Steps { get; init; } = 20;
+
+    [Id(4)] public float GuidanceScale { get; init; } = 7.5f;
+
+    /// <summary>The seed of image 0; image i uses Seed + i.</summary>
+    [Id(5)] public long Seed { get; init; }
+
+    [Id(6)] public int Width { get; init; } = 512;
+
+    [Id(7)] public int Height { get; init; } = 512;
+
+    /// <summary>A scheduler name (<c>euler_a</c>, <c>dpmpp_2m_karras</c>, ...); empty means the model's own.</summary>
+    [Id(8)] public string Scheduler { get; init; } = string.Empty;
+
+    [Id(9)] public int ImageCount { get; init; } = 1;
+
+    /// <summary>img2img: the content key of the init image in the image store (see <c>IImageStore.SaveInputAsync</c>).</summary>
+    [Id(10)] public string? InitImageKey { get; init; }
+
+    [Id(11)] public float Strength { get; init; } = 0.75f;
+}

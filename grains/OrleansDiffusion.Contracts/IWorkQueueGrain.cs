@@ -1,0 +1,46 @@
+namespace OrleansDiffusion.Contracts;
+
+/// <summary>
+/// The cluster's persisted, bounded work queue (one activation, key <see cref="DefaultKey"/>). Silos with free
+/// capacity lease work from it: fair round robin between API keys, items of a model the silo already holds first.
+/// A lease of a silo that leaves the cluster or stops renewing goes back to the front of the queue.
+/// </summary>
+[Alias("od.IWorkQueueGrain")]
+public interface IWorkQueueGrain : IGrainWithStringKey
+{
+    public const string DefaultKey = "default";
+
+    /// <summary>Adds an item (idempotent by id) and returns its 0-based position; <see cref="QueueFullException"/> at the bound.</summary>
+    [Alias("Enqueue")]
+    Task<int> Enqueue(WorkItem item);
+
+    /// <summary>Leases the next item for <paramref name="silo"/>, with up to <paramref name="maxBatch"/> - 1 compatible followers; null when nothing waits.</summary>
+    [Alias("Lease")]
+    Task<WorkLease?> Lease(string silo, IReadOnlyList<string> loadedModels, int maxBatch);
+
+    /// <summary>Leases more items compatible with an existing lease (the batching window); the lease grows.</summary>
+    [Alias("LeaseMore")]
+    Task<IReadOnlyList<WorkItem>> LeaseMore(Guid leaseId, int max);
+
+    /// <summary>Extends a lease; false when the lease was lost (the silo must stop the work).</summary>
+    [Alias("Renew")]
+    Task<bool> Renew(Guid leaseId);
+
+    /// <summary>Marks one item of a lease done.</summary>
+    [Alias("Complete")]
+    Task Complete(Guid leaseId, string itemId);
+
+    /// <summary>Hands a lease's unfinished items back to the front of the queue (a stopping silo).</summary>
+    [Alias("Abandon")]
+    Task Abandon(Guid leaseId);
+
+    /// <summary>Drops an item, queued or leased (its result is no longer wanted).</summary>
+    [Alias("Cancel")]
+    Task Cancel(string itemId);
+
+    [Alias("GetPosition")]
+    Task<int?> GetPosition(string itemId);
+
+    [Alias("GetStats")]
+    Task<QueueStats> GetStats();
+}
