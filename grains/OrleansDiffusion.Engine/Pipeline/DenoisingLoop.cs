@@ -6,10 +6,10 @@ using OrleansDiffusion.Engine.Schedulers;
 namespace OrleansDiffusion.Engine.Pipeline;
 
 /// <summary>
-/// The UNet loop of one job: every buffer and ONNX binding is made once in the constructor, so that
-/// <see cref="Step"/> allocates nothing on the managed heap. The UNet batch is
-/// <c>[uncond x n, cond x n]</c> with guidance, <c>[cond x n]</c> without; each image has its own scheduler
-/// and noise generator (seed + i), so image i does not depend on how many images share the batch.
+/// The UNet loop of one batch of images (one job, or several compatible jobs): every buffer and ONNX binding is made
+/// once in the constructor, so that <see cref="Step"/> allocates nothing on the managed heap. The UNet batch is
+/// <c>[uncond x n, cond x n]</c> with guidance, <c>[cond x n]</c> without; each image has its own text embeddings,
+/// guidance scale, scheduler and noise generator, so an image does not depend on what else shares the batch.
 /// </summary>
 internal sealed class DenoisingLoop : IDisposable
 {
@@ -17,7 +17,7 @@ internal sealed class DenoisingLoop : IDisposable
     private readonly int _images;
     private readonly int _latentLength;
     private readonly bool _guided;
-    private readonly float _guidanceScale;
+    private readonly float[] _guidanceScales;
     private readonly float[] _latents;
     private readonly float[] _guidedOutput;
     private readonly float[]? _outputScratch;
@@ -40,15 +40,15 @@ internal sealed class DenoisingLoop : IDisposable
         int latentWidth,
         int hiddenSequence,
         int hiddenSize,
-        float guidanceScale,
+        float[] guidanceScales,
         bool guided,
-        long seed,
+        long[] seeds,
         RunOptions runOptions)
     {
         _model = model;
         _images = images;
         _guided = guided;
-        _guidanceScale = guidanceScale;
+        _guidanceScales = guidanceScales;
         _runOptions = runOptions;
         var signature = model.UNetSig;
         var channels = signature.LatentChannels;
@@ -67,7 +67,7 @@ internal sealed class DenoisingLoop : IDisposable
         {
             _schedulers[i] = createScheduler();
             _schedulers[i].SetTimesteps(steps, _latentLength);
-            _generators[i] = new NoiseGenerator(seed + i);
+            _generators[i] = new NoiseGenerator(seeds[i]);
         }
 
         var sampleShape = new long[] { batch, channels, latentHeight, latentWidth };
@@ -82,7 +82,10 @@ internal sealed class DenoisingLoop : IDisposable
         if (signature.TimestepCond is { } cond)
         {
             _timestepCond = new TensorBuffer(cond.ElementType, [batch, cond.Dimensions[1]]);
-            WriteGuidanceEmbedding(_timestepCond, batch, cond.Dimensions[1], guidanceScale);
+            for (var b = 0; b < batch; b++)
+            {
+                WriteGuidanceEmbedding(_timestepCond, b, cond.Dimensions[1], guidanceScales[b % images]);
+            }
         }
 
         _binding = model.UNet.Session.CreateIoBinding();
@@ -108,19 +111,16 @@ internal sealed class DenoisingLoop : IDisposable
 
     public IScheduler SchedulerFor(int image) => _schedulers[image];
 
-    /// <summary>Writes the text embeddings of one prompt for all images of one half of the batch.</summary>
-    public void SetHiddenStates(ReadOnlySpan<float> embedding, bool unconditional)
+    /// <summary>Writes the text embeddings of image <paramref name="image"/> (its prompt, or its negative prompt).</summary>
+    public void SetHiddenStates(int image, ReadOnlySpan<float> embedding, bool unconditional)
     {
-        var half = unconditional ? 0 : (_guided ? _images : 0);
         if (unconditional && !_guided)
         {
             return;
         }
 
-        for (var i = 0; i < _images; i++)
-        {
-            _hiddenStates.Write((half + i) * embedding.Length, embedding);
-        }
+        var row = unconditional ? image : (_guided ? _images : 0) + image;
+        _hiddenStates.Write(row * embedding.Length, embedding);
     }
 
     /// <summary>One denoising step at <paramref name="index"/>: scale, UNet, guidance, scheduler. Allocates nothing.</summary>
@@ -151,7 +151,16 @@ internal sealed class DenoisingLoop : IDisposable
         ReadOnlySpan<float> prediction;
         if (_guided)
         {
-            Guidance.Apply(output[.._latents.Length], output.Slice(_latents.Length, _latents.Length), _guidanceScale, _guidedOutput);
+            for (var i = 0; i < _images; i++)
+            {
+                var offset = i * _latentLength;
+                Guidance.Apply(
+                    output.Slice(offset, _latentLength),
+                    output.Slice(_latents.Length + offset, _latentLength),
+                    _guidanceScales[i],
+                    _guidedOutput.AsSpan(offset, _latentLength));
+            }
+
             prediction = _guidedOutput;
         }
         else
@@ -180,22 +189,19 @@ internal sealed class DenoisingLoop : IDisposable
     }
 
     // LCM's guidance embedding (diffusers get_guidance_scale_embedding) of w = guidance - 1, scaled by 1000.
-    private static void WriteGuidanceEmbedding(TensorBuffer buffer, int batch, int dimension, float guidanceScale)
+    private static void WriteGuidanceEmbedding(TensorBuffer buffer, int row, int dimension, float guidanceScale)
     {
         var w = (guidanceScale - 1f) * 1000f;
         var half = dimension / 2;
-        var row = new float[dimension];
+        var values = new float[dimension];
         var step = Math.Log(10000.0) / (half - 1);
         for (var k = 0; k < half; k++)
         {
             var angle = w * Math.Exp(-k * step);
-            row[k] = (float)Math.Sin(angle);
-            row[half + k] = (float)Math.Cos(angle);
+            values[k] = (float)Math.Sin(angle);
+            values[half + k] = (float)Math.Cos(angle);
         }
 
-        for (var b = 0; b < batch; b++)
-        {
-            buffer.Write(b * dimension, row);
-        }
+        buffer.Write(row * dimension, values);
     }
 }

@@ -25,19 +25,42 @@ public sealed class DiffusionPipeline(DiffusionModel model, GenerationLimits? li
     /// <summary>Runs one job to completion on the calling thread.</summary>
     /// <exception cref="ArgumentException">A request field is out of bounds, or img2img without a VAE encoder.</exception>
     /// <exception cref="OperationCanceledException">Cancelled; checked before every step and inside ONNX Runtime.</exception>
-    public GenerationResult Generate(GenerationRequest request, IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default)
+    public GenerationResult Generate(GenerationRequest request, IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        GenerateBatch([request], progress, cancellationToken)[0];
+
+    /// <summary>
+    /// Runs several compatible txt2img jobs as one batch: one UNet call per step for all their images. Compatible means
+    /// the same steps, size, scheduler (and Karras choice) and guidance mode (all above 1, or none), no init image.
+    /// Each request keeps its own prompts, guidance scale and seeds, so its images are those it would get alone.
+    /// </summary>
+    public IReadOnlyList<GenerationResult> GenerateBatch(IReadOnlyList<GenerationRequest> requests, IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(request);
-        model.ThrowIfDisposed();
-        request.Validate(_limits);
-        if (request.InitImage is not null && model.VaeEncoder is null)
+        ArgumentNullException.ThrowIfNull(requests);
+        if (requests.Count == 0)
         {
-            throw new ArgumentException($"img2img needs a vae_encoder/ folder, which {model.Folder.Root} does not have.", nameof(request));
+            throw new ArgumentException("A batch needs at least one request.", nameof(requests));
+        }
+
+        model.ThrowIfDisposed();
+        var first = requests[0];
+        foreach (var request in requests)
+        {
+            ArgumentNullException.ThrowIfNull(request, nameof(requests));
+            request.Validate(_limits);
+            if (request.InitImage is not null && model.VaeEncoder is null)
+            {
+                throw new ArgumentException($"img2img needs a vae_encoder/ folder, which {model.Folder.Root} does not have.", nameof(requests));
+            }
+
+            if (requests.Count > 1 && !CanBatch(first, request))
+            {
+                throw new ArgumentException("Batched requests must share steps, size, scheduler and guidance mode, and not be img2img.", nameof(requests));
+            }
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        var kind = request.Scheduler ?? SchedulerFactory.DefaultFor(model.Folder.SchedulerConfig);
-        var karras = request.KarrasSigmas;
+        var kind = first.Scheduler ?? SchedulerFactory.DefaultFor(model.Folder.SchedulerConfig);
+        var karras = first.KarrasSigmas;
         IScheduler CreateScheduler() => SchedulerFactory.Create(kind, model.Folder.SchedulerConfig, karras);
         _ = CreateScheduler(); // validates the kind/Karras combination before any work
 
@@ -45,7 +68,7 @@ public sealed class DiffusionPipeline(DiffusionModel model, GenerationLimits? li
         using var registration = cancellationToken.Register(static state => ((RunOptions)state!).Terminate = true, runOptions);
         try
         {
-            return Run(request, kind, karras, CreateScheduler, runOptions, progress, cancellationToken);
+            return Run(requests, kind, karras, CreateScheduler, runOptions, progress, cancellationToken);
         }
         catch (OnnxRuntimeException) when (cancellationToken.IsCancellationRequested)
         {
@@ -53,8 +76,15 @@ public sealed class DiffusionPipeline(DiffusionModel model, GenerationLimits? li
         }
     }
 
-    private GenerationResult Run(
-        GenerationRequest request,
+    /// <summary>Whether two requests can share one batched UNet call.</summary>
+    public static bool CanBatch(GenerationRequest a, GenerationRequest b) =>
+        a.InitImage is null && b.InitImage is null
+        && a.Steps == b.Steps && a.Width == b.Width && a.Height == b.Height
+        && a.Scheduler == b.Scheduler && a.KarrasSigmas == b.KarrasSigmas
+        && (a.GuidanceScale > 1f) == (b.GuidanceScale > 1f);
+
+    private IReadOnlyList<GenerationResult> Run(
+        IReadOnlyList<GenerationRequest> requests,
         SchedulerKind kind,
         bool karras,
         Func<IScheduler> createScheduler,
@@ -63,40 +93,47 @@ public sealed class DiffusionPipeline(DiffusionModel model, GenerationLimits? li
         CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
-        var latentHeight = request.Height / 8;
-        var latentWidth = request.Width / 8;
+        var first = requests[0];
+        var latentHeight = first.Height / 8;
+        var latentWidth = first.Width / 8;
+
+        // One entry per image: which request it belongs to and its seed.
+        var owners = requests.SelectMany((r, index) => Enumerable.Range(0, r.ImageCount).Select(i => (Request: index, Seed: r.Seed + i))).ToArray();
 
         // LCM UNets take the guidance as an embedding (timestep_cond) and run without the unconditional pass.
-        var guided = request.GuidanceScale > 1f && model.UNetSig.TimestepCond is null;
-        var conditional = EncodeText(request.Prompt, runOptions);
-        var unconditional = guided ? EncodeText(request.NegativePrompt, runOptions) : null;
+        var guided = first.GuidanceScale > 1f && model.UNetSig.TimestepCond is null;
+        var conditional = requests.Select(r => EncodeText(r.Prompt, runOptions)).ToArray();
+        var unconditional = guided ? requests.Select(r => EncodeText(r.NegativePrompt, runOptions)).ToArray() : null;
         var textTime = Stopwatch.GetElapsedTime(started);
 
         using var loop = new DenoisingLoop(
             model,
             createScheduler,
-            request.Steps,
-            request.ImageCount,
+            first.Steps,
+            owners.Length,
             latentHeight,
             latentWidth,
-            conditional.Sequence,
-            conditional.Hidden,
-            request.GuidanceScale,
+            conditional[0].Sequence,
+            conditional[0].Hidden,
+            owners.Select(o => requests[o.Request].GuidanceScale).ToArray(),
             guided,
-            request.Seed,
+            owners.Select(o => o.Seed).ToArray(),
             runOptions);
-        loop.SetHiddenStates(conditional.Values, unconditional: false);
-        if (unconditional is not null)
+        for (var i = 0; i < owners.Length; i++)
         {
-            loop.SetHiddenStates(unconditional.Values, unconditional: true);
+            loop.SetHiddenStates(i, conditional[owners[i].Request].Values, unconditional: false);
+            if (unconditional is not null)
+            {
+                loop.SetHiddenStates(i, unconditional[owners[i].Request].Values, unconditional: true);
+            }
         }
 
         var timesteps = loop.Scheduler.Timesteps.Length;
         var beginIndex = 0;
         var imageEncoderTime = TimeSpan.Zero;
-        if (request.InitImage is null)
+        if (first.InitImage is null)
         {
-            for (var i = 0; i < request.ImageCount; i++)
+            for (var i = 0; i < owners.Length; i++)
             {
                 var slice = loop.Latents.Slice(i * loop.LatentLength, loop.LatentLength);
                 loop.GeneratorFor(i).FillNormal(slice);
@@ -106,14 +143,14 @@ public sealed class DiffusionPipeline(DiffusionModel model, GenerationLimits? li
         else
         {
             var encodeStarted = Stopwatch.GetTimestamp();
-            var initLatents = EncodeImage(request.InitImage, request.Width, request.Height, loop.LatentLength, runOptions);
+            var initLatents = EncodeImage(first.InitImage, first.Width, first.Height, loop.LatentLength, runOptions);
             imageEncoderTime = Stopwatch.GetElapsedTime(encodeStarted);
 
             // diffusers: init_timestep = min(int(steps * strength), steps); start = steps - init_timestep.
-            var initTimestep = Math.Min((int)(request.Steps * request.Strength), request.Steps);
-            beginIndex = Math.Max(request.Steps - initTimestep, 0);
+            var initTimestep = Math.Min((int)(first.Steps * first.Strength), first.Steps);
+            beginIndex = Math.Max(first.Steps - initTimestep, 0);
             var noise = new float[loop.LatentLength];
-            for (var i = 0; i < request.ImageCount; i++)
+            for (var i = 0; i < owners.Length; i++)
             {
                 loop.GeneratorFor(i).FillNormal(noise);
                 loop.SchedulerFor(i).AddNoise(initLatents, noise, beginIndex, loop.Latents.Slice(i * loop.LatentLength, loop.LatentLength));
@@ -122,6 +159,7 @@ public sealed class DiffusionPipeline(DiffusionModel model, GenerationLimits? li
 
         var denoiseStarted = Stopwatch.GetTimestamp();
         var total = timesteps - beginIndex;
+        var previewInterval = first.PreviewInterval;
         for (var index = beginIndex; index < timesteps; index++)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -129,7 +167,7 @@ public sealed class DiffusionPipeline(DiffusionModel model, GenerationLimits? li
             if (progress is not null)
             {
                 var done = index - beginIndex + 1;
-                var preview = request.PreviewInterval > 0 && (done % request.PreviewInterval == 0 || done == total)
+                var preview = previewInterval > 0 && (done % previewInterval == 0 || done == total)
                     ? LatentPreview.Render(loop.Latents[..loop.LatentLength], latentWidth, latentHeight)
                     : null;
                 progress.Report(new GenerationProgress(done, total, Stopwatch.GetElapsedTime(started), preview));
@@ -139,10 +177,10 @@ public sealed class DiffusionPipeline(DiffusionModel model, GenerationLimits? li
         var denoiseTime = Stopwatch.GetElapsedTime(denoiseStarted);
         cancellationToken.ThrowIfCancellationRequested();
 
-        var images = new List<GeneratedImage>(request.ImageCount);
+        var images = new GeneratedImage[owners.Length];
         var vaeTime = TimeSpan.Zero;
         var pngTime = TimeSpan.Zero;
-        for (var i = 0; i < request.ImageCount; i++)
+        for (var i = 0; i < owners.Length; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var vaeStarted = Stopwatch.GetTimestamp();
@@ -150,14 +188,17 @@ public sealed class DiffusionPipeline(DiffusionModel model, GenerationLimits? li
             vaeTime += Stopwatch.GetElapsedTime(vaeStarted);
 
             var pngStarted = Stopwatch.GetTimestamp();
-            var seed = request.Seed + i;
-            var infotext = Describe(request, kind, karras, seed).ToInfotext();
+            var request = requests[owners[i].Request];
+            var infotext = Describe(request, kind, karras, owners[i].Seed).ToInfotext();
             var png = PngEncoder.Encode(pixels, request.Width, request.Height, infotext);
             pngTime += Stopwatch.GetElapsedTime(pngStarted);
-            images.Add(new GeneratedImage(png, seed, request.Width, request.Height, infotext));
+            images[i] = new GeneratedImage(png, owners[i].Seed, request.Width, request.Height, infotext);
         }
 
-        return new GenerationResult(images, new StageTimings(textTime, imageEncoderTime, denoiseTime, total, vaeTime, pngTime));
+        var timings = new StageTimings(textTime, imageEncoderTime, denoiseTime, total, vaeTime, pngTime);
+        return requests
+            .Select((_, index) => new GenerationResult(images.Where((_, i) => owners[i].Request == index).ToList(), timings))
+            .ToList();
     }
 
     /// <summary>The infotext fields for one image of <paramref name="request"/>.</summary>

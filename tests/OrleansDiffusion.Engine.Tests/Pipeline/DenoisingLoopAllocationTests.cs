@@ -18,9 +18,12 @@ public sealed class DenoisingLoopAllocationTests(DemoModelFolders models)
         var pipeline = new DiffusionPipeline(model);
         using var runOptions = new RunOptions();
         var text = pipeline.EncodeText("a cat", runOptions);
-        using var loop = new DenoisingLoop(model, () => SchedulerFactory.Create(kind, model.Folder.SchedulerConfig), 10, 2, 8, 8, text.Sequence, text.Hidden, 7.5f, guided: true, seed: 1, runOptions);
-        loop.SetHiddenStates(text.Values, unconditional: false);
-        loop.SetHiddenStates(text.Values, unconditional: true);
+        using var loop = new DenoisingLoop(model, () => SchedulerFactory.Create(kind, model.Folder.SchedulerConfig), 10, 2, 8, 8, text.Sequence, text.Hidden, [7.5f, 7.5f], guided: true, seeds: [1, 2], runOptions);
+        for (var image = 0; image < 2; image++)
+        {
+            loop.SetHiddenStates(image, text.Values, unconditional: false);
+            loop.SetHiddenStates(image, text.Values, unconditional: true);
+        }
         loop.GeneratorFor(0).FillNormal(loop.Latents);
         loop.Step(0);
         loop.Step(1);

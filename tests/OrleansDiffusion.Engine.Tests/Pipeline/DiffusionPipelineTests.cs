@@ -122,6 +122,35 @@ public sealed class DiffusionPipelineTests(DemoModelFolders models)
     }
 
     [Fact]
+    public void A_batch_of_different_requests_gives_each_the_images_it_gets_alone()
+    {
+        var pipeline = new DiffusionPipeline(models.Get());
+        var a = Small("a red fox") with { GuidanceScale = 5f };
+        var b = Small("a blue whale", seed: 9) with { NegativePrompt = "grey", ImageCount = 2 };
+
+        var batch = pipeline.GenerateBatch([a, b], cancellationToken: TestContext.Current.CancellationToken);
+        var aloneA = pipeline.Generate(a, cancellationToken: TestContext.Current.CancellationToken);
+        var aloneB = pipeline.Generate(b, cancellationToken: TestContext.Current.CancellationToken);
+
+        Assert.Equal(2, batch.Count);
+        Assert.Single(batch[0].Images);
+        Assert.Equal([9L, 10L], batch[1].Images.Select(i => i.Seed));
+        Assert.True(PngPixels.MeanDifference(batch[0].Images[0].Png, aloneA.Images[0].Png) < 1.0);
+        Assert.True(PngPixels.MeanDifference(batch[1].Images[1].Png, aloneB.Images[1].Png) < 1.0);
+        Assert.Equal(aloneB.Images[1].Infotext, batch[1].Images[1].Infotext);
+    }
+
+    [Fact]
+    public void Incompatible_requests_are_not_batched()
+    {
+        var pipeline = new DiffusionPipeline(models.Get());
+
+        Assert.Throws<ArgumentException>(() => pipeline.GenerateBatch([Small(), Small() with { Steps = 5 }], cancellationToken: TestContext.Current.CancellationToken));
+        Assert.Throws<ArgumentException>(() => pipeline.GenerateBatch([Small(), Small() with { GuidanceScale = 1f }], cancellationToken: TestContext.Current.CancellationToken));
+        Assert.False(DiffusionPipeline.CanBatch(Small(), Small() with { Width = 128 }));
+    }
+
+    [Fact]
     public void Without_guidance_the_negative_prompt_is_not_used()
     {
         var pipeline = new DiffusionPipeline(models.Get());
