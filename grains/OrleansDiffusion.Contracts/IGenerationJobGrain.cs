@@ -30,16 +30,17 @@ public interface IGenerationJobGrain : IGrainWithGuidKey
     [Alias("Unsubscribe")]
     Task Unsubscribe(IJobObserver observer);
 
-    // Called by the result cache for the inference this job waits on.
+    // Called by the result cache for the inference this job waits on. One-way, so that a cache grain never waits on
+    // a job grain that may itself be waiting on the cache (the job's watchdog re-joins; see GenerationJobGrain).
     [OneWay, Alias("OnStarted")]
     Task OnStarted(string silo, DateTimeOffset startedAt);
 
     [OneWay, Alias("OnProgress")]
     Task OnProgress(int step, int totalSteps, double elapsedSeconds, byte[]? preview);
 
-    [Alias("OnCompleted")]
+    [OneWay, Alias("OnCompleted")]
     Task OnCompleted(IReadOnlyList<ImageRef> images, bool cached);
 
-    [Alias("OnFailed")]
+    [OneWay, Alias("OnFailed")]
     Task OnFailed(string error);
 }

@@ -96,4 +96,40 @@ public static class DemoModelWriter
     public static DemoModelFlavor ParseFlavor(string name) => TryParseFlavor(name, out var flavor)
         ? flavor
         : throw new ArgumentException($"Unknown demo model flavour '{name}'; expected one of: {string.Join(", ", FlavorNames)}.", nameof(name));
+
+    /// <summary>
+    /// The zero-config location of the demo model: <c>$ORLEANSDIFFUSION_DEMO_MODEL</c>, else
+    /// <c>~/.cache/orleans-diffusion/demo-model</c>.
+    /// </summary>
+    public static string DefaultDirectory =>
+        Environment.GetEnvironmentVariable("ORLEANSDIFFUSION_DEMO_MODEL") is { Length: > 0 } configured
+            ? Path.GetFullPath(configured)
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "orleans-diffusion", "demo-model");
+
+    /// <summary>
+    /// Writes the default demo model to <paramref name="directory"/> unless one is there; true when it wrote it.
+    /// The folder is written beside its final place and moved in, so that a crash or a concurrent process never
+    /// leaves half a model behind.
+    /// </summary>
+    public static bool Ensure(string directory)
+    {
+        if (File.Exists(Path.Combine(directory, "model_index.json")))
+        {
+            return false;
+        }
+
+        var staging = $"{Path.GetFullPath(directory).TrimEnd(Path.DirectorySeparatorChar)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}";
+        Write(staging);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(directory))!);
+        try
+        {
+            Directory.Move(staging, directory);
+            return true;
+        }
+        catch (IOException) when (File.Exists(Path.Combine(directory, "model_index.json")))
+        {
+            Directory.Delete(staging, recursive: true); // another process won the race
+            return false;
+        }
+    }
 }

@@ -1,0 +1,156 @@
+using Orleans.Runtime;
+using OrleansDiffusion.Contracts;
+using OrleansDiffusion.Grains.Hosting;
+
+namespace OrleansDiffusion.Grains.Cache;
+
+/// <summary>
+/// One result, keyed by its request key: identical requests anywhere in the cluster join one inference, and a
+/// finished result answers later identical requests from storage. Progress fans out to every waiting job.
+/// </summary>
+public sealed class ResultCacheGrain(
+    [PersistentState("result", StorageNames.Cache)] IPersistentState<CacheState> state,
+    DiffusionMetrics metrics,
+    TimeProvider time) : Grain, IResultCacheGrain
+{
+    private IWorkQueueGrain Queue => GrainFactory.GetGrain<IWorkQueueGrain>(IWorkQueueGrain.DefaultKey);
+
+    private string Key => this.GetPrimaryKeyString();
+
+    public async Task<CacheJoinResult> Join(Guid jobId, GenerationSpec spec, string apiKey)
+    {
+        switch (state.State.Status)
+        {
+            case CacheEntryStatus.Done:
+                metrics.CacheHit();
+                return new CacheJoinResult(CacheOutcome.Hit, state.State.Images, null);
+
+            case CacheEntryStatus.Computing:
+                var joined = !state.State.Waiters.Contains(jobId);
+                if (joined)
+                {
+                    state.State.Waiters.Add(jobId);
+                    await WriteAsync();
+                    metrics.DedupJoin();
+                }
+
+                // Idempotent: puts the work back when the queue lost it (the job watchdog calls Join again).
+                var position = await Queue.Enqueue(WorkItemOf(state.State.Spec!, state.State.ApiKey));
+                return new CacheJoinResult(joined ? CacheOutcome.Joined : CacheOutcome.Started, [], position);
+
+            default:
+                state.State.Status = CacheEntryStatus.Computing;
+                state.State.Waiters = [jobId];
+                state.State.Spec = spec;
+                state.State.ApiKey = apiKey;
+                state.State.ComputingSince = time.GetUtcNow();
+                await WriteAsync();
+                try
+                {
+                    var queued = await Queue.Enqueue(WorkItemOf(spec, apiKey));
+                    return new CacheJoinResult(CacheOutcome.Started, [], queued);
+                }
+                catch (QueueFullException)
+                {
+                    state.State.Status = CacheEntryStatus.Empty;
+                    state.State.Waiters = [];
+                    await WriteAsync();
+                    throw;
+                }
+        }
+    }
+
+    public async Task Leave(Guid jobId)
+    {
+        if (!state.State.Waiters.Remove(jobId))
+        {
+            return;
+        }
+
+        if (state.State.Waiters.Count == 0 && state.State.Status == CacheEntryStatus.Computing)
+        {
+            // Nobody wants this result any more: drop the work; a running worker stops at its next progress report.
+            state.State.Status = CacheEntryStatus.Empty;
+            await WriteAsync();
+            await Queue.Cancel(Key);
+            return;
+        }
+
+        await WriteAsync();
+    }
+
+    public async Task<bool> ReportStarted(string silo)
+    {
+        if (state.State.Status != CacheEntryStatus.Computing || state.State.Waiters.Count == 0)
+        {
+            return false;
+        }
+
+        var now = time.GetUtcNow();
+        await Task.WhenAll(state.State.Waiters.Select(id => GrainFactory.GetGrain<IGenerationJobGrain>(id).OnStarted(silo, now)));
+        return true;
+    }
+
+    public async Task<bool> ReportProgress(int step, int totalSteps, double elapsedSeconds, byte[]? preview)
+    {
+        if (state.State.Status != CacheEntryStatus.Computing || state.State.Waiters.Count == 0)
+        {
+            return false;
+        }
+
+        // One-way calls: a slow job grain never slows the worker.
+        await Task.WhenAll(state.State.Waiters.Select(id => GrainFactory.GetGrain<IGenerationJobGrain>(id).OnProgress(step, totalSteps, elapsedSeconds, preview)));
+        return true;
+    }
+
+    public async Task ReportCompleted(IReadOnlyList<ImageRef> images)
+    {
+        if (state.State.Status == CacheEntryStatus.Done)
+        {
+            return; // a requeued duplicate finished too; the first result stands
+        }
+
+        var waiters = state.State.Waiters;
+        state.State.Status = CacheEntryStatus.Done;
+        state.State.Images = [.. images];
+        state.State.Waiters = [];
+        state.State.Inferences++;
+        state.State.ComputingSince = null;
+        await WriteAsync();
+        await Task.WhenAll(waiters.Select(id => GrainFactory.GetGrain<IGenerationJobGrain>(id).OnCompleted(images, false)));
+    }
+
+    public async Task ReportFailed(string error)
+    {
+        if (state.State.Status != CacheEntryStatus.Computing)
+        {
+            return;
+        }
+
+        // Not cached: an identical request later tries again.
+        var waiters = state.State.Waiters;
+        state.State.Status = CacheEntryStatus.Empty;
+        state.State.Waiters = [];
+        state.State.ComputingSince = null;
+        await WriteAsync();
+        await Task.WhenAll(waiters.Select(id => GrainFactory.GetGrain<IGenerationJobGrain>(id).OnFailed(error)));
+    }
+
+    public Task<CacheEntry> GetEntry() =>
+        Task.FromResult(new CacheEntry(state.State.Status, state.State.Images, state.State.Waiters.Count, state.State.Inferences));
+
+    private WorkItem WorkItemOf(GenerationSpec spec, string apiKey) => new(Key, spec, apiKey, state.State.ComputingSince ?? time.GetUtcNow());
+
+    private async Task WriteAsync()
+    {
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            DeactivateOnIdle();
+            throw;
+        }
+    }
+}

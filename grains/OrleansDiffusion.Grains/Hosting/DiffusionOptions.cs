@@ -1,0 +1,80 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace OrleansDiffusion.Grains.Hosting;
+
+/// <summary>
+/// The cluster's diffusion settings (configuration section <see cref="SectionName"/>; <c>Orleans</c> belongs to
+/// Orleans itself). Validated at start: a bad value stops the silo with a message naming the key.
+/// </summary>
+public sealed class DiffusionOptions
+{
+    public const string SectionName = "Diffusion";
+
+    /// <summary>The models this silo can serve. Default: none, which means the tiny demo model (not Stable Diffusion).</summary>
+    public List<ModelOptions> Models { get; set; } = [];
+
+    /// <summary>The model used when a request names none. Default: the first of <see cref="Models"/>.</summary>
+    public string? DefaultModel { get; set; }
+
+    /// <summary>Where the demo model is written when no model is configured. Default: <c>~/.cache/orleans-diffusion/demo-model</c>.</summary>
+    public string? DemoModelDirectory { get; set; }
+
+    /// <summary>Generations this silo runs at once (GPUs, or CPU slots). Default: 1. 0 makes a silo that runs no inference.</summary>
+    [Range(0, 64)]
+    public int Capacity { get; set; } = 1;
+
+    /// <summary>ONNX Runtime provider: <c>cpu</c> or <c>cuda</c> (falls back to CPU, logged). Default: cpu.</summary>
+    [RegularExpression("^(?i)(cpu|cuda)$")]
+    public string Provider { get; set; } = "cpu";
+
+    /// <summary>Threads per ONNX session. Default: 0 (ONNX Runtime's choice).</summary>
+    [Range(0, 256)]
+    public int IntraOpThreads { get; set; }
+
+    /// <summary>How long an idle inference worker activation lives. Default: 2 minutes.</summary>
+    public TimeSpan WorkerIdleTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>How long a model with no work stays loaded before its memory is released. Default: 5 minutes.</summary>
+    public TimeSpan ModelUnloadAfter { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Model ids kept loaded on every silo even when idle (provisioned concurrency). Default: none.</summary>
+    public List<string> WarmModels { get; set; } = [];
+
+    /// <summary>Load the warm models (or, with none, nothing) at start rather than at first use. Default: true.</summary>
+    public bool PreloadWarmModels { get; set; } = true;
+
+    /// <summary>Most waiting items the queue holds; more are refused with QueueFullException. Default: 1000.</summary>
+    [Range(1, 1_000_000)]
+    public int MaxQueueLength { get; set; } = 1000;
+
+    /// <summary>Most requests run together as one batched UNet call. Default: 4. 1 disables batching.</summary>
+    [Range(1, 64)]
+    public int MaxBatchSize { get; set; } = 4;
+
+    /// <summary>How long a worker waits for compatible requests to join its batch. Default: 0 (take what waits now).</summary>
+    public TimeSpan BatchWindow { get; set; } = TimeSpan.Zero;
+
+    /// <summary>A lease not renewed for this long goes back to the queue. Default: 60 seconds.</summary>
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How long an idle worker slot waits before asking the queue again. Default: 250 ms.</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>How long a stopping silo lets running work finish before handing it back. Default: 30 seconds.</summary>
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Render a latent preview every this many steps. Default: 5; 0 for none.</summary>
+    [Range(0, 1000)]
+    public int PreviewInterval { get; set; } = 5;
+}
+
+/// <summary>One model folder and the id requests use for it.</summary>
+public sealed class ModelOptions
+{
+    [Required, RegularExpression("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    public string Id { get; set; } = string.Empty;
+
+    /// <summary>A diffusers/optimum ONNX export folder.</summary>
+    [Required]
+    public string Path { get; set; } = string.Empty;
+}

@@ -1,0 +1,61 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using Orleans.Runtime;
+using OrleansDiffusion.Grains.Models;
+using OrleansDiffusion.Grains.Workers;
+
+namespace OrleansDiffusion.Grains.Hosting;
+
+public static class DiffusionSiloBuilderExtensions
+{
+    /// <summary>
+    /// Registers the diffusion grains' services on a silo: options (section <see cref="DiffusionOptions.SectionName"/>,
+    /// validated at start), the model catalog and host, worker slots, the runner and the worker pump, metrics, and the
+    /// idle collection age of inference workers. The image store and grain storage are the host's choice.
+    /// </summary>
+    public static ISiloBuilder AddDiffusion(this ISiloBuilder silo, IConfiguration configuration, Action<DiffusionOptions>? configure = null)
+    {
+        var services = silo.Services;
+        var options = services.AddOptions<DiffusionOptions>()
+            .Bind(configuration.GetSection(DiffusionOptions.SectionName))
+            .ValidateDataAnnotations()
+            .Validate(o => o.Models.All(m => !string.IsNullOrWhiteSpace(m.Id) && !string.IsNullOrWhiteSpace(m.Path)), "Every Diffusion:Models entry needs an Id and a Path.")
+            .Validate(o => o.WorkerIdleTimeout >= TimeSpan.FromSeconds(1), "Diffusion:WorkerIdleTimeout must be at least 1 second.")
+            .Validate(o => o.ModelUnloadAfter > TimeSpan.Zero, "Diffusion:ModelUnloadAfter must be positive.")
+            .Validate(o => o.LeaseDuration >= TimeSpan.FromSeconds(3), "Diffusion:LeaseDuration must be at least 3 seconds.")
+            .Validate(o => o.PollInterval > TimeSpan.Zero, "Diffusion:PollInterval must be positive.")
+            .Validate(o => o.BatchWindow >= TimeSpan.Zero, "Diffusion:BatchWindow must not be negative.")
+            .Validate(o => o.WarmModels.All(w => o.Models.Count == 0 ? w == ModelCatalog.DemoModelId : o.Models.Exists(m => m.Id == w)), "Diffusion:WarmModels names a model that is not configured.")
+            .ValidateOnStart();
+        if (configure is not null)
+        {
+            options.Configure(configure);
+        }
+
+        services.AddMetrics();
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<DiffusionMetrics>();
+        services.AddSingleton<ModelCatalog>();
+        services.AddSingleton<ModelHost>();
+        services.AddSingleton<WorkerSlots>();
+        services.AddSingleton<InferenceRunner>();
+        services.AddSingleton<WorkerPump>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<WorkerPump>());
+
+        // Idle inference workers are collected after WorkerIdleTimeout; the collection quantum must not exceed it.
+        services.AddOptions<GrainCollectionOptions>().Configure<IOptions<DiffusionOptions>>((collection, diffusion) =>
+        {
+            var idle = diffusion.Value.WorkerIdleTimeout;
+            collection.ClassSpecificCollectionAge[typeof(InferenceWorkerGrain).FullName!] = idle;
+            var quantum = TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(1).Ticks, idle.Ticks / 2));
+            if (quantum < collection.CollectionQuantum)
+            {
+                collection.CollectionQuantum = quantum;
+            }
+        });
+        return silo;
+    }
+}

@@ -1,0 +1,219 @@
+using Microsoft.Extensions.Logging;
+using Orleans.Runtime;
+using Orleans.Utilities;
+using OrleansDiffusion.Contracts;
+using OrleansDiffusion.Grains.Models;
+
+namespace OrleansDiffusion.Grains.Jobs;
+
+/// <summary>
+/// One job: accepts the request (persisted before <see cref="Submit"/> returns), joins the result cache, and
+/// follows the inference through the cache's reports. While the job is not finished, a reminder re-joins the cache
+/// every minute, so that a lost message or a lost queue entry can delay a job but never lose it.
+/// </summary>
+public sealed class GenerationJobGrain(
+    [PersistentState("job", StorageNames.Jobs)] IPersistentState<JobState> state,
+    ModelCatalog catalog,
+    TimeProvider time,
+    ILogger<GenerationJobGrain> logger) : Grain, IGenerationJobGrain, IRemindable
+{
+    private const string WatchdogReminder = "watchdog";
+
+    private readonly ObserverManager<IJobObserver> _observers = new(TimeSpan.FromMinutes(10), logger);
+    private int _step;
+    private int _totalSteps;
+
+    private Guid Id => this.GetPrimaryKey();
+
+    public async Task<JobSnapshot> Submit(GenerationSpec spec, string apiKey)
+    {
+        var normalized = catalog.Normalize(spec);
+        if (state.State.Status != JobStatus.None)
+        {
+            return state.State.Spec == normalized
+                ? await GetSnapshot()
+                : throw new ArgumentException($"Job {Id} already exists with another request.", nameof(spec));
+        }
+
+        var key = catalog.KeyOf(normalized);
+        var joined = await Cache(key).Join(Id, normalized, apiKey);
+
+        state.State.Spec = normalized;
+        state.State.ApiKey = apiKey;
+        state.State.RequestKey = key;
+        state.State.CreatedAt = time.GetUtcNow();
+        if (joined.Outcome == CacheOutcome.Hit)
+        {
+            state.State.Status = JobStatus.Succeeded;
+            state.State.Cached = true;
+            state.State.Images = [.. joined.Images];
+            state.State.CompletedAt = state.State.CreatedAt;
+        }
+        else
+        {
+            state.State.Status = JobStatus.Queued;
+            await this.RegisterOrUpdateReminder(WatchdogReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+        }
+
+        await state.WriteStateAsync();
+        var snapshot = Snapshot(joined.QueuePosition);
+        Notify(snapshot.Status == JobStatus.Succeeded ? JobEventKind.Completed : JobEventKind.Queued, snapshot);
+        return snapshot;
+    }
+
+    public async Task<JobSnapshot> GetSnapshot()
+    {
+        int? position = null;
+        if (state.State.Status == JobStatus.Queued && state.State.RequestKey is { } key)
+        {
+            position = await GrainFactory.GetGrain<IWorkQueueGrain>(IWorkQueueGrain.DefaultKey).GetPosition(key);
+        }
+
+        return Snapshot(position);
+    }
+
+    public async Task<JobSnapshot> Cancel()
+    {
+        if (state.State.Status is JobStatus.None || IsTerminal)
+        {
+            return Snapshot(null);
+        }
+
+        state.State.Status = JobStatus.Cancelled;
+        state.State.CompletedAt = time.GetUtcNow();
+        await state.WriteStateAsync();
+        await Cache(state.State.RequestKey!).Leave(Id);
+        await StopWatchdogAsync();
+        var snapshot = Snapshot(null);
+        Notify(JobEventKind.Cancelled, snapshot);
+        return snapshot;
+    }
+
+    public async Task<JobSnapshot> Subscribe(IJobObserver observer)
+    {
+        _observers.Subscribe(observer, observer);
+        return await GetSnapshot();
+    }
+
+    public Task Unsubscribe(IJobObserver observer)
+    {
+        _observers.Unsubscribe(observer);
+        return Task.CompletedTask;
+    }
+
+    public async Task OnStarted(string silo, DateTimeOffset startedAt)
+    {
+        if (state.State.Status != JobStatus.Queued)
+        {
+            if (state.State.Status == JobStatus.Running)
+            {
+                state.State.Silo = silo; // a requeued run restarted elsewhere
+            }
+
+            return;
+        }
+
+        state.State.Status = JobStatus.Running;
+        state.State.StartedAt = startedAt;
+        state.State.Silo = silo;
+        await state.WriteStateAsync();
+        Notify(JobEventKind.Started, Snapshot(null));
+    }
+
+    public Task OnProgress(int step, int totalSteps, double elapsedSeconds, byte[]? preview)
+    {
+        if (state.State.Status is not (JobStatus.Running or JobStatus.Queued))
+        {
+            return Task.CompletedTask;
+        }
+
+        _step = step;
+        _totalSteps = totalSteps;
+        double? eta = step > 0 ? elapsedSeconds / step * (totalSteps - step) : null;
+        var snapshot = Snapshot(null);
+        _observers.Notify(o => o.OnJobEvent(new JobEvent(Id, JobEventKind.Progress, snapshot, preview, eta)));
+        return Task.CompletedTask;
+    }
+
+    public async Task OnCompleted(IReadOnlyList<ImageRef> images, bool cached)
+    {
+        if (state.State.Status is JobStatus.None || IsTerminal)
+        {
+            return;
+        }
+
+        state.State.Status = JobStatus.Succeeded;
+        state.State.Images = [.. images];
+        state.State.Cached = cached;
+        state.State.CompletedAt = time.GetUtcNow();
+        _step = _totalSteps;
+        await state.WriteStateAsync();
+        await StopWatchdogAsync();
+        Notify(JobEventKind.Completed, Snapshot(null));
+    }
+
+    public async Task OnFailed(string error)
+    {
+        if (state.State.Status is JobStatus.None || IsTerminal)
+        {
+            return;
+        }
+
+        state.State.Status = JobStatus.Failed;
+        state.State.Error = error;
+        state.State.CompletedAt = time.GetUtcNow();
+        await state.WriteStateAsync();
+        await StopWatchdogAsync();
+        Notify(JobEventKind.Failed, Snapshot(null));
+    }
+
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (state.State.Status is JobStatus.None || IsTerminal)
+        {
+            await StopWatchdogAsync();
+            return;
+        }
+
+        // Re-joining is idempotent: it answers with the images when they are done, and re-queues lost work.
+        var joined = await Cache(state.State.RequestKey!).Join(Id, state.State.Spec!, state.State.ApiKey);
+        if (joined.Outcome == CacheOutcome.Hit)
+        {
+            await OnCompleted(joined.Images, cached: false);
+        }
+    }
+
+    private bool IsTerminal => state.State.Status is JobStatus.Succeeded or JobStatus.Failed or JobStatus.Cancelled;
+
+    private IResultCacheGrain Cache(string key) => GrainFactory.GetGrain<IResultCacheGrain>(key);
+
+    private async Task StopWatchdogAsync()
+    {
+        var reminder = await this.GetReminder(WatchdogReminder);
+        if (reminder is not null)
+        {
+            await this.UnregisterReminder(reminder);
+        }
+    }
+
+    private void Notify(JobEventKind kind, JobSnapshot snapshot) =>
+        _observers.Notify(o => o.OnJobEvent(new JobEvent(Id, kind, snapshot)));
+
+    private JobSnapshot Snapshot(int? position) => new()
+    {
+        Id = Id,
+        Status = state.State.Status,
+        Spec = state.State.Spec,
+        QueuePosition = state.State.Status == JobStatus.Queued ? position : null,
+        Step = state.State.Status == JobStatus.Succeeded ? _totalSteps : _step,
+        TotalSteps = _totalSteps,
+        Cached = state.State.Cached,
+        Images = state.State.Images,
+        Error = state.State.Error,
+        CreatedAt = state.State.CreatedAt,
+        StartedAt = state.State.StartedAt,
+        CompletedAt = state.State.CompletedAt,
+        RequestKey = state.State.RequestKey,
+        Silo = state.State.Silo,
+    };
+}

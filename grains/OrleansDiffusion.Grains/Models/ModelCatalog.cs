@@ -1,0 +1,155 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using OrleansDiffusion.Contracts;
+using OrleansDiffusion.DemoModel;
+using OrleansDiffusion.Engine.Models;
+using OrleansDiffusion.Engine.Pipeline;
+using OrleansDiffusion.Engine.Schedulers;
+using OrleansDiffusion.Grains.Hosting;
+
+namespace OrleansDiffusion.Grains.Models;
+
+/// <summary>
+/// The models this silo serves, checked at start, and the rules that turn a client's spec into a canonical one
+/// (default model and scheduler resolved, every field within bounds). Every silo of a cluster is configured alike.
+/// </summary>
+public sealed partial class ModelCatalog
+{
+    public const string DemoModelId = "demo";
+    public const int MaxPromptLength = 4000;
+
+    private readonly Dictionary<string, CatalogModel> _models;
+
+    public ModelCatalog(IOptions<DiffusionOptions> options, ILogger<ModelCatalog> logger)
+        : this(options.Value, logger)
+    {
+    }
+
+    public ModelCatalog(DiffusionOptions options, ILogger logger)
+    {
+        Limits = GenerationLimits.Default;
+        var configured = options.Models;
+        if (configured.Count == 0)
+        {
+            var directory = options.DemoModelDirectory ?? DemoModelWriter.DefaultDirectory;
+            DemoModelWriter.Ensure(directory);
+            Log.DemoModel(logger, directory);
+            configured = [new ModelOptions { Id = DemoModelId, Path = directory }];
+        }
+
+        _models = new Dictionary<string, CatalogModel>(StringComparer.Ordinal);
+        foreach (var model in configured)
+        {
+            var folder = ModelFolder.Open(model.Path);
+            if (!_models.TryAdd(model.Id, new CatalogModel(model.Id, folder, ModelFingerprint.Compute(folder.Root))))
+            {
+                throw new OptionsValidationException(DiffusionOptions.SectionName, typeof(DiffusionOptions), [$"Model id '{model.Id}' is configured twice."]);
+            }
+        }
+
+        DefaultModelId = options.DefaultModel ?? configured[0].Id;
+        if (!_models.ContainsKey(DefaultModelId))
+        {
+            throw new OptionsValidationException(DiffusionOptions.SectionName, typeof(DiffusionOptions), [$"DefaultModel '{DefaultModelId}' is not one of the configured models."]);
+        }
+    }
+
+    public string DefaultModelId { get; }
+
+    public GenerationLimits Limits { get; }
+
+    public IReadOnlyCollection<CatalogModel> Models => _models.Values;
+
+    public CatalogModel Get(string id) =>
+        _models.TryGetValue(id, out var model)
+            ? model
+            : throw new ArgumentException($"Unknown model '{id}'. Known models: {string.Join(", ", _models.Keys)}.", nameof(id));
+
+    /// <summary>
+    /// The canonical form of <paramref name="spec"/>: model and scheduler resolved, all fields checked.
+    /// Throws <see cref="ArgumentException"/> naming the field that is out of bounds.
+    /// </summary>
+    public GenerationSpec Normalize(GenerationSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var model = Get(string.IsNullOrEmpty(spec.Model) ? DefaultModelId : spec.Model);
+        if (spec.Prompt is null || spec.Prompt.Length > MaxPromptLength)
+        {
+            throw new ArgumentException($"Prompt must be at most {MaxPromptLength} characters.", nameof(spec.Prompt));
+        }
+
+        if (spec.NegativePrompt is null || spec.NegativePrompt.Length > MaxPromptLength)
+        {
+            throw new ArgumentException($"NegativePrompt must be at most {MaxPromptLength} characters.", nameof(spec.NegativePrompt));
+        }
+
+        SchedulerKind kind;
+        bool karras;
+        if (string.IsNullOrEmpty(spec.Scheduler))
+        {
+            kind = SchedulerFactory.DefaultFor(model.Folder.SchedulerConfig);
+            karras = model.Folder.SchedulerConfig.UseKarrasSigmas && SchedulerFactory.SupportsKarras(kind);
+        }
+        else if (!SchedulerFactory.TryParse(spec.Scheduler, out kind, out karras))
+        {
+            throw new ArgumentException($"Unknown scheduler '{spec.Scheduler}'. Known: {string.Join(", ", SchedulerFactory.Names)}.", nameof(spec.Scheduler));
+        }
+
+        if (karras && !SchedulerFactory.SupportsKarras(kind))
+        {
+            throw new ArgumentException($"Scheduler '{spec.Scheduler}' has no Karras variant.", nameof(spec.Scheduler));
+        }
+
+        var normalized = spec with { Model = model.Id, Scheduler = SchedulerFactory.Name(kind, karras) };
+        ToEngineRequest(normalized, initImage: null).Validate(Limits);
+        if (normalized.InitImageKey is not null)
+        {
+            if (!float.IsFinite(normalized.Strength) || normalized.Strength <= 0 || normalized.Strength > 1)
+            {
+                throw new ArgumentException($"Strength must be in (0, 1], not {normalized.Strength}.", nameof(spec.Strength));
+            }
+
+            if ((int)(normalized.Steps * normalized.Strength) < 1)
+            {
+                throw new ArgumentException($"Strength {normalized.Strength} of {normalized.Steps} steps runs no step.", nameof(spec.Strength));
+            }
+        }
+        else
+        {
+            normalized = normalized with { Strength = 0.75f };
+        }
+
+        return normalized;
+    }
+
+    /// <summary>The request key of a normalized spec.</summary>
+    public string KeyOf(GenerationSpec normalized) => RequestKey.Compute(normalized, Get(normalized.Model).Hash);
+
+    /// <summary>The engine request for a normalized spec.</summary>
+    public static GenerationRequest ToEngineRequest(GenerationSpec spec, float[]? initImage, int previewInterval = 0)
+    {
+        SchedulerFactory.TryParse(spec.Scheduler, out var kind, out var karras);
+        return new GenerationRequest
+        {
+            Prompt = spec.Prompt,
+            NegativePrompt = spec.NegativePrompt,
+            Steps = spec.Steps,
+            GuidanceScale = spec.GuidanceScale,
+            Seed = spec.Seed,
+            Width = spec.Width,
+            Height = spec.Height,
+            Scheduler = kind,
+            KarrasSigmas = karras,
+            ImageCount = spec.ImageCount,
+            InitImage = initImage,
+            Strength = spec.Strength,
+            PreviewInterval = previewInterval,
+        };
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Warning, "No model is configured: serving the tiny DEMO model from {Directory} (model id 'demo'). It is NOT Stable Diffusion; it paints abstract colour fields. Configure Diffusion:Models:0:Id and Diffusion:Models:0:Path with a diffusers/optimum ONNX export folder to serve real images.")]
+        public static partial void DemoModel(ILogger logger, string directory);
+    }
+}

@@ -1,0 +1,45 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using OrleansDiffusion.Contracts;
+
+namespace OrleansDiffusion.Grains.Models;
+
+/// <summary>
+/// The identity of a result: SHA-256 (hex) of the canonical request: model id and fingerprint, prompt, negative
+/// prompt, resolved seed, steps, guidance, resolved scheduler, size, image count, and for img2img the strength and
+/// the init image's content key. Two requests with the same key produce the same images.
+/// </summary>
+public static class RequestKey
+{
+    public static string Compute(GenerationSpec spec, string modelHash)
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteString("v", "1");
+            json.WriteString("model", spec.Model);
+            json.WriteString("modelHash", modelHash);
+            json.WriteString("prompt", spec.Prompt);
+            json.WriteString("negativePrompt", spec.NegativePrompt);
+            json.WriteNumber("seed", spec.Seed);
+            json.WriteNumber("steps", spec.Steps);
+            json.WriteString("guidance", spec.GuidanceScale.ToString("R", CultureInfo.InvariantCulture));
+            json.WriteString("scheduler", spec.Scheduler);
+            json.WriteNumber("width", spec.Width);
+            json.WriteNumber("height", spec.Height);
+            json.WriteNumber("n", spec.ImageCount);
+            if (spec.InitImageKey is not null)
+            {
+                json.WriteString("initImage", spec.InitImageKey);
+                json.WriteString("strength", spec.Strength.ToString("R", CultureInfo.InvariantCulture));
+            }
+
+            json.WriteEndObject();
+        }
+
+        return Convert.ToHexStringLower(SHA256.HashData(buffer.ToArray()));
+    }
+}
