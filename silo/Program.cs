@@ -1,6 +1,7 @@
 using OrleansDiffusion.Silo.Cli;
+using OrleansDiffusion.Silo.Hosting;
 
-if (args.Length == 0 || ToolCommands.IsToolCommand(args[0]))
+if (args.Length > 0 && ToolCommands.IsToolCommand(args[0]))
 {
     using var cancellation = new CancellationTokenSource();
     Console.CancelKeyPress += (_, e) =>
@@ -8,9 +9,15 @@ if (args.Length == 0 || ToolCommands.IsToolCommand(args[0]))
         e.Cancel = true;
         cancellation.Cancel();
     };
-    return ToolCommands.Run(args.Length == 0 ? ["help"] : args, Console.Out, Console.Error, cancellation.Token);
+    return ToolCommands.Run(args, Console.Out, Console.Error, cancellation.Token);
 }
 
-Console.Error.WriteLine($"error: unknown command '{args[0]}'. The silo host arrives with the cluster (issue 3); the tools are:");
-Console.Error.WriteLine(ToolCommands.Usage);
-return 2;
+var builder = WebApplication.CreateBuilder(args);
+builder.AddDiffusionSilo();
+var app = builder.Build();
+app.MapDiffusionSiloEndpoints();
+await app.RunAsync();
+return 0;
+
+/// <summary>The entry point; public so that tests can host the silo with WebApplicationFactory.</summary>
+public partial class Program;

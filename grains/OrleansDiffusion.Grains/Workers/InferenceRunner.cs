@@ -33,12 +33,20 @@ public sealed partial class InferenceRunner(
     private readonly ConcurrentDictionary<Guid, Run> _running = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly DiffusionOptions _options = options.Value;
+    private int _completedRuns;
+    private int _completedItems;
 
     /// <summary>The silo name the queue knows this silo by.</summary>
     public string SiloId { get; } = silo.SiloAddress.ToParsableString();
 
     /// <summary>Leases running now.</summary>
     public int Running => _running.Count;
+
+    /// <summary>Pipeline executions this silo completed (a batch counts once).</summary>
+    public int CompletedRuns => _completedRuns;
+
+    /// <summary>Requests this silo completed (each item of a batch counts).</summary>
+    public int CompletedItems => _completedItems;
 
     private IWorkQueueGrain Queue => grains.GetGrain<IWorkQueueGrain>(IWorkQueueGrain.DefaultKey);
 
@@ -164,6 +172,8 @@ public sealed partial class InferenceRunner(
         }
 
         metrics.InferenceRun(results.Sum(r => r.Images.Count), Stopwatch.GetElapsedTime(started));
+        Interlocked.Increment(ref _completedRuns);
+        Interlocked.Add(ref _completedItems, items.Count);
 
         // Stored before success is reported: a job never succeeds without its images.
         for (var i = 0; i < items.Count; i++)

@@ -1,0 +1,113 @@
+using System.Net;
+using Azure.Data.Tables;
+using Azure.Storage.Blobs;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
+using Orleans.Configuration;
+using OrleansDiffusion.Contracts;
+using OrleansDiffusion.Grains.Hosting;
+using OrleansDiffusion.Grains.Storage;
+
+namespace OrleansDiffusion.Silo.Hosting;
+
+public static class SiloHostExtensions
+{
+    /// <summary>
+    /// Configures the silo from <c>Diffusion:Cluster</c> (clustering, state storage), <c>Diffusion</c> (models,
+    /// capacity, elasticity, batching) and <c>Diffusion:ImageStore</c>, with health checks and Prometheus metrics.
+    /// Bad configuration stops the process at start with a message naming the key.
+    /// </summary>
+    public static WebApplicationBuilder AddDiffusionSilo(this WebApplicationBuilder builder)
+    {
+        var configuration = builder.Configuration;
+        var cluster = configuration.GetSection(ClusterHostingOptions.SectionName).Get<ClusterHostingOptions>() ?? new ClusterHostingOptions();
+        Validate(cluster);
+        builder.Services.AddOptions<ClusterHostingOptions>().Bind(configuration.GetSection(ClusterHostingOptions.SectionName)).ValidateDataAnnotations().ValidateOnStart();
+
+        builder.UseOrleans(silo =>
+        {
+            silo.Configure<ClusterOptions>(o =>
+            {
+                o.ClusterId = cluster.ClusterId;
+                o.ServiceId = cluster.ServiceId;
+            });
+            ConfigureClustering(silo, cluster);
+            ConfigureState(silo, cluster);
+            silo.AddDiffusion(configuration);
+            if (cluster.Dashboard)
+            {
+                silo.AddDashboard();
+            }
+        });
+
+        builder.Services.AddImageStore(configuration.GetSection(ImageStoreOptions.SectionName));
+        builder.Services.AddHealthChecks()
+            .AddCheck("live", () => HealthCheckResult.Healthy(), tags: ["live"])
+            .AddCheck<SiloReadinessCheck>("ready", tags: ["ready"]);
+        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddMeter(DiffusionMetrics.MeterName, "Microsoft.Orleans")
+            .AddPrometheusExporter());
+        return builder;
+    }
+
+    /// <summary><c>/health/live</c>, <c>/health/ready</c>, <c>/metrics</c> and the dashboard.</summary>
+    public static WebApplication MapDiffusionSiloEndpoints(this WebApplication app)
+    {
+        app.MapHealthChecks("/health/live", new() { Predicate = c => c.Tags.Contains("live") });
+        app.MapHealthChecks("/health/ready", new() { Predicate = c => c.Tags.Contains("ready") });
+        app.MapPrometheusScrapingEndpoint("/metrics");
+        if (app.Services.GetRequiredService<IOptions<ClusterHostingOptions>>().Value.Dashboard)
+        {
+            app.MapOrleansDashboard(routePrefix: "/dashboard");
+        }
+
+        return app;
+    }
+
+    private static void ConfigureClustering(ISiloBuilder silo, ClusterHostingOptions cluster)
+    {
+        switch (cluster.Clustering)
+        {
+            case ClusteringKind.Localhost:
+                silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort, new IPEndPoint(IPAddress.Loopback, cluster.PrimarySiloPort));
+                break;
+            case ClusteringKind.AzureTable:
+                silo.UseAzureStorageClustering(o => o.TableServiceClient = new TableServiceClient(cluster.ConnectionString));
+                silo.ConfigureEndpoints(cluster.SiloPort, cluster.GatewayPort);
+                break;
+            case ClusteringKind.Kubernetes:
+                silo.UseKubernetesHosting();
+                break;
+        }
+    }
+
+    private static void ConfigureState(ISiloBuilder silo, ClusterHostingOptions cluster)
+    {
+        if (cluster.Storage == StateStorageKind.AzureStorage)
+        {
+            // Jobs in tables (small rows, queried by key); the queue and cache in blobs (the queue grows past a row's limit).
+            silo.AddAzureTableGrainStorage(StorageNames.Jobs, o => o.TableServiceClient = new TableServiceClient(cluster.ConnectionString));
+            silo.AddAzureBlobGrainStorage(StorageNames.Cache, o => o.BlobServiceClient = new BlobServiceClient(cluster.ConnectionString));
+            silo.UseAzureTableReminderService(o => o.TableServiceClient = new TableServiceClient(cluster.ConnectionString));
+        }
+        else
+        {
+            silo.AddMemoryGrainStorage(StorageNames.Jobs);
+            silo.AddMemoryGrainStorage(StorageNames.Cache);
+            silo.UseInMemoryReminderService();
+        }
+    }
+
+    private static void Validate(ClusterHostingOptions cluster)
+    {
+        var needsConnection = cluster.Clustering == ClusteringKind.AzureTable || cluster.Storage == StateStorageKind.AzureStorage;
+        if (needsConnection && string.IsNullOrWhiteSpace(cluster.ConnectionString))
+        {
+            throw new OptionsValidationException(
+                ClusterHostingOptions.SectionName,
+                typeof(ClusterHostingOptions),
+                [$"{ClusterHostingOptions.SectionName}:ConnectionString is required with Clustering={cluster.Clustering} and Storage={cluster.Storage}."]);
+        }
+    }
+}

@@ -1,0 +1,271 @@
+using Orleans.Runtime;
+using OrleansDiffusion.Contracts;
+using OrleansDiffusion.Grains.Models;
+
+namespace OrleansDiffusion.Cluster.Tests.Cluster;
+
+/// <summary>Deduplication, load spreading, elasticity and cancellation on real in-process clusters (state in memory).</summary>
+public sealed class ClusterBehaviourTests
+{
+    private static GenerationSpec Spec(string prompt = "a lighthouse", long seed = 1, int steps = 4) => new()
+    {
+        Prompt = prompt,
+        Seed = seed,
+        Steps = steps,
+        Width = 64,
+        Height = 64,
+        Scheduler = "euler",
+    };
+
+    [Fact]
+    public async Task Identical_concurrent_requests_run_inference_once()
+    {
+        await using var harness = await ClusterHarness.StartAsync(3);
+        try
+        {
+            var spec = Spec("twenty clients, one picture", steps: 8);
+
+            var submitted = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => harness.SubmitAsync(spec, apiKey: $"client-{i % 4}")));
+            var finished = await Task.WhenAll(submitted.Select(s => harness.WaitAsync(s.Id)));
+
+            Assert.All(finished, f => Assert.Equal(JobStatus.Succeeded, f.Status));
+            var keys = finished.Select(f => Assert.Single(f.Images).Key).Distinct().ToList();
+            Assert.Single(keys);
+            Assert.Equal(1, harness.ActiveSilos.Sum(s => harness.RunnerOf(s).CompletedRuns));
+            var entry = await harness.Client.GetGrain<IResultCacheGrain>(finished[0].RequestKey!).GetEntry();
+            Assert.Equal(1, entry.Inferences);
+            Assert.True(File.Exists(Path.Combine(harness.ImagesDirectory, keys[0])));
+
+            // Later, the same request is answered from storage: cached, no inference.
+            var (laterId, later) = await harness.SubmitAsync(spec, apiKey: "latecomer");
+            Assert.Equal(JobStatus.Succeeded, later.Status);
+            Assert.True(later.Cached);
+            Assert.Equal(keys[0], later.Images[0].Key);
+            Assert.Equal(1, harness.ActiveSilos.Sum(s => harness.RunnerOf(s).CompletedRuns));
+            Assert.Equal(JobStatus.Succeeded, (await harness.Job(laterId).GetSnapshot()).Status);
+        }
+        finally
+        {
+            harness.DeleteRoot();
+        }
+    }
+
+    [Fact]
+    public async Task A_random_seed_resolved_first_makes_a_distinct_request()
+    {
+        await using var harness = await ClusterHarness.StartAsync(1);
+        try
+        {
+            var a = await harness.SubmitAsync(Spec(seed: 11));
+            var b = await harness.SubmitAsync(Spec(seed: 12));
+
+            var first = await harness.WaitAsync(a.Id);
+            var second = await harness.WaitAsync(b.Id);
+
+            Assert.NotEqual(first.RequestKey, second.RequestKey);
+            Assert.NotEqual(first.Images[0].Key, second.Images[0].Key);
+            Assert.Equal(2, harness.RunnerOf(harness.ActiveSilos.Single()).CompletedRuns);
+        }
+        finally
+        {
+            harness.DeleteRoot();
+        }
+    }
+
+    [Fact]
+    public async Task Every_silo_works_while_work_waits()
+    {
+        // A deliberately slow model: each UNet call burns extra convolutions.
+        var root = ClusterHarness.CreateRoot(unetExtraConvLayers: 150);
+        await using var harness = await ClusterHarness.StartAsync(2, o => o.MaxBatchSize = 1, root: root);
+        try
+        {
+            var jobs = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => harness.SubmitAsync(Spec($"distinct {i}", seed: i, steps: 10))));
+            var finished = await Task.WhenAll(jobs.Select(j => harness.WaitAsync(j.Id, TimeSpan.FromSeconds(120))));
+
+            Assert.All(finished, f => Assert.Equal(JobStatus.Succeeded, f.Status));
+            var perSilo = harness.ActiveSilos.Select(s => harness.RunnerOf(s).CompletedRuns).ToList();
+            Assert.Equal(8, perSilo.Sum());
+            Assert.All(perSilo, runs => Assert.True(runs >= 2, $"each silo ran work, got {string.Join(", ", perSilo)}"));
+            Assert.Equal(2, finished.Select(f => f.Silo).Distinct().Count());
+        }
+        finally
+        {
+            harness.DeleteRoot();
+        }
+    }
+
+    [Fact]
+    public async Task Compatible_waiting_requests_run_as_one_batch()
+    {
+        await using var harness = await ClusterHarness.StartAsync(1, o =>
+        {
+            o.MaxBatchSize = 4;
+            o.BatchWindow = TimeSpan.FromMilliseconds(500);
+        });
+        try
+        {
+            var jobs = await Task.WhenAll(Enumerable.Range(0, 4).Select(i => harness.SubmitAsync(Spec($"batch member {i}", seed: 100 + i))));
+            var finished = await Task.WhenAll(jobs.Select(j => harness.WaitAsync(j.Id)));
+
+            Assert.All(finished, f => Assert.Equal(JobStatus.Succeeded, f.Status));
+            var runner = harness.RunnerOf(harness.ActiveSilos.Single());
+            Assert.Equal(4, runner.CompletedItems);
+            Assert.True(runner.CompletedRuns < 4, $"{runner.CompletedRuns} runs for 4 compatible requests");
+            Assert.Equal(4, finished.Select(f => f.Images[0].Key).Distinct().Count());
+        }
+        finally
+        {
+            harness.DeleteRoot();
+        }
+    }
+
+    [Fact]
+    public async Task Idle_workers_deactivate_and_idle_models_unload()
+    {
+        await using var harness = await ClusterHarness.StartAsync(2, o =>
+        {
+            o.WorkerIdleTimeout = TimeSpan.FromSeconds(2);
+            o.ModelUnloadAfter = TimeSpan.FromSeconds(1);
+        });
+        try
+        {
+            var (id, _) = await harness.SubmitAsync(Spec("wake up"));
+            var done = await harness.WaitAsync(id);
+            Assert.Equal(JobStatus.Succeeded, done.Status);
+            Assert.Contains(harness.ActiveSilos, s => harness.ModelHostOf(s).LoadCount("demo") == 1);
+
+            var management = harness.Client.GetGrain<IManagementGrain>(0);
+            await ClusterHarness.EventuallyAsync(
+                async () =>
+                {
+                    var stats = await management.GetSimpleGrainStatistics();
+                    var workers = stats.Where(s => s.GrainType.Contains("InferenceWorker", StringComparison.Ordinal)).Sum(s => s.ActivationCount);
+                    return workers == 0 && harness.ActiveSilos.All(s => harness.ModelHostOf(s).LoadedModels.Count == 0);
+                },
+                TimeSpan.FromSeconds(30),
+                "no inference worker activation and no loaded model on any silo");
+
+            // Scale from zero: the next request loads the model again.
+            var (again, _) = await harness.SubmitAsync(Spec("wake up again"));
+            Assert.Equal(JobStatus.Succeeded, (await harness.WaitAsync(again)).Status);
+            Assert.Equal(2, harness.ActiveSilos.Sum(s => harness.ModelHostOf(s).LoadCount("demo")));
+        }
+        finally
+        {
+            harness.DeleteRoot();
+        }
+    }
+
+    [Fact]
+    public async Task Warm_models_are_preloaded_and_stay_loaded()
+    {
+        await using var harness = await ClusterHarness.StartAsync(2, o =>
+        {
+            o.WarmModels = ["demo"];
+            o.ModelUnloadAfter = TimeSpan.FromMilliseconds(200);
+        });
+        try
+        {
+            Assert.All(harness.ActiveSilos, s => Assert.Equal(["demo"], harness.ModelHostOf(s).LoadedModels));
+            var (id, _) = await harness.SubmitAsync(Spec());
+            await harness.WaitAsync(id);
+            await Task.Delay(1000);
+
+            Assert.All(harness.ActiveSilos, s => Assert.Equal(["demo"], harness.ModelHostOf(s).LoadedModels));
+            Assert.All(harness.ActiveSilos, s => Assert.Equal(1, harness.ModelHostOf(s).LoadCount("demo")));
+        }
+        finally
+        {
+            harness.DeleteRoot();
+        }
+    }
+
+    [Fact]
+    public async Task Cancellation_stops_the_work_within_a_step_or_two()
+    {
+        var root = ClusterHarness.CreateRoot(unetExtraConvLayers: 300);
+        await using var harness = await ClusterHarness.StartAsync(1, root: root);
+        try
+        {
+            var (id, _) = await harness.SubmitAsync(Spec("long job", steps: 60));
+            var runner = harness.RunnerOf(harness.ActiveSilos.Single());
+            await ClusterHarness.EventuallyAsync(async () => (await harness.Job(id).GetSnapshot()).Step >= 2, TimeSpan.FromSeconds(60), "two steps done");
+
+            var cancelled = await harness.Job(id).Cancel();
+            var stepAtCancel = cancelled.Step;
+            Assert.Equal(JobStatus.Cancelled, cancelled.Status);
+            await ClusterHarness.EventuallyAsync(() => Task.FromResult(runner.Running == 0), TimeSpan.FromSeconds(20), "the worker stopped");
+
+            Assert.Equal(0, runner.CompletedRuns);
+            var snapshot = await harness.Job(id).GetSnapshot();
+            Assert.Equal(JobStatus.Cancelled, snapshot.Status);
+            Assert.True(snapshot.Step < 60 && snapshot.Step <= stepAtCancel + 3, $"stopped at step {snapshot.Step}, cancelled at {stepAtCancel}");
+            var entry = await harness.Client.GetGrain<IResultCacheGrain>(snapshot.RequestKey!).GetEntry();
+            Assert.Equal(CacheEntryStatus.Empty, entry.Status);
+            Assert.Equal(0, (await harness.Client.GetGrain<IWorkQueueGrain>(IWorkQueueGrain.DefaultKey).GetStats()).Running);
+        }
+        finally
+        {
+            harness.DeleteRoot();
+        }
+    }
+
+    [Fact]
+    public async Task The_queue_is_fair_between_api_keys_bounded_and_reports_positions()
+    {
+        // Capacity 0: nothing runs, so the queue can be inspected.
+        await using var harness = await ClusterHarness.StartAsync(1, o =>
+        {
+            o.Capacity = 0;
+            o.MaxQueueLength = 4;
+        });
+        try
+        {
+            var a1 = await harness.SubmitAsync(Spec("a1"), "alice");
+            var a2 = await harness.SubmitAsync(Spec("a2"), "alice");
+            var a3 = await harness.SubmitAsync(Spec("a3"), "alice");
+            var b1 = await harness.SubmitAsync(Spec("b1"), "bob");
+
+            Assert.Equal(JobStatus.Queued, a1.Snapshot.Status);
+            Assert.Equal(0, (await harness.Job(a1.Id).GetSnapshot()).QueuePosition);
+            Assert.Equal(1, (await harness.Job(b1.Id).GetSnapshot()).QueuePosition);
+            Assert.Equal(2, (await harness.Job(a2.Id).GetSnapshot()).QueuePosition);
+            Assert.Equal(3, (await harness.Job(a3.Id).GetSnapshot()).QueuePosition);
+
+            var refused = Guid.NewGuid();
+            await Assert.ThrowsAsync<QueueFullException>(() => harness.Job(refused).Submit(Spec("one too many"), "carol"));
+            Assert.Equal(JobStatus.None, (await harness.Job(refused).GetSnapshot()).Status);
+
+            // A duplicate of a queued request joins it instead of taking a place.
+            var joined = await harness.SubmitAsync(Spec("a2"), "dave");
+            Assert.Equal(JobStatus.Queued, joined.Snapshot.Status);
+            Assert.Equal(4, (await harness.Client.GetGrain<IWorkQueueGrain>(IWorkQueueGrain.DefaultKey).GetStats()).Pending);
+        }
+        finally
+        {
+            harness.DeleteRoot();
+        }
+    }
+
+    [Fact]
+    public async Task A_bad_request_is_refused_and_changes_nothing()
+    {
+        await using var harness = await ClusterHarness.StartAsync(1);
+        try
+        {
+            var id = Guid.NewGuid();
+            await Assert.ThrowsAsync<ArgumentException>(() => harness.Job(id).Submit(Spec() with { Width = 100 }, "k"));
+            await Assert.ThrowsAsync<ArgumentException>(() => harness.Job(id).Submit(Spec() with { Model = "sdxl" }, "k"));
+            await Assert.ThrowsAsync<ArgumentException>(() => harness.Job(id).Submit(Spec() with { Scheduler = "heun" }, "k"));
+            await Assert.ThrowsAsync<ArgumentException>(() => harness.Job(id).Submit(Spec() with { Prompt = new string('x', ModelCatalog.MaxPromptLength + 1) }, "k"));
+
+            Assert.Equal(JobStatus.None, (await harness.Job(id).GetSnapshot()).Status);
+            Assert.Equal(0, (await harness.Client.GetGrain<IWorkQueueGrain>(IWorkQueueGrain.DefaultKey).GetStats()).Pending);
+        }
+        finally
+        {
+            harness.DeleteRoot();
+        }
+    }
+}

@@ -1,0 +1,83 @@
+using OrleansDiffusion.Contracts;
+using OrleansDiffusion.Grains.Models;
+using OrleansDiffusion.Grains.Queue;
+
+namespace OrleansDiffusion.Cluster.Tests.Queue;
+
+public sealed class FairOrderTests
+{
+    private static WorkItem Item(string id, string key) => new(id, new GenerationSpec { Prompt = id }, key, DateTimeOffset.UnixEpoch);
+
+    [Fact]
+    public void Keys_take_turns_in_the_order_of_their_oldest_item()
+    {
+        var pending = new[] { Item("a1", "a"), Item("a2", "a"), Item("a3", "a"), Item("b1", "b"), Item("c1", "c"), Item("b2", "b") };
+
+        var order = FairOrder.Of(pending, lastServedKey: null).Select(i => i.Id);
+
+        Assert.Equal(["a1", "b1", "c1", "a2", "b2", "a3"], order);
+    }
+
+    [Fact]
+    public void The_round_robin_resumes_after_the_key_served_last()
+    {
+        var pending = new[] { Item("a2", "a"), Item("b1", "b"), Item("c1", "c") };
+
+        Assert.Equal(["b1", "c1", "a2"], FairOrder.Of(pending, lastServedKey: "a").Select(i => i.Id));
+        Assert.Equal(["a2", "b1", "c1"], FairOrder.Of(pending, lastServedKey: "gone").Select(i => i.Id));
+    }
+
+    [Fact]
+    public void One_busy_key_cannot_starve_another()
+    {
+        var pending = Enumerable.Range(0, 100).Select(i => Item($"a{i}", "a")).Append(Item("b0", "b")).ToList();
+
+        Assert.Equal(1, FairOrder.Of(pending, lastServedKey: null).FindIndex(i => i.Id == "b0"));
+    }
+}
+
+public sealed class RequestKeyTests
+{
+    private static readonly GenerationSpec Spec = new()
+    {
+        Model = "demo", Prompt = "p", NegativePrompt = "n", Seed = 1, Steps = 20, GuidanceScale = 7.5f,
+        Scheduler = "euler_a", Width = 512, Height = 512, ImageCount = 1,
+    };
+
+    [Fact]
+    public void The_same_request_has_the_same_key()
+    {
+        Assert.Equal(RequestKey.Compute(Spec, "h"), RequestKey.Compute(Spec with { }, "h"));
+        Assert.Matches("^[0-9a-f]{64}$", RequestKey.Compute(Spec, "h"));
+    }
+
+    public static TheoryData<GenerationSpec> Changes() =>
+    [
+        Spec with { Model = "other" },
+        Spec with { Prompt = "q" },
+        Spec with { NegativePrompt = "m" },
+        Spec with { Seed = 2 },
+        Spec with { Steps = 21 },
+        Spec with { GuidanceScale = 7.25f },
+        Spec with { Scheduler = "euler" },
+        Spec with { Width = 576 },
+        Spec with { Height = 576 },
+        Spec with { ImageCount = 2 },
+        Spec with { InitImageKey = "inputs/abc" },
+    ];
+
+    [Theory]
+    [MemberData(nameof(Changes))]
+    public void Every_field_of_the_canonical_request_changes_the_key(GenerationSpec changed)
+    {
+        Assert.NotEqual(RequestKey.Compute(Spec, "h"), RequestKey.Compute(changed, "h"));
+    }
+
+    [Fact]
+    public void The_model_files_and_the_img2img_strength_change_the_key()
+    {
+        Assert.NotEqual(RequestKey.Compute(Spec, "h"), RequestKey.Compute(Spec, "h2"));
+        var img2img = Spec with { InitImageKey = "inputs/abc", Strength = 0.5f };
+        Assert.NotEqual(RequestKey.Compute(img2img, "h"), RequestKey.Compute(img2img with { Strength = 0.6f }, "h"));
+    }
+}

@@ -1,0 +1,110 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using OrleansDiffusion.Contracts;
+using OrleansDiffusion.Grains.Models;
+
+namespace OrleansDiffusion.Cluster.Tests.Silo;
+
+/// <summary>The silo host as it runs: zero-config (localhost clustering, memory state, local images, demo model).</summary>
+public sealed class SiloHostTests : IDisposable
+{
+    private readonly string _root = Path.Combine(Path.GetTempPath(), "od-silo-" + Guid.NewGuid().ToString("N")[..10]);
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private WebApplicationFactory<Program> Silo(params (string Key, string Value)[] settings)
+    {
+        var siloPort = FreePort();
+        var gatewayPort = FreePort();
+        return new WebApplicationFactory<Program>().WithWebHostBuilder(web =>
+        {
+            web.UseSetting("Diffusion:Cluster:SiloPort", siloPort.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            web.UseSetting("Diffusion:Cluster:PrimarySiloPort", siloPort.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            web.UseSetting("Diffusion:Cluster:GatewayPort", gatewayPort.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            web.UseSetting("Diffusion:DemoModelDirectory", Path.Combine(_root, "demo-model"));
+            web.UseSetting("Diffusion:ImageStore:LocalRoot", Path.Combine(_root, "images"));
+            foreach (var (key, value) in settings)
+            {
+                web.UseSetting(key, value);
+            }
+        });
+    }
+
+    [Fact]
+    public async Task Zero_config_silo_serves_the_demo_model_with_health_and_metrics()
+    {
+        await using var factory = Silo();
+        using var http = factory.CreateClient();
+
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/health/live", TestContext.Current.CancellationToken)).StatusCode);
+        var ready = await http.GetAsync("/health/ready", TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+
+        var catalog = factory.Services.GetRequiredService<ModelCatalog>();
+        Assert.Equal(ModelCatalog.DemoModelId, catalog.DefaultModelId);
+        Assert.True(File.Exists(Path.Combine(_root, "demo-model", "model_index.json")));
+
+        var grains = factory.Services.GetRequiredService<IGrainFactory>();
+        var job = grains.GetGrain<IGenerationJobGrain>(Guid.NewGuid());
+        await job.Submit(new GenerationSpec { Prompt = "metrics", Steps = 3, Width = 64, Height = 64, Seed = 1 }, "k");
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        JobSnapshot snapshot;
+        while (!(snapshot = await job.GetSnapshot()).IsTerminal && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
+
+        Assert.Equal(JobStatus.Succeeded, snapshot.Status);
+        Assert.True(File.Exists(Path.Combine(_root, "images", snapshot.Images[0].Key)));
+
+        var metrics = await http.GetStringAsync("/metrics", TestContext.Current.CancellationToken);
+        foreach (var name in new[]
+        {
+            "diffusion_inference_runs_total", "diffusion_model_loads_total", "diffusion_model_load_duration_seconds",
+            "diffusion_step_latency_seconds", "diffusion_compute_seconds_per_image", "diffusion_jobs_running", "diffusion_queue_depth",
+        })
+        {
+            Assert.Contains(name, metrics, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void A_bad_configuration_stops_the_silo_with_a_message_naming_the_key()
+    {
+        using var factory = Silo(("Diffusion:Capacity", "-3"));
+
+        var error = Assert.ThrowsAny<Exception>(() => factory.CreateClient());
+
+        Assert.Contains("Capacity", error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_missing_model_folder_stops_the_silo_naming_it()
+    {
+        using var factory = Silo(("Diffusion:Models:0:Id", "sd15"), ("Diffusion:Models:0:Path", "/nonexistent/sd15"));
+
+        var error = Assert.ThrowsAny<Exception>(() => factory.CreateClient());
+
+        Assert.Contains("/nonexistent/sd15", error.ToString(), StringComparison.Ordinal);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
