@@ -4,6 +4,7 @@ using Azure.Storage.Blobs;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
+using Orleans.Dashboard;
 using Orleans.Configuration;
 using OrleansDiffusion.Contracts;
 using OrleansDiffusion.Grains.Hosting;

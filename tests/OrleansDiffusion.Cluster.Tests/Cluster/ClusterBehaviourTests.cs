@@ -170,7 +170,7 @@ public sealed class ClusterBehaviourTests
             Assert.All(harness.ActiveSilos, s => Assert.Equal(["demo"], harness.ModelHostOf(s).LoadedModels));
             var (id, _) = await harness.SubmitAsync(Spec());
             await harness.WaitAsync(id);
-            await Task.Delay(1000);
+            await Task.Delay(1000, TestContext.Current.CancellationToken);
 
             Assert.All(harness.ActiveSilos, s => Assert.Equal(["demo"], harness.ModelHostOf(s).LoadedModels));
             Assert.All(harness.ActiveSilos, s => Assert.Equal(1, harness.ModelHostOf(s).LoadCount("demo")));

@@ -88,7 +88,7 @@ public sealed class ClusterHarness : IAsyncDisposable
                     options.Capacity = capacity;
                 }
             });
-            silo.Services.AddSingleton<IImageStore>(new LocalDiskImageStore(imagesDirectory));
+            silo.Services.AddImageStore(o => o.LocalRoot = imagesDirectory);
             if (azureConnectionString is null)
             {
                 silo.AddMemoryGrainStorage(StorageNames.Jobs);

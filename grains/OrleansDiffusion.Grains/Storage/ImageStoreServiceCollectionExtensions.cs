@@ -1,0 +1,55 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace OrleansDiffusion.Grains.Storage;
+
+/// <summary>Registers the configured <see cref="IImageStore"/>.</summary>
+public static class ImageStoreServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers <see cref="IImageStore"/> as a singleton, bound to <paramref name="configuration"/> (usually the
+    /// <see cref="ImageStoreOptions.SectionName"/> section). An empty section gives the local-disk store.
+    /// </summary>
+    public static IServiceCollection AddImageStore(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        return services.AddImageStore(builder => builder.Bind(configuration));
+    }
+
+    /// <summary>Registers <see cref="IImageStore"/> as a singleton, configured in code.</summary>
+    public static IServiceCollection AddImageStore(this IServiceCollection services, Action<ImageStoreOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        return services.AddImageStore(builder => builder.Configure(configure));
+    }
+
+    private static IServiceCollection AddImageStore(this IServiceCollection services, Action<OptionsBuilder<ImageStoreOptions>> configure)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var options = services.AddOptions<ImageStoreOptions>();
+        configure(options);
+        options.ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ImageStoreOptions>, ImageStoreOptionsValidator>());
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(CreateStore);
+        return services;
+    }
+
+    private static IImageStore CreateStore(IServiceProvider services)
+    {
+        var options = services.GetRequiredService<IOptions<ImageStoreOptions>>();
+        return options.Value.Provider switch
+        {
+            ImageStoreProvider.LocalDisk => new LocalDiskImageStore(options),
+            ImageStoreProvider.AzureBlob => new AzureBlobImageStore(
+                options,
+                services.GetRequiredService<TimeProvider>(),
+                (services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger<AzureBlobImageStore>()),
+            var provider => throw new InvalidOperationException($"Unknown image store provider '{provider}'."),
+        };
+    }
+}
