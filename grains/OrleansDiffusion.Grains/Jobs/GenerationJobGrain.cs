@@ -103,28 +103,33 @@ public sealed class GenerationJobGrain(
 
     public async Task OnStarted(string silo, DateTimeOffset startedAt)
     {
-        if (state.State.Status != JobStatus.Queued)
+        if (state.State.Status is not (JobStatus.Queued or JobStatus.Running))
         {
-            if (state.State.Status == JobStatus.Running)
-            {
-                state.State.Silo = silo; // a requeued run restarted elsewhere
-            }
-
             return;
         }
 
-        state.State.Status = JobStatus.Running;
-        state.State.StartedAt = startedAt;
+        // A run that restarts elsewhere (its silo died) counts its steps from the beginning again.
+        var wasQueued = MarkRunning(startedAt);
+        _step = 0;
         state.State.Silo = silo;
         await state.WriteStateAsync();
-        Notify(JobEventKind.Started, Snapshot(null));
+        if (wasQueued)
+        {
+            Notify(JobEventKind.Started, Snapshot(null));
+        }
     }
 
     public Task OnProgress(int step, int totalSteps, double elapsedSeconds, byte[]? preview)
     {
-        if (state.State.Status is not (JobStatus.Running or JobStatus.Queued))
+        // Reports can overtake each other (and the start); only newer steps of a live job count.
+        if (state.State.Status is not (JobStatus.Running or JobStatus.Queued) || step <= _step)
         {
             return Task.CompletedTask;
+        }
+
+        if (MarkRunning(time.GetUtcNow()))
+        {
+            Notify(JobEventKind.Started, Snapshot(null));
         }
 
         _step = step;
@@ -181,6 +186,19 @@ public sealed class GenerationJobGrain(
         {
             await OnCompleted(joined.Images, cached: false);
         }
+    }
+
+    /// <summary>Queued becomes running (persisted with the next write); true when it changed.</summary>
+    private bool MarkRunning(DateTimeOffset startedAt)
+    {
+        if (state.State.Status != JobStatus.Queued)
+        {
+            return false;
+        }
+
+        state.State.Status = JobStatus.Running;
+        state.State.StartedAt = startedAt;
+        return true;
     }
 
     private bool IsTerminal => state.State.Status is JobStatus.Succeeded or JobStatus.Failed or JobStatus.Cancelled;

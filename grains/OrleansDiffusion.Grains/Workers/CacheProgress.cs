@@ -5,36 +5,69 @@ using OrleansDiffusion.Grains.Hosting;
 namespace OrleansDiffusion.Grains.Workers;
 
 /// <summary>
-/// Sends the engine's per-step progress to the result caches of a run without blocking the engine thread, and stops
-/// the run when no cache wants its result any more (every waiting job cancelled): within a step or two.
+/// Sends every step of the engine's progress to the result caches of a run, in order (one report in flight per
+/// cache, the next chained behind it) and without blocking the engine thread. When no cache wants its result any
+/// more (every waiting job cancelled) the run is cancelled: the answer to one step's report is seen during a later
+/// step, so work stops within a step or two.
 /// </summary>
 internal sealed class CacheProgress(IResultCacheGrain[] caches, CancellationTokenSource cancellation, DiffusionMetrics metrics) : IProgress<GenerationProgress>
 {
-    private readonly Task<bool>?[] _pending = new Task<bool>?[caches.Length];
-    private readonly bool[] _unwanted = new bool[caches.Length];
+    private readonly Task<bool>[] _chains = [.. caches.Select(_ => Task.FromResult(true))];
     private TimeSpan _previous;
 
     public void Report(GenerationProgress value)
     {
         metrics.Step(value.Elapsed - _previous);
         _previous = value.Elapsed;
+        var unwanted = 0;
         for (var i = 0; i < caches.Length; i++)
         {
-            if (_pending[i] is { IsCompletedSuccessfully: true, Result: false })
+            if (_chains[i] is { IsCompletedSuccessfully: true, Result: false })
             {
-                _unwanted[i] = true;
+                unwanted++;
+                continue;
             }
 
-            if (!_unwanted[i] && _pending[i] is null or { IsCompleted: true })
-            {
-                // The preview belongs to image 0 of the batch, which is the first item's.
-                _pending[i] = caches[i].ReportProgress(value.Step, value.TotalSteps, value.Elapsed.TotalSeconds, i == 0 ? value.Preview : null);
-            }
+            // The preview belongs to image 0 of the batch, which is the first item's.
+            _chains[i] = SendAfterAsync(_chains[i], caches[i], value, i == 0 ? value.Preview : null);
         }
 
-        if (_unwanted.All(u => u))
+        if (unwanted == caches.Length)
         {
             cancellation.Cancel();
         }
+    }
+
+    /// <summary>Waits until every report sent so far was delivered (before the run reports its result).</summary>
+    public async Task FlushAsync()
+    {
+        foreach (var chain in _chains)
+        {
+            try
+            {
+                await chain;
+            }
+            catch (Exception)
+            {
+                // A lost progress report is not worth failing the run for.
+            }
+        }
+    }
+
+    private static async Task<bool> SendAfterAsync(Task<bool> previous, IResultCacheGrain cache, GenerationProgress value, byte[]? preview)
+    {
+        try
+        {
+            if (!await previous)
+            {
+                return false;
+            }
+        }
+        catch (Exception)
+        {
+            // The previous report was lost; this one may still arrive.
+        }
+
+        return await cache.ReportProgress(value.Step, value.TotalSteps, value.Elapsed.TotalSeconds, preview);
     }
 }

@@ -165,11 +165,13 @@ public sealed partial class InferenceRunner(
 
         var started = Stopwatch.GetTimestamp();
         IReadOnlyList<GenerationResult> results;
+        var progress = new CacheProgress([.. items.Select(Cache)], run.Cancellation, metrics);
         using (var model = models.Acquire(items[0].Spec.Model))
         {
-            var progress = new CacheProgress(items.Select(Cache).ToArray(), run.Cancellation, metrics);
             results = new DiffusionPipeline(model.Model).GenerateBatch(requests, progress, token);
         }
+
+        await progress.FlushAsync();
 
         metrics.InferenceRun(results.Sum(r => r.Images.Count), Stopwatch.GetElapsedTime(started));
         Interlocked.Increment(ref _completedRuns);

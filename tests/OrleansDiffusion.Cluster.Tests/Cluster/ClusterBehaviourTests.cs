@@ -64,7 +64,7 @@ public sealed class ClusterBehaviourTests
 
             Assert.NotEqual(first.RequestKey, second.RequestKey);
             Assert.NotEqual(first.Images[0].Key, second.Images[0].Key);
-            Assert.Equal(2, harness.RunnerOf(harness.ActiveSilos.Single()).CompletedRuns);
+            Assert.Equal(2, harness.RunnerOf(harness.ActiveSilos.Single()).CompletedItems);
         }
         finally
         {
@@ -76,7 +76,7 @@ public sealed class ClusterBehaviourTests
     public async Task Every_silo_works_while_work_waits()
     {
         // A deliberately slow model: each UNet call burns extra convolutions.
-        var root = ClusterHarness.CreateRoot(unetExtraConvLayers: 150);
+        var root = ClusterHarness.CreateRoot(unetExtraConvLayers: 600);
         await using var harness = await ClusterHarness.StartAsync(2, o => o.MaxBatchSize = 1, root: root);
         try
         {
@@ -184,7 +184,7 @@ public sealed class ClusterBehaviourTests
     [Fact]
     public async Task Cancellation_stops_the_work_within_a_step_or_two()
     {
-        var root = ClusterHarness.CreateRoot(unetExtraConvLayers: 300);
+        var root = ClusterHarness.CreateRoot(unetExtraConvLayers: 1500);
         await using var harness = await ClusterHarness.StartAsync(1, root: root);
         try
         {
