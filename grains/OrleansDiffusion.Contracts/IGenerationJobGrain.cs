@@ -30,17 +30,18 @@ public interface IGenerationJobGrain : IGrainWithGuidKey
     [Alias("Unsubscribe")]
     Task Unsubscribe(IJobObserver observer);
 
-    // Called by the result cache for the inference this job waits on. One-way, so that a cache grain never waits on
-    // a job grain that may itself be waiting on the cache (the job's watchdog re-joins; see GenerationJobGrain).
+    // Called by the result cache for the inference this job waits on. Start and progress are one-way (a lost one only
+    // costs a live update); the outcome is awaited and retried by the cache, and interleaves, so that a cache grain
+    // never deadlocks on a job grain that is itself waiting on the cache (Submit, or the watchdog's re-join).
     [OneWay, Alias("OnStarted")]
     Task OnStarted(string silo, DateTimeOffset startedAt);
 
     [OneWay, Alias("OnProgress")]
     Task OnProgress(int step, int totalSteps, double elapsedSeconds, byte[]? preview);
 
-    [OneWay, Alias("OnCompleted")]
-    Task OnCompleted(IReadOnlyList<ImageRef> images, bool cached);
+    [AlwaysInterleave, Alias("OnCompleted")]
+    Task OnCompleted(IReadOnlyList<ImageRef> images, bool cached, string? silo);
 
-    [OneWay, Alias("OnFailed")]
+    [AlwaysInterleave, Alias("OnFailed")]
     Task OnFailed(string error);
 }

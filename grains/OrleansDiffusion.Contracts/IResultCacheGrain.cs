@@ -24,7 +24,7 @@ public interface IResultCacheGrain : IGrainWithStringKey
     Task<bool> ReportProgress(int step, int totalSteps, double elapsedSeconds, byte[]? preview);
 
     [Alias("ReportCompleted")]
-    Task ReportCompleted(IReadOnlyList<ImageRef> images);
+    Task ReportCompleted(IReadOnlyList<ImageRef> images, string silo);
 
     [Alias("ReportFailed")]
     Task ReportFailed(string error);

@@ -13,6 +13,8 @@ public sealed class ResultCacheGrain(
     DiffusionMetrics metrics,
     TimeProvider time) : Grain, IResultCacheGrain
 {
+    private const int NotifyAttempts = 4;
+
     private IWorkQueueGrain Queue => GrainFactory.GetGrain<IWorkQueueGrain>(IWorkQueueGrain.DefaultKey);
 
     private string Key => this.GetPrimaryKeyString();
@@ -103,7 +105,7 @@ public sealed class ResultCacheGrain(
         return true;
     }
 
-    public async Task ReportCompleted(IReadOnlyList<ImageRef> images)
+    public async Task ReportCompleted(IReadOnlyList<ImageRef> images, string silo)
     {
         if (state.State.Status == CacheEntryStatus.Done)
         {
@@ -117,7 +119,7 @@ public sealed class ResultCacheGrain(
         state.State.Inferences++;
         state.State.ComputingSince = null;
         await WriteAsync();
-        await Task.WhenAll(waiters.Select(id => GrainFactory.GetGrain<IGenerationJobGrain>(id).OnCompleted(images, false)));
+        await NotifyAsync(waiters, job => job.OnCompleted(images, false, silo));
     }
 
     public async Task ReportFailed(string error)
@@ -133,11 +135,37 @@ public sealed class ResultCacheGrain(
         state.State.Waiters = [];
         state.State.ComputingSince = null;
         await WriteAsync();
-        await Task.WhenAll(waiters.Select(id => GrainFactory.GetGrain<IGenerationJobGrain>(id).OnFailed(error)));
+        await NotifyAsync(waiters, job => job.OnFailed(error));
     }
 
     public Task<CacheEntry> GetEntry() =>
         Task.FromResult(new CacheEntry(state.State.Status, state.State.Images, state.State.Waiters.Count, state.State.Inferences));
+
+    /// <summary>
+    /// Tells every waiting job the outcome. A job grain whose silo just died is reactivated elsewhere on a retry; one
+    /// that still cannot be told learns the outcome from its watchdog's re-join.
+    /// </summary>
+    private Task NotifyAsync(IEnumerable<Guid> jobs, Func<IGenerationJobGrain, Task> notify) =>
+        Task.WhenAll(jobs.Select(async id =>
+        {
+            var job = GrainFactory.GetGrain<IGenerationJobGrain>(id);
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    await notify(job);
+                    return;
+                }
+                catch (Exception) when (attempt < NotifyAttempts)
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(250 * attempt));
+                }
+                catch (Exception)
+                {
+                    return;
+                }
+            }
+        }));
 
     private WorkItem WorkItemOf(GenerationSpec spec, string apiKey) => new(Key, spec, apiKey, state.State.ComputingSince ?? time.GetUtcNow());
 

@@ -140,7 +140,7 @@ public sealed class GenerationJobGrain(
         return Task.CompletedTask;
     }
 
-    public async Task OnCompleted(IReadOnlyList<ImageRef> images, bool cached)
+    public async Task OnCompleted(IReadOnlyList<ImageRef> images, bool cached, string? silo)
     {
         if (state.State.Status is JobStatus.None || IsTerminal)
         {
@@ -150,6 +150,8 @@ public sealed class GenerationJobGrain(
         state.State.Status = JobStatus.Succeeded;
         state.State.Images = [.. images];
         state.State.Cached = cached;
+        state.State.Silo = silo ?? state.State.Silo;
+        state.State.StartedAt ??= state.State.CreatedAt;
         state.State.CompletedAt = time.GetUtcNow();
         _step = _totalSteps;
         await state.WriteStateAsync();
@@ -184,7 +186,7 @@ public sealed class GenerationJobGrain(
         var joined = await Cache(state.State.RequestKey!).Join(Id, state.State.Spec!, state.State.ApiKey);
         if (joined.Outcome == CacheOutcome.Hit)
         {
-            await OnCompleted(joined.Images, cached: false);
+            await OnCompleted(joined.Images, cached: false, silo: null);
         }
     }
 

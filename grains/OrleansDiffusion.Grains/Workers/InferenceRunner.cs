@@ -33,6 +33,7 @@ public sealed partial class InferenceRunner(
     private readonly ConcurrentDictionary<Guid, Run> _running = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly DiffusionOptions _options = options.Value;
+    private volatile bool _dead;
     private int _completedRuns;
     private int _completedItems;
 
@@ -76,6 +77,16 @@ public sealed partial class InferenceRunner(
 
     public void Dispose() => _stopping.Dispose();
 
+    /// <summary>
+    /// Stops every run at once with no hand-back and no report, as the death of the process would: for tests of an
+    /// in-process cluster, whose "killed" silos otherwise keep computing on the shared thread pool.
+    /// </summary>
+    internal void SimulateProcessDeath()
+    {
+        _dead = true;
+        _stopping.Cancel();
+    }
+
     private async Task ExecuteAsync(Run run)
     {
         var lease = run.Lease;
@@ -101,6 +112,10 @@ public sealed partial class InferenceRunner(
             {
                 await GenerateAsync(run, active);
             }
+        }
+        catch (OperationCanceledException) when (_dead)
+        {
+            // A dead process reports nothing; the queue requeues its lease when the silo is declared dead.
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
         {
@@ -180,8 +195,9 @@ public sealed partial class InferenceRunner(
         // Stored before success is reported: a job never succeeds without its images.
         for (var i = 0; i < items.Count; i++)
         {
+            token.ThrowIfCancellationRequested();
             var refs = await Task.WhenAll(results[i].Images.Select(image => images.SaveImageAsync(image.Png, image.Seed, image.Width, image.Height, CancellationToken.None)));
-            await Cache(items[i]).ReportCompleted(refs);
+            await Cache(items[i]).ReportCompleted(refs, SiloId);
             await Queue.Complete(run.Lease.LeaseId, items[i].Id);
         }
     }

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Configuration;
 using Orleans.Hosting;
+using Orleans.Runtime;
 using Orleans.TestingHost;
 using OrleansDiffusion.Contracts;
 using OrleansDiffusion.DemoModel;
@@ -112,6 +113,7 @@ public sealed class ClusterHarness : IAsyncDisposable
             });
         });
 
+        builder.ConfigureClient(client => client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(10)));
         var cluster = builder.Build();
         await cluster.DeployAsync();
         return new ClusterHarness(cluster, root, modelDirectory, settings);
@@ -141,7 +143,23 @@ public sealed class ClusterHarness : IAsyncDisposable
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
         while (true)
         {
-            var snapshot = await Job(id).GetSnapshot();
+            JobSnapshot snapshot;
+            try
+            {
+                snapshot = await Job(id).GetSnapshot();
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // The grain lived on a silo that just died: a client retries until it is reactivated elsewhere.
+                if (DateTime.UtcNow > deadline)
+                {
+                    throw;
+                }
+
+                await Task.Delay(200);
+                continue;
+            }
+
             if (snapshot.IsTerminal)
             {
                 return snapshot;

@@ -62,7 +62,7 @@ public sealed class ImageStoreRegistrationTests(AzuriteFixture azurite)
         using var services = Build(new() { ["Diffusion:ImageStore:Provider"] = "AzureBlob" });
 
         var error = Assert.Throws<OptionsValidationException>(() => services.GetRequiredService<IStartupValidator>().Validate());
-        Assert.Contains("Diffusion:Diffusion:ImageStore:ConnectionString is required when Diffusion:ImageStore:Provider is AzureBlob", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Diffusion:ImageStore:ConnectionString is required when Diffusion:ImageStore:Provider is AzureBlob", error.Message, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -1,0 +1,147 @@
+using OrleansDiffusion.Cluster.Tests.Azurite;
+using OrleansDiffusion.Contracts;
+
+namespace OrleansDiffusion.Cluster.Tests.Cluster;
+
+/// <summary>No accepted job is lost: silos die, the whole cluster restarts, storage blinks (state in Azurite).</summary>
+public sealed class FailoverTests(AzuriteFixture azurite)
+{
+    private static GenerationSpec Spec(string prompt, long seed = 1, int steps = 12) => new()
+    {
+        Prompt = prompt,
+        Seed = seed,
+        Steps = steps,
+        Width = 64,
+        Height = 64,
+        Scheduler = "euler",
+    };
+
+    [Fact]
+    public async Task A_silo_killed_mid_job_loses_no_job()
+    {
+        var root = ClusterHarness.CreateRoot(unetExtraConvLayers: 800);
+        await using var harness = await ClusterHarness.StartAsync(3, o => o.MaxBatchSize = 1, azurite.ConnectionString, root, "kill-" + Guid.NewGuid().ToString("N")[..8]);
+        try
+        {
+            var jobs = await Task.WhenAll(Enumerable.Range(0, 6).Select(i => harness.SubmitAsync(Spec($"survivor {i}", seed: i, steps: 40))));
+            var primary = harness.Cluster.Silos[0];
+
+            // Wait until a silo other than the primary runs a job, then kill it without a graceful stop.
+            string? victimAddress = null;
+            Guid victimJob = default;
+            await ClusterHarness.EventuallyAsync(
+                async () =>
+                {
+                    foreach (var (id, _) in jobs)
+                    {
+                        var snapshot = await harness.Job(id).GetSnapshot();
+                        if (snapshot is { Status: JobStatus.Running, Silo: not null, Step: >= 1 and <= 20 } && snapshot.Silo != primary.SiloAddress.ToParsableString())
+                        {
+                            victimAddress = snapshot.Silo;
+                            victimJob = id;
+                            return true;
+                        }
+                    }
+
+                    return false;
+                },
+                TimeSpan.FromSeconds(60),
+                "a job half-way through on a secondary silo");
+            var victim = harness.Cluster.Silos.Single(s => s.SiloAddress.ToParsableString() == victimAddress);
+            harness.RunnerOf(victim).SimulateProcessDeath();
+            await harness.Cluster.KillSiloAsync(victim, TestContext.Current.CancellationToken);
+
+            var killedAt = DateTime.UtcNow;
+            var finished = await Task.WhenAll(jobs.Select(j => harness.WaitAsync(j.Id, TimeSpan.FromSeconds(150))));
+            TestContext.Current.TestOutputHelper?.WriteLine($"all jobs finished {(DateTime.UtcNow - killedAt).TotalSeconds:F1} s after the kill");
+
+            Assert.All(finished, f => Assert.Equal(JobStatus.Succeeded, f.Status));
+            Assert.All(finished, f => Assert.True(File.Exists(Path.Combine(harness.ImagesDirectory, f.Images[0].Key))));
+            var moved = finished.Single(f => f.Id == victimJob);
+            Assert.NotEqual(victimAddress, moved.Silo); // the job running on the dead silo completed on another one
+            var stats = await harness.Client.GetGrain<IWorkQueueGrain>(IWorkQueueGrain.DefaultKey).GetStats();
+            Assert.True(stats.Requeued >= 1, "the dead silo's lease went back to the queue");
+            Assert.Equal(0, stats.Pending + stats.Running);
+            foreach (var job in finished)
+            {
+                Assert.Equal(1, (await harness.Client.GetGrain<IResultCacheGrain>(job.RequestKey!).GetEntry()).Inferences);
+            }
+        }
+        finally
+        {
+            harness.DeleteRoot();
+        }
+    }
+
+    [Fact]
+    public async Task After_a_full_cluster_restart_the_same_request_is_a_cache_hit()
+    {
+        var root = ClusterHarness.CreateRoot();
+        var serviceId = "restart-" + Guid.NewGuid().ToString("N")[..8];
+        var spec = Spec("remember me", steps: 4);
+        JobSnapshot first;
+        await using (var before = await ClusterHarness.StartAsync(2, azureConnectionString: azurite.ConnectionString, root: root, serviceId: serviceId))
+        {
+            var (id, _) = await before.SubmitAsync(spec);
+            first = await before.WaitAsync(id);
+            Assert.Equal(JobStatus.Succeeded, first.Status);
+            Assert.False(first.Cached);
+        }
+
+        await using var after = await ClusterHarness.StartAsync(2, azureConnectionString: azurite.ConnectionString, root: root, serviceId: serviceId);
+        try
+        {
+            var (againId, again) = await after.SubmitAsync(spec, apiKey: "someone else");
+
+            Assert.Equal(JobStatus.Succeeded, again.Status);
+            Assert.True(again.Cached);
+            Assert.Equal(first.Images[0].Key, again.Images[0].Key);
+            Assert.All(after.ActiveSilos, s => Assert.Equal(0, after.RunnerOf(s).CompletedRuns));
+            Assert.All(after.ActiveSilos, s => Assert.Equal(0, after.ModelHostOf(s).LoadCount("demo")));
+
+            // The job from before the restart is still there too.
+            Assert.Equal(JobStatus.Succeeded, (await after.Job(first.Id).GetSnapshot()).Status);
+            Assert.Equal(JobStatus.Succeeded, (await after.Job(againId).GetSnapshot()).Status);
+        }
+        finally
+        {
+            after.DeleteRoot();
+        }
+    }
+
+    [Fact]
+    public async Task A_storage_blip_delays_work_but_loses_no_accepted_job()
+    {
+        await using var storage = await AzuriteServer.StartNewAsync(TestContext.Current.CancellationToken);
+        var root = ClusterHarness.CreateRoot(unetExtraConvLayers: 400);
+        await using var harness = await ClusterHarness.StartAsync(2, o => o.MaxBatchSize = 1, storage.ConnectionString, root);
+        try
+        {
+            var accepted = (await Task.WhenAll(Enumerable.Range(0, 3).Select(i => harness.SubmitAsync(Spec($"before the blip {i}", seed: i))))).Select(j => j.Id).ToList();
+
+            await storage.StopAsync(TestContext.Current.CancellationToken);
+            var duringBlip = Guid.NewGuid();
+            var submitting = Task.Run(() => harness.Job(duringBlip).Submit(Spec("during the blip"), "k"), TestContext.Current.CancellationToken);
+            await Task.Delay(TimeSpan.FromSeconds(4), TestContext.Current.CancellationToken);
+            await storage.StartAsync(TestContext.Current.CancellationToken);
+            try
+            {
+                await submitting;
+            }
+            catch (Exception)
+            {
+                // A retriable error (a time-out while storage was away). Submitting again with the same job id is
+                // idempotent: it answers the job's real state, accepted or not.
+                await harness.Job(duringBlip).Submit(Spec("during the blip"), "k");
+            }
+
+            var finished = await Task.WhenAll(accepted.Append(duringBlip).Select(id => harness.WaitAsync(id, TimeSpan.FromSeconds(150))));
+            Assert.All(finished, f => Assert.Equal(JobStatus.Succeeded, f.Status));
+            Assert.All(finished, f => Assert.True(File.Exists(Path.Combine(harness.ImagesDirectory, f.Images[0].Key))));
+        }
+        finally
+        {
+            harness.DeleteRoot();
+        }
+    }
+}
