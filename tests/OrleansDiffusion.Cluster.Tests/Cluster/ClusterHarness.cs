@@ -137,29 +137,32 @@ public sealed class ClusterHarness : IAsyncDisposable
         return (id, await Job(id).Submit(spec, apiKey));
     }
 
-    /// <summary>Polls until the job is finished; fails the test after <paramref name="timeout"/>.</summary>
-    public async Task<JobSnapshot> WaitAsync(Guid id, TimeSpan? timeout = null)
+    /// <summary>The job's snapshot, retried while its grain moves off a silo that just died.</summary>
+    public async Task<JobSnapshot> WaitForSnapshotAsync(Guid id, TimeSpan? timeout = null)
     {
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
         while (true)
         {
-            JobSnapshot snapshot;
             try
             {
-                snapshot = await Job(id).GetSnapshot();
+                return await Job(id).GetSnapshot();
             }
-            catch (Exception e) when (e is not OperationCanceledException)
+            catch (Exception e) when (e is not OperationCanceledException && DateTime.UtcNow < deadline)
             {
-                // The grain lived on a silo that just died: a client retries until it is reactivated elsewhere.
-                if (DateTime.UtcNow > deadline)
-                {
-                    throw;
-                }
-
+                // A client retries until the grain is reactivated elsewhere.
                 await Task.Delay(200);
-                continue;
             }
+        }
+    }
 
+    /// <summary>Polls until the job is finished; fails the test after <paramref name="timeout"/>.</summary>
+    public async Task<JobSnapshot> WaitAsync(Guid id, TimeSpan? timeout = null)
+    {
+        var limit = timeout ?? TimeSpan.FromSeconds(60);
+        var deadline = DateTime.UtcNow + limit;
+        while (true)
+        {
+            var snapshot = await WaitForSnapshotAsync(id, limit);
             if (snapshot.IsTerminal)
             {
                 return snapshot;
@@ -167,7 +170,7 @@ public sealed class ClusterHarness : IAsyncDisposable
 
             if (DateTime.UtcNow > deadline)
             {
-                Assert.Fail($"Job {id} still {snapshot.Status} at step {snapshot.Step}/{snapshot.TotalSteps} after {timeout ?? TimeSpan.FromSeconds(60)}.");
+                Assert.Fail($"Job {id} still {snapshot.Status} at step {snapshot.Step}/{snapshot.TotalSteps} after {limit}.");
             }
 
             await Task.Delay(50);
