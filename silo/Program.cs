@@ -1,5 +1,5 @@
 using OrleansDiffusion.Silo.Cli;
-using OrleansDiffusion.Silo.Hosting;
+using OrleansDiffusion.Hosting;
 
 if (args.Length > 0 && ToolCommands.IsToolCommand(args[0]))
 {

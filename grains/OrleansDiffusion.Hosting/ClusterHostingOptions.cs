@@ -1,6 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 
-namespace OrleansDiffusion.Silo.Hosting;
+namespace OrleansDiffusion.Hosting;
 
 /// <summary>
 /// How the silo joins its cluster and where grain state lives (configuration section <see cref="SectionName"/>).

@@ -1,3 +1,8 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using System.Net;
 using Azure.Data.Tables;
 using Azure.Storage.Blobs;
@@ -10,7 +15,7 @@ using OrleansDiffusion.Contracts;
 using OrleansDiffusion.Grains.Hosting;
 using OrleansDiffusion.Grains.Storage;
 
-namespace OrleansDiffusion.Silo.Hosting;
+namespace OrleansDiffusion.Hosting;
 
 public static class SiloHostExtensions
 {

@@ -1,10 +1,11 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using OrleansDiffusion.Grains.Hosting;
 using OrleansDiffusion.Grains.Models;
 using OrleansDiffusion.Grains.Workers;
 
-namespace OrleansDiffusion.Silo.Hosting;
+namespace OrleansDiffusion.Hosting;
 
 /// <summary>
 /// Ready when the silo can serve its models: the model folders were checked at start, the warm models are loaded,
