@@ -1,0 +1,35 @@
+namespace OrleansDiffusion.Api.Generations;
+
+/// <summary>The body of <c>POST /v1/generations</c> (snake_case JSON). Only <c>prompt</c> is required.</summary>
+public sealed record CreateGenerationRequest(
+    string? Prompt,
+    string? NegativePrompt = null,
+    int? Width = null,
+    int? Height = null,
+    int? Steps = null,
+    double? GuidanceScale = null,
+    long? Seed = null,
+    string? Scheduler = null,
+    int? N = null,
+    string? Model = null,
+    string? InitImage = null,
+    double? Strength = null);
+
+/// <summary>A job as the native API shows it.</summary>
+public sealed record GenerationResponse(
+    Guid Id,
+    string Status,
+    int? QueuePosition,
+    GenerationProgressDto Progress,
+    bool Cached,
+    IReadOnlyList<GeneratedImageDto> Images,
+    string? Error,
+    string? Model,
+    long? Seed,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset? StartedAt,
+    DateTimeOffset? CompletedAt);
+
+public sealed record GenerationProgressDto(int Step, int Steps);
+
+public sealed record GeneratedImageDto(string Url, long Seed, int Width, int Height);

@@ -1,0 +1,130 @@
+using System.Security.Claims;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using OrleansDiffusion.Api.Hosting;
+using OrleansDiffusion.Api.Security;
+using OrleansDiffusion.Contracts;
+using OrleansDiffusion.Engine.Imaging;
+
+namespace OrleansDiffusion.Api.Generations;
+
+/// <summary>The native asynchronous job API under <c>/v1/generations</c>.</summary>
+public static class GenerationEndpoints
+{
+    public static IEndpointRouteBuilder MapGenerationApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/v1/generations")
+            .WithTags("Generations")
+            .RequireAuthorization()
+            .RequireRateLimiting(ApiHostingExtensions.PerKeyPolicy);
+        group.MapPost("/", CreateAsync).WithName("CreateGeneration");
+        group.MapGet("/{id:guid}", GetAsync).WithName("GetGeneration");
+        group.MapDelete("/{id:guid}", CancelAsync).WithName("CancelGeneration");
+        group.MapGet("/{id:guid}/images/{index:int}", GetImageAsync).WithName("GetGenerationImage");
+        return app;
+    }
+
+    public static async Task<Results<Accepted<GenerationResponse>, ValidationProblem, ProblemHttpResult>> CreateAsync(
+        [FromBody] CreateGenerationRequest request,
+        GenerationService generations,
+        ClaimsPrincipal user,
+        HttpContext http,
+        CancellationToken cancellationToken)
+    {
+        var errors = GenerationRequestValidator.Validate(request);
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        var id = Guid.NewGuid();
+        try
+        {
+            var snapshot = await generations.SubmitAsync(id, request, ApiKeyOf(user), cancellationToken);
+            return TypedResults.Accepted($"/v1/generations/{id}", ToResponse(snapshot, http));
+        }
+        catch (Exception e) when (ProblemFor(e, http) is { } problem)
+        {
+            return problem;
+        }
+    }
+
+    public static async Task<Results<Ok<GenerationResponse>, NotFound>> GetAsync(Guid id, GenerationService generations, HttpContext http)
+    {
+        var snapshot = await generations.Job(id).GetSnapshot();
+        return snapshot.Status == JobStatus.None ? TypedResults.NotFound() : TypedResults.Ok(ToResponse(snapshot, http));
+    }
+
+    public static async Task<Results<Ok<GenerationResponse>, NotFound>> CancelAsync(Guid id, GenerationService generations, HttpContext http)
+    {
+        var job = generations.Job(id);
+        if ((await job.GetSnapshot()).Status == JobStatus.None)
+        {
+            return TypedResults.NotFound();
+        }
+
+        return TypedResults.Ok(ToResponse(await job.Cancel(), http));
+    }
+
+    public static async Task<Results<FileContentHttpResult, RedirectHttpResult, NotFound>> GetImageAsync(
+        Guid id,
+        int index,
+        GenerationService generations,
+        CancellationToken cancellationToken)
+    {
+        var snapshot = await generations.Job(id).GetSnapshot();
+        if (index < 0 || index >= snapshot.Images.Count)
+        {
+            return TypedResults.NotFound();
+        }
+
+        var image = snapshot.Images[index];
+        if (await generations.DirectUrlAsync(image, cancellationToken) is { } url)
+        {
+            return TypedResults.Redirect(url.ToString());
+        }
+
+        var bytes = await generations.ReadImageAsync(image, cancellationToken);
+        return bytes is null ? TypedResults.NotFound() : TypedResults.File(bytes, "image/png", $"{id}-{index}.png");
+    }
+
+    /// <summary>The caller's API key name (the quota and fairness key).</summary>
+    public static string ApiKeyOf(ClaimsPrincipal user) => user.Identity?.Name ?? ApiKeyAuthenticationHandler.Anonymous;
+
+    public static GenerationResponse ToResponse(JobSnapshot snapshot, HttpContext http) => new(
+        snapshot.Id,
+        snapshot.Status.ToString().ToLowerInvariant(),
+        snapshot.QueuePosition,
+        new GenerationProgressDto(snapshot.Step, snapshot.TotalSteps),
+        snapshot.Cached,
+        [.. snapshot.Images.Select((image, index) => new GeneratedImageDto(ImageUrl(http, snapshot.Id, index), image.Seed, image.Width, image.Height))],
+        snapshot.Error,
+        snapshot.Spec?.Model,
+        snapshot.Spec?.Seed,
+        snapshot.CreatedAt,
+        snapshot.StartedAt,
+        snapshot.CompletedAt);
+
+    public static string ImageUrl(HttpContext http, Guid id, int index) =>
+        $"{http.Request.Scheme}://{http.Request.Host}{http.Request.PathBase}/v1/generations/{id}/images/{index}";
+
+    /// <summary>The 4xx/5xx answer for what submitting can throw; null for anything unexpected (a 500).</summary>
+    public static ProblemHttpResult? ProblemFor(Exception e, HttpContext http)
+    {
+        switch (e)
+        {
+            case ArgumentException:
+                return TypedResults.Problem(e.Message, statusCode: StatusCodes.Status400BadRequest, title: "Invalid request");
+            case InvalidImageException image:
+                return TypedResults.Problem(image.Message, statusCode: image.Reason == InvalidImageReason.TooLarge ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest, title: "Invalid init image");
+            case QuotaExceededException:
+                http.Response.Headers.RetryAfter = "5";
+                return TypedResults.Problem(e.Message, statusCode: StatusCodes.Status429TooManyRequests, title: "Too many jobs");
+            case QueueFullException:
+                http.Response.Headers.RetryAfter = "10";
+                return TypedResults.Problem(e.Message, statusCode: StatusCodes.Status503ServiceUnavailable, title: "Queue full");
+            default:
+                return null;
+        }
+    }
+}

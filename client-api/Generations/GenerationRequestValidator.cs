@@ -1,0 +1,111 @@
+using OrleansDiffusion.Contracts;
+using OrleansDiffusion.Engine.Imaging;
+using OrleansDiffusion.Engine.Schedulers;
+
+namespace OrleansDiffusion.Api.Generations;
+
+/// <summary>
+/// Bounds for every field a client sends, checked before anything is stored or queued; the same bounds back the
+/// OpenAI- and AUTOMATIC1111-compatible endpoints.
+/// </summary>
+public static class GenerationRequestValidator
+{
+    public const int MaxPromptLength = 4000;
+    public const int MinSide = 64;
+    public const int MaxSide = 1024;
+    public const int MaxSteps = 150;
+    public const int MaxImages = 8;
+    public const double MaxGuidance = 30;
+    public const long MaxSeed = uint.MaxValue;
+
+    /// <summary>Field errors keyed by the JSON field name; empty when the request is valid.</summary>
+    public static Dictionary<string, string[]> Validate(CreateGenerationRequest request)
+    {
+        var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        void Fail(string field, string message) => errors[field] = [message];
+
+        if (string.IsNullOrWhiteSpace(request.Prompt))
+        {
+            Fail("prompt", "The prompt is required.");
+        }
+        else if (request.Prompt.Length > MaxPromptLength)
+        {
+            Fail("prompt", $"The prompt must be at most {MaxPromptLength} characters.");
+        }
+
+        if (request.NegativePrompt is { Length: > MaxPromptLength })
+        {
+            Fail("negative_prompt", $"The negative prompt must be at most {MaxPromptLength} characters.");
+        }
+
+        foreach (var (field, value) in new[] { ("width", request.Width), ("height", request.Height) })
+        {
+            if (value is { } side && (side < MinSide || side > MaxSide || side % 8 != 0))
+            {
+                Fail(field, $"Must be a multiple of 8 between {MinSide} and {MaxSide}.");
+            }
+        }
+
+        if (request.Steps is { } steps && (steps < 1 || steps > MaxSteps))
+        {
+            Fail("steps", $"Must be between 1 and {MaxSteps}.");
+        }
+
+        if (request.GuidanceScale is { } guidance && (!double.IsFinite(guidance) || guidance < 0 || guidance > MaxGuidance))
+        {
+            Fail("guidance_scale", $"Must be between 0 and {MaxGuidance}.");
+        }
+
+        if (request.Seed is { } seed && seed != -1 && (seed < 0 || seed > MaxSeed))
+        {
+            Fail("seed", $"Must be -1 (random) or between 0 and {MaxSeed}.");
+        }
+
+        if (request.N is { } n && (n < 1 || n > MaxImages))
+        {
+            Fail("n", $"Must be between 1 and {MaxImages}.");
+        }
+
+        if (!string.IsNullOrEmpty(request.Scheduler) && !SchedulerFactory.TryParse(request.Scheduler, out _, out _))
+        {
+            Fail("scheduler", $"Unknown scheduler. Known: {string.Join(", ", SchedulerFactory.Names)}.");
+        }
+
+        if (request.Model is { Length: > 64 })
+        {
+            Fail("model", "Unknown model.");
+        }
+
+        if (request.Strength is { } strength && (!double.IsFinite(strength) || strength <= 0 || strength > 1))
+        {
+            Fail("strength", "Must be greater than 0 and at most 1.");
+        }
+
+        return errors;
+    }
+
+    /// <summary>The cluster's spec for a valid request; a missing or -1 seed becomes a random one here.</summary>
+    public static GenerationSpec ToSpec(CreateGenerationRequest request, string? initImageKey) => new()
+    {
+        Model = request.Model ?? string.Empty,
+        Prompt = request.Prompt!,
+        NegativePrompt = request.NegativePrompt ?? string.Empty,
+        Width = request.Width ?? 512,
+        Height = request.Height ?? 512,
+        Steps = request.Steps ?? 20,
+        GuidanceScale = (float)(request.GuidanceScale ?? 7.5),
+        Seed = request.Seed is null or -1 ? Random.Shared.NextInt64(0, MaxSeed + 1) : request.Seed.Value,
+        Scheduler = request.Scheduler ?? string.Empty,
+        ImageCount = request.N ?? 1,
+        InitImageKey = initImageKey,
+        Strength = (float)(request.Strength ?? 0.75),
+    };
+
+    /// <summary>Decodes and checks an uploaded init image (base64 or a data URL) within the pixel and byte limits.</summary>
+    public static byte[] DecodeInitImage(string encoded, ImageLimits limits)
+    {
+        var bytes = InitImageLoader.DecodeBase64(encoded, limits);
+        _ = InitImageLoader.LoadChw(bytes, 64, 64, limits); // decodes within the limits, or throws InvalidImageException
+        return bytes;
+    }
+}

@@ -1,0 +1,89 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Options;
+using OrleansDiffusion.Api.Hosting;
+using OrleansDiffusion.Contracts;
+using OrleansDiffusion.Engine.Imaging;
+using OrleansDiffusion.Grains.Storage;
+
+namespace OrleansDiffusion.Api.Generations;
+
+/// <summary>
+/// What every API surface does with the cluster: accept a job (storing an init image first, within the per-key
+/// quota), read it, cancel it, wait for it, and read its images.
+/// </summary>
+public sealed class GenerationService(IGrainFactory grains, IImageStore images, IOptions<ApiOptions> options)
+{
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<Guid, byte>> _active = new(StringComparer.Ordinal);
+
+    public static readonly ImageLimits UploadLimits = new() { MaxBytes = 12 << 20, MaxPixels = 4096 * 4096, MaxSide = 4096 };
+
+    public IGenerationJobGrain Job(Guid id) => grains.GetGrain<IGenerationJobGrain>(id);
+
+    /// <summary>
+    /// Submits a job. Throws <see cref="ArgumentException"/> (bad request), <see cref="InvalidImageException"/>,
+    /// <see cref="QuotaExceededException"/> and <see cref="QueueFullException"/>; none of them leaves state behind.
+    /// </summary>
+    public async Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, CancellationToken cancellationToken)
+    {
+        await EnforceQuotaAsync(apiKey);
+        string? initKey = null;
+        if (!string.IsNullOrEmpty(request.InitImage))
+        {
+            var bytes = GenerationRequestValidator.DecodeInitImage(request.InitImage, UploadLimits);
+            initKey = await images.SaveInputAsync(bytes, cancellationToken);
+        }
+
+        var snapshot = await Job(id).Submit(GenerationRequestValidator.ToSpec(request, initKey), apiKey);
+        if (!snapshot.IsTerminal)
+        {
+            _active.GetOrAdd(apiKey, _ => new()).TryAdd(id, 0);
+        }
+
+        return snapshot;
+    }
+
+    /// <summary>Polls a job until it finishes (the synchronous OpenAI and AUTOMATIC1111 endpoints).</summary>
+    public async Task<JobSnapshot> WaitAsync(Guid id, CancellationToken cancellationToken)
+    {
+        var delay = TimeSpan.FromMilliseconds(20);
+        while (true)
+        {
+            var snapshot = await Job(id).GetSnapshot();
+            if (snapshot.IsTerminal)
+            {
+                return snapshot;
+            }
+
+            await Task.Delay(delay, cancellationToken);
+            delay = TimeSpan.FromMilliseconds(Math.Min(250, delay.TotalMilliseconds * 1.5));
+        }
+    }
+
+    public async Task<byte[]?> ReadImageAsync(ImageRef image, CancellationToken cancellationToken) =>
+        await images.ReadAsync(image.Key, cancellationToken);
+
+    /// <summary>A time-limited URL straight to storage, or null when the API must stream the image itself.</summary>
+    public Task<Uri?> DirectUrlAsync(ImageRef image, CancellationToken cancellationToken) =>
+        images.GetReadUrlAsync(image.Key, options.Value.ImageUrlLifetime, cancellationToken);
+
+    private async Task EnforceQuotaAsync(string apiKey)
+    {
+        // Per API process: the jobs this process accepted for the key and that are not finished yet.
+        var active = _active.GetOrAdd(apiKey, _ => new());
+        foreach (var id in active.Keys)
+        {
+            if ((await Job(id).GetSnapshot()).IsTerminal)
+            {
+                active.TryRemove(id, out _);
+            }
+        }
+
+        if (active.Count >= options.Value.MaxConcurrentJobsPerKey)
+        {
+            throw new QuotaExceededException($"API key '{apiKey}' already has {active.Count} jobs queued or running, its limit.");
+        }
+    }
+}
+
+/// <summary>The caller has as many jobs queued or running as its quota allows.</summary>
+public sealed class QuotaExceededException(string message) : Exception(message);

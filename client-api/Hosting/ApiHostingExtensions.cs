@@ -1,0 +1,118 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
+using OrleansDiffusion.Api.Generations;
+using OrleansDiffusion.Api.Security;
+using OrleansDiffusion.Grains.Storage;
+using OrleansDiffusion.Hosting;
+
+namespace OrleansDiffusion.Api.Hosting;
+
+public static class ApiHostingExtensions
+{
+    public const string PerKeyPolicy = "per-key";
+
+    /// <summary>
+    /// The API's services: the cluster (a co-hosted silo, or an Orleans client), API keys, per-key rate limits,
+    /// body limits, ProblemDetails and snake_case JSON.
+    /// </summary>
+    public static WebApplicationBuilder AddDiffusionApi(this WebApplicationBuilder builder)
+    {
+        var options = builder.Configuration.GetSection(ApiOptions.SectionName).Get<ApiOptions>() ?? new ApiOptions();
+        builder.Services.AddOptions<ApiOptions>().Bind(builder.Configuration.GetSection(ApiOptions.SectionName)).ValidateDataAnnotations().ValidateOnStart();
+        if (options.Mode == ApiMode.CoHosted)
+        {
+            builder.AddDiffusionSilo();
+        }
+        else
+        {
+            builder.AddDiffusionClient();
+            builder.Services.AddImageStore(builder.Configuration.GetSection(ImageStoreOptions.SectionName));
+        }
+
+        builder.Services.AddSingleton<GenerationService>();
+        builder.Services.ConfigureHttpJsonOptions(json =>
+        {
+            json.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
+            json.SerializerOptions.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower));
+            json.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
+        });
+        builder.Services.AddProblemDetails();
+        builder.Services.Configure<KestrelServerOptions>(kestrel => kestrel.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes);
+        builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+        builder.Services.AddAuthorization();
+        builder.Services.AddRateLimiter(limiter =>
+        {
+            limiter.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            limiter.OnRejected = (context, _) =>
+            {
+                if (context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter))
+                {
+                    context.HttpContext.Response.Headers.RetryAfter = ((int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                }
+
+                return ValueTask.CompletedTask;
+            };
+            limiter.AddPolicy(PerKeyPolicy, context =>
+            {
+                var perMinute = context.RequestServices.GetRequiredService<IOptions<ApiOptions>>().Value.RequestsPerMinute;
+                return RateLimitPartition.GetTokenBucketLimiter(
+                    context.User.Identity?.Name ?? ApiKeyAuthenticationHandler.Anonymous,
+                    _ => new TokenBucketRateLimiterOptions
+                    {
+                        TokenLimit = perMinute,
+                        TokensPerPeriod = perMinute,
+                        ReplenishmentPeriod = TimeSpan.FromMinutes(1),
+                        QueueLimit = 0,
+                        AutoReplenishment = true,
+                    });
+            });
+        });
+        return builder;
+    }
+
+    /// <summary>Middleware in order, and the health/metrics endpoints. Refuses to start open to the network without keys.</summary>
+    public static WebApplication UseDiffusionApi(this WebApplication app)
+    {
+        var options = app.Services.GetRequiredService<IOptions<ApiOptions>>().Value;
+        if (options.Keys.Count == 0)
+        {
+            EnsureLoopbackOnly(app.Configuration[WebHostDefaults.ServerUrlsKey]);
+        }
+
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.UseRateLimiter();
+        if (options.Mode == ApiMode.CoHosted)
+        {
+            app.MapDiffusionSiloEndpoints();
+        }
+        else
+        {
+            app.MapDiffusionClientEndpoints();
+        }
+
+        return app;
+    }
+
+    private static void EnsureLoopbackOnly(string? urls)
+    {
+        foreach (var url in (urls ?? string.Empty).Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var host = new Uri(url.Replace("*", "0.0.0.0", StringComparison.Ordinal).Replace("+", "0.0.0.0", StringComparison.Ordinal)).Host;
+            var loopback = host == "localhost" || (IPAddress.TryParse(host.Trim('[', ']'), out var address) && IPAddress.IsLoopback(address));
+            if (!loopback)
+            {
+                throw new InvalidOperationException(
+                    $"No API key is configured (Diffusion:Api:Keys) but the API listens on {url}. Anonymous access is only allowed on loopback: configure keys or listen on localhost.");
+            }
+        }
+    }
+}

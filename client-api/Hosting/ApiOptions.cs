@@ -1,0 +1,49 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace OrleansDiffusion.Api.Hosting;
+
+/// <summary>The API's own settings (section <see cref="SectionName"/>).</summary>
+public sealed class ApiOptions
+{
+    public const string SectionName = "Diffusion:Api";
+
+    /// <summary>
+    /// <c>CoHosted</c>: this process is also a silo (the zero-config default). <c>Client</c>: it joins an existing
+    /// cluster as an Orleans client (gateway), with the clustering of <c>Diffusion:Cluster</c>. Default: CoHosted.
+    /// </summary>
+    public ApiMode Mode { get; set; } = ApiMode.CoHosted;
+
+    /// <summary>API keys, stored hashed. Empty: anonymous access, allowed only when the server listens on loopback.</summary>
+    public List<ApiKeyEntry> Keys { get; set; } = [];
+
+    /// <summary>Requests per minute per API key (token bucket). Default: 120.</summary>
+    [Range(1, 1_000_000)]
+    public int RequestsPerMinute { get; set; } = 120;
+
+    /// <summary>Jobs one API key may have queued or running at once. Default: 8.</summary>
+    [Range(1, 10_000)]
+    public int MaxConcurrentJobsPerKey { get; set; } = 8;
+
+    /// <summary>Largest request body in bytes. Default: 16 MiB (an init image travels as base64 inside it).</summary>
+    [Range(1024, 256L << 20)]
+    public long MaxRequestBodyBytes { get; set; } = 16L << 20;
+
+    /// <summary>How long image URLs handed out stay valid. Default: 60 minutes.</summary>
+    public TimeSpan ImageUrlLifetime { get; set; } = TimeSpan.FromMinutes(60);
+}
+
+public enum ApiMode
+{
+    CoHosted,
+    Client,
+}
+
+/// <summary>One API key: a name for logs and quotas and the SHA-256 (hex) of the key itself.</summary>
+public sealed class ApiKeyEntry
+{
+    [Required]
+    public string Name { get; set; } = string.Empty;
+
+    [Required, RegularExpression("^[0-9a-fA-F]{64}$")]
+    public string Sha256 { get; set; } = string.Empty;
+}

@@ -1,0 +1,59 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using OrleansDiffusion.Api.Generations;
+using OrleansDiffusion.Api.Hosting;
+using OrleansDiffusion.Contracts;
+
+namespace OrleansDiffusion.Api.Models;
+
+/// <summary><c>GET /v1/models</c> and <c>POST /v1/tokenize</c>.</summary>
+public static class ModelEndpoints
+{
+    public static IEndpointRouteBuilder MapModelApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/v1")
+            .WithTags("Models")
+            .RequireAuthorization()
+            .RequireRateLimiting(ApiHostingExtensions.PerKeyPolicy);
+        group.MapGet("/models", GetModelsAsync).WithName("GetModels");
+        group.MapPost("/tokenize", TokenizeAsync).WithName("Tokenize");
+        return app;
+    }
+
+    public static async Task<Ok<ModelList>> GetModelsAsync(IGrainFactory grains)
+    {
+        var models = await grains.GetGrain<IModelInfoGrain>(0).GetModels();
+        return TypedResults.Ok(new ModelList("list", [.. models.Select(m => new ModelDto(m.Id, "model", m.IsDefault, m.IsDemo, m.DefaultScheduler))]));
+    }
+
+    public static async Task<Results<Ok<TokenizeResponse>, ValidationProblem, ProblemHttpResult>> TokenizeAsync([FromBody] TokenizeRequest request, IGrainFactory grains)
+    {
+        if (request.Prompt is null)
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["prompt"] = ["The prompt is required."] });
+        }
+
+        if (request.Prompt.Length > GenerationRequestValidator.MaxPromptLength)
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["prompt"] = [$"The prompt must be at most {GenerationRequestValidator.MaxPromptLength} characters."] });
+        }
+
+        try
+        {
+            var result = await grains.GetGrain<IModelInfoGrain>(0).Tokenize(request.Model ?? string.Empty, request.Prompt);
+            return TypedResults.Ok(new TokenizeResponse(result.Model, result.Ids, result.Tokens, result.ContentTokens, result.MaxContentTokens, result.Truncated));
+        }
+        catch (ArgumentException e)
+        {
+            return TypedResults.Problem(e.Message, statusCode: StatusCodes.Status400BadRequest, title: "Invalid request");
+        }
+    }
+}
+
+public sealed record ModelList(string Object, IReadOnlyList<ModelDto> Data);
+
+public sealed record ModelDto(string Id, string Object, bool Default, bool Demo, string DefaultScheduler);
+
+public sealed record TokenizeRequest(string? Prompt, string? Model = null);
+
+public sealed record TokenizeResponse(string Model, IReadOnlyList<int> Ids, IReadOnlyList<string> Tokens, int ContentTokens, int MaxContentTokens, bool Truncated);

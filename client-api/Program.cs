@@ -1,0 +1,15 @@
+using OrleansDiffusion.Api.Generations;
+using OrleansDiffusion.Api.Hosting;
+using OrleansDiffusion.Api.Models;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddDiffusionApi();
+
+var app = builder.Build();
+app.UseDiffusionApi();
+app.MapGenerationApi();
+app.MapModelApi();
+app.Run();
+
+/// <summary>The entry point; public so that tests can host the API with WebApplicationFactory.</summary>
+public partial class Program;

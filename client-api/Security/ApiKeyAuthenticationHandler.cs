@@ -1,0 +1,97 @@
+using System.Security.Claims;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Encodings.Web;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.Extensions.Options;
+using OrleansDiffusion.Api.Hosting;
+
+namespace OrleansDiffusion.Api.Security;
+
+/// <summary>
+/// API keys as <c>Authorization: Bearer &lt;key&gt;</c>, or HTTP Basic with the key as the password (what
+/// AUTOMATIC1111 clients send). Keys are compared by their SHA-256, in constant time. With no key configured every
+/// request is the <c>anonymous</c> caller (the host only allows that on loopback).
+/// </summary>
+public sealed class ApiKeyAuthenticationHandler(
+    IOptionsMonitor<AuthenticationSchemeOptions> options,
+    ILoggerFactory logger,
+    UrlEncoder encoder,
+    IOptions<ApiOptions> api) : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
+{
+    public const string SchemeName = "ApiKey";
+    public const string Anonymous = "anonymous";
+
+    protected override Task<AuthenticateResult> HandleAuthenticateAsync()
+    {
+        var keys = api.Value.Keys;
+        if (keys.Count == 0)
+        {
+            return Task.FromResult(Success(Anonymous));
+        }
+
+        var key = ReadKey(Request.Headers.Authorization.ToString());
+        if (key is null)
+        {
+            return Task.FromResult(AuthenticateResult.NoResult());
+        }
+
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes(key));
+        foreach (var entry in keys)
+        {
+            if (CryptographicOperations.FixedTimeEquals(hash, Convert.FromHexString(entry.Sha256)))
+            {
+                return Task.FromResult(Success(entry.Name));
+            }
+        }
+
+        return Task.FromResult(AuthenticateResult.Fail("Unknown API key."));
+    }
+
+    protected override Task HandleChallengeAsync(AuthenticationProperties properties)
+    {
+        Response.StatusCode = StatusCodes.Status401Unauthorized;
+        if (Request.Path.StartsWithSegments("/sdapi"))
+        {
+            Response.Headers.WWWAuthenticate = "Basic realm=\"OrleansDiffusion\"";
+        }
+        else
+        {
+            Response.Headers.WWWAuthenticate = "Bearer";
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>The SHA-256 hex of a key, as <c>Diffusion:Api:Keys:N:Sha256</c> expects it.</summary>
+    public static string HashOf(string key) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
+
+    private static string? ReadKey(string header)
+    {
+        if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            return header["Bearer ".Length..].Trim() is { Length: > 0 } bearer ? bearer : null;
+        }
+
+        if (header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
+        {
+            try
+            {
+                var decoded = Encoding.UTF8.GetString(Convert.FromBase64String(header["Basic ".Length..].Trim()));
+                var colon = decoded.IndexOf(':', StringComparison.Ordinal);
+                return colon >= 0 && colon < decoded.Length - 1 ? decoded[(colon + 1)..] : null;
+            }
+            catch (FormatException)
+            {
+                return null;
+            }
+        }
+
+        return null;
+    }
+
+    private AuthenticateResult Success(string name) =>
+        AuthenticateResult.Success(new AuthenticationTicket(
+            new ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.Name, name)], SchemeName)),
+            SchemeName));
+}

@@ -1,0 +1,33 @@
+namespace OrleansDiffusion.Contracts;
+
+/// <summary>
+/// What the cluster serves, answered by any silo (a stateless worker): the configured models and CLIP tokenization
+/// with a model's own tokenizer, so that an API process that only is a cluster client needs no model files.
+/// </summary>
+[Alias("od.IModelInfoGrain")]
+public interface IModelInfoGrain : IGrainWithIntegerKey
+{
+    [Alias("GetModels")]
+    Task<IReadOnlyList<ModelInfo>> GetModels();
+
+    /// <summary>Tokenizes a prompt as the model's text encoder sees it; an empty model id means the default model.</summary>
+    [Alias("Tokenize")]
+    Task<TokenizeResult> Tokenize(string model, string prompt);
+}
+
+[GenerateSerializer, Immutable, Alias("od.ModelInfo")]
+public sealed record ModelInfo(
+    [property: Id(0)] string Id,
+    [property: Id(1)] bool IsDefault,
+    [property: Id(2)] bool IsDemo,
+    [property: Id(3)] string Hash,
+    [property: Id(4)] string DefaultScheduler);
+
+[GenerateSerializer, Immutable, Alias("od.TokenizeResult")]
+public sealed record TokenizeResult(
+    [property: Id(0)] string Model,
+    [property: Id(1)] IReadOnlyList<int> Ids,
+    [property: Id(2)] IReadOnlyList<string> Tokens,
+    [property: Id(3)] int ContentTokens,
+    [property: Id(4)] int MaxContentTokens,
+    [property: Id(5)] bool Truncated);
