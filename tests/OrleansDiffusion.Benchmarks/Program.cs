@@ -1,11 +1,19 @@
+using System.Globalization;
 using BenchmarkDotNet.Running;
 using OrleansDiffusion.Benchmarks;
+using OrleansDiffusion.Benchmarks.Cluster;
 
 // dotnet run -c Release --project tests/OrleansDiffusion.Benchmarks -- stages [runs]   : stage breakdown of a 512x512, 20-step job
+// dotnet run -c Release --project tests/OrleansDiffusion.Benchmarks -- cluster [jobs]  : grain path overhead, cache hits, dedup, batching
 // dotnet run -c Release --project tests/OrleansDiffusion.Benchmarks -- --filter '*'    : BenchmarkDotNet (steps and generation)
 if (args.Length > 0 && args[0] == "stages")
 {
-    return StageBreakdown.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 5, Console.Out);
+    return StageBreakdown.Run(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 5, Console.Out);
+}
+
+if (args.Length > 0 && args[0] == "cluster")
+{
+    return await ClusterBenchmark.RunAsync(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 30, Console.Out);
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(StepBenchmarks).Assembly).Run(args);

@@ -17,7 +17,8 @@ namespace OrleansDiffusion.Cluster.Tests.Cluster;
 
 /// <summary>
 /// A real multi-silo cluster in this process: the diffusion grains over the tiny demo model, images on local disk,
-/// grain state in memory or, given a connection string, in Azure storage (Azurite).
+/// grain state in memory or, given a connection string, in Azure storage (Azurite). It does not depend on xunit (timeouts
+/// throw <see cref="TimeoutException"/>), so the cluster benchmark links the same file.
 /// </summary>
 public sealed class ClusterHarness : IAsyncDisposable
 {
@@ -155,7 +156,7 @@ public sealed class ClusterHarness : IAsyncDisposable
         }
     }
 
-    /// <summary>Polls until the job is finished; fails the test after <paramref name="timeout"/>.</summary>
+    /// <summary>Polls until the job is finished; throws <see cref="TimeoutException"/> after <paramref name="timeout"/>.</summary>
     public async Task<JobSnapshot> WaitAsync(Guid id, TimeSpan? timeout = null)
     {
         var limit = timeout ?? TimeSpan.FromSeconds(60);
@@ -170,7 +171,7 @@ public sealed class ClusterHarness : IAsyncDisposable
 
             if (DateTime.UtcNow > deadline)
             {
-                Assert.Fail($"Job {id} still {snapshot.Status} at step {snapshot.Step}/{snapshot.TotalSteps} after {limit}.");
+                throw new TimeoutException($"Job {id} still {snapshot.Status} at step {snapshot.Step}/{snapshot.TotalSteps} after {limit}.");
             }
 
             await Task.Delay(50);
@@ -185,7 +186,7 @@ public sealed class ClusterHarness : IAsyncDisposable
         {
             if (DateTime.UtcNow > deadline)
             {
-                Assert.Fail($"Timed out after {timeout} waiting for: {what}.");
+                throw new TimeoutException($"Timed out after {timeout} waiting for: {what}.");
             }
 
             await Task.Delay(100);
