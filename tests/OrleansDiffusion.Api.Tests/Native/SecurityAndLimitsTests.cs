@@ -1,0 +1,91 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+
+namespace OrleansDiffusion.Api.Tests.Native;
+
+public sealed class SecurityAndLimitsTests
+{
+    private static object Body(string prompt = "x") => new { prompt, steps = 2, width = 64, height = 64, seed = 1 };
+
+    [Fact]
+    public async Task With_keys_configured_requests_need_a_valid_key()
+    {
+        using var factory = new ApiFactory(ApiFactory.WithKeys());
+        using var anonymous = factory.CreateClient(bearer: null);
+        using var wrong = factory.CreateClient("not-a-key");
+        using var alice = factory.CreateClient(ApiFactory.AliceKey);
+
+        var none = await anonymous.PostAsJsonAsync("/v1/generations", Body(), TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.Unauthorized, none.StatusCode);
+        Assert.Equal("Bearer", none.Headers.WwwAuthenticate.Single().Scheme);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await wrong.PostAsJsonAsync("/v1/generations", Body(), TestContext.Current.CancellationToken)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/v1/models", TestContext.Current.CancellationToken)).StatusCode);
+
+        Assert.Equal(HttpStatusCode.Accepted, (await alice.PostAsJsonAsync("/v1/generations", Body(), TestContext.Current.CancellationToken)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync("/health/live", TestContext.Current.CancellationToken)).StatusCode);
+    }
+
+    [Fact]
+    public async Task The_rate_limit_is_per_key_and_says_when_to_retry()
+    {
+        using var factory = new ApiFactory(ApiFactory.WithKeys(new() { ["Diffusion:Api:RequestsPerMinute"] = "3" }));
+        using var alice = factory.CreateClient(ApiFactory.AliceKey);
+        using var bob = factory.CreateClient(ApiFactory.BobKey);
+
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await alice.GetAsync("/v1/models", TestContext.Current.CancellationToken)).StatusCode);
+        }
+
+        var limited = await alice.GetAsync("/v1/models", TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.TooManyRequests, limited.StatusCode);
+        Assert.True(limited.Headers.RetryAfter?.Delta > TimeSpan.Zero);
+        Assert.Equal(HttpStatusCode.OK, (await bob.GetAsync("/v1/models", TestContext.Current.CancellationToken)).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_key_over_its_concurrent_job_quota_gets_429()
+    {
+        // Capacity 0: nothing runs, so jobs stay queued.
+        using var factory = new ApiFactory(new() { ["Diffusion:Capacity"] = "0", ["Diffusion:Api:MaxConcurrentJobsPerKey"] = "2" });
+        using var http = factory.CreateClient();
+
+        Assert.Equal(HttpStatusCode.Accepted, (await http.PostAsJsonAsync("/v1/generations", Body("one"), TestContext.Current.CancellationToken)).StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, (await http.PostAsJsonAsync("/v1/generations", Body("two"), TestContext.Current.CancellationToken)).StatusCode);
+        var third = await http.PostAsJsonAsync("/v1/generations", Body("three"), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, third.StatusCode);
+        Assert.NotNull(third.Headers.RetryAfter);
+        Assert.Equal("application/problem+json", third.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public async Task A_full_queue_refuses_new_work_with_503()
+    {
+        using var factory = new ApiFactory(new() { ["Diffusion:Capacity"] = "0", ["Diffusion:MaxQueueLength"] = "1" });
+        using var http = factory.CreateClient();
+
+        var first = await http.PostAsJsonAsync("/v1/generations", Body("first"), TestContext.Current.CancellationToken);
+        var second = await http.PostAsJsonAsync("/v1/generations", Body("second"), TestContext.Current.CancellationToken);
+        var duplicate = await http.PostAsJsonAsync("/v1/generations", Body("first"), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, second.StatusCode);
+        Assert.NotNull(second.Headers.RetryAfter);
+        Assert.Equal(HttpStatusCode.Accepted, duplicate.StatusCode); // it joins the queued identical request
+        var job = await duplicate.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
+        Assert.Equal("queued", job.GetProperty("status").GetString());
+        Assert.Equal(0, job.GetProperty("queue_position").GetInt32());
+    }
+
+    [Fact]
+    public void Without_keys_the_api_refuses_to_listen_beyond_loopback()
+    {
+        using var factory = new ApiFactory(new() { ["urls"] = "http://0.0.0.0:18080" });
+
+        var error = Assert.ThrowsAny<Exception>(() => factory.CreateClient());
+
+        Assert.Contains("Anonymous access is only allowed on loopback", error.ToString(), StringComparison.Ordinal);
+    }
+}
