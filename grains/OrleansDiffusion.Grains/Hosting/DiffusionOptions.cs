@@ -34,6 +34,12 @@ public sealed class DiffusionOptions
     /// <summary>How long an idle inference worker activation lives. Default: 2 minutes.</summary>
     public TimeSpan WorkerIdleTimeout { get; set; } = TimeSpan.FromMinutes(2);
 
+    /// <summary>
+    /// How long an idle job or result-cache grain stays in memory; it reloads from storage when needed again.
+    /// Default: 2 minutes (keeps a busy API's memory flat).
+    /// </summary>
+    public TimeSpan GrainIdleTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
     /// <summary>How long a model with no work stays loaded before its memory is released. Default: 5 minutes.</summary>
     public TimeSpan ModelUnloadAfter { get; set; } = TimeSpan.FromMinutes(5);
 

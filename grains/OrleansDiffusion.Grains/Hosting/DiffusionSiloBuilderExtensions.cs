@@ -24,6 +24,7 @@ public static class DiffusionSiloBuilderExtensions
             .ValidateDataAnnotations()
             .Validate(o => o.Models.All(m => !string.IsNullOrWhiteSpace(m.Id) && !string.IsNullOrWhiteSpace(m.Path)), "Every Diffusion:Models entry needs an Id and a Path.")
             .Validate(o => o.WorkerIdleTimeout >= TimeSpan.FromSeconds(1), "Diffusion:WorkerIdleTimeout must be at least 1 second.")
+            .Validate(o => o.GrainIdleTimeout >= TimeSpan.FromSeconds(1), "Diffusion:GrainIdleTimeout must be at least 1 second.")
             .Validate(o => o.ModelUnloadAfter > TimeSpan.Zero, "Diffusion:ModelUnloadAfter must be positive.")
             .Validate(o => o.LeaseDuration >= TimeSpan.FromSeconds(3), "Diffusion:LeaseDuration must be at least 3 seconds.")
             .Validate(o => o.PollInterval > TimeSpan.Zero, "Diffusion:PollInterval must be positive.")
@@ -45,12 +46,16 @@ public static class DiffusionSiloBuilderExtensions
         services.AddSingleton<WorkerPump>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<WorkerPump>());
 
-        // Idle inference workers are collected after WorkerIdleTimeout; the collection quantum must not exceed it.
+        // Idle inference workers are collected after WorkerIdleTimeout, jobs and cache entries after GrainIdleTimeout;
+        // the collection quantum must not exceed the shortest age.
         services.AddOptions<GrainCollectionOptions>().Configure<IOptions<DiffusionOptions>>((collection, diffusion) =>
         {
             var idle = diffusion.Value.WorkerIdleTimeout;
             collection.ClassSpecificCollectionAge[typeof(InferenceWorkerGrain).FullName!] = idle;
-            var quantum = TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(1).Ticks, idle.Ticks / 2));
+            collection.ClassSpecificCollectionAge[typeof(Jobs.GenerationJobGrain).FullName!] = diffusion.Value.GrainIdleTimeout;
+            collection.ClassSpecificCollectionAge[typeof(Cache.ResultCacheGrain).FullName!] = diffusion.Value.GrainIdleTimeout;
+            var shortest = idle < diffusion.Value.GrainIdleTimeout ? idle : diffusion.Value.GrainIdleTimeout;
+            var quantum = TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(1).Ticks, shortest.Ticks / 2));
             if (quantum < collection.CollectionQuantum)
             {
                 collection.CollectionQuantum = quantum;

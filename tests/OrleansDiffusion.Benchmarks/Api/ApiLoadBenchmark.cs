@@ -203,6 +203,7 @@ public static class ApiLoadBenchmark
             "--Diffusion:DemoModelDirectory", Path.Combine(root, "demo-model"),
             "--Diffusion:ImageStore:LocalRoot", Path.Combine(root, "images"),
             "--Diffusion:PollInterval", "00:00:00.005",
+            "--Diffusion:GrainIdleTimeout", "00:00:15",
             "--Diffusion:IntraOpThreads", "1",
             "--Diffusion:Api:RequestsPerMinute", "1000000",
             "--Diffusion:Api:MaxConcurrentJobsPerKey", "64",
