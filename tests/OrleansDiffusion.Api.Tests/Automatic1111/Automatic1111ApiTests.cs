@@ -190,7 +190,7 @@ public sealed class Automatic1111ApiTests : IDisposable
     {
         using var http = _factory.CreateClient();
         using var poller = _factory.CreateClient();
-        var running = http.PostAsync("/sdapi/v1/txt2img", Json("""{"prompt":"a long one","steps":150,"width":256,"height":256,"seed":5}"""), Ct);
+        var running = http.PostAsync("/sdapi/v1/txt2img", Json("""{"prompt":"a long one","steps":150,"width":512,"height":512,"batch_size":2,"seed":5}"""), Ct);
 
         JsonElement progress = default;
         var deadline = DateTime.UtcNow.AddSeconds(60);
