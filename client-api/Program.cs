@@ -1,6 +1,8 @@
+using OrleansDiffusion.Api.Automatic1111;
 using OrleansDiffusion.Api.Generations;
 using OrleansDiffusion.Api.Hosting;
 using OrleansDiffusion.Api.Models;
+using OrleansDiffusion.Api.OpenAI;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddDiffusionApi();
@@ -9,6 +11,8 @@ var app = builder.Build();
 app.UseDiffusionApi();
 app.MapGenerationApi();
 app.MapModelApi();
+app.MapOpenAIImageApi();
+app.MapAutomatic1111Api();
 app.Run();
 
 /// <summary>The entry point; public so that tests can host the API with WebApplicationFactory.</summary>

@@ -5,6 +5,8 @@ using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using OrleansDiffusion.Api.Automatic1111;
 using OrleansDiffusion.Api.Generations;
 using OrleansDiffusion.Api.Security;
 using OrleansDiffusion.Grains.Storage;
@@ -35,6 +37,8 @@ public static class ApiHostingExtensions
         }
 
         builder.Services.AddSingleton<GenerationService>();
+        builder.Services.AddSingleton<Automatic1111State>();
+        builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.ConfigureHttpJsonOptions(json =>
         {
             json.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
@@ -42,6 +46,9 @@ public static class ApiHostingExtensions
             json.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
         });
         builder.Services.AddProblemDetails();
+        // Binding failures throw in Development (RouteHandlerOptions.ThrowOnBadRequest); they are the client's 4xx, not a 500.
+        builder.Services.Configure<ExceptionHandlerOptions>(handler =>
+            handler.StatusCodeSelector = e => e is Microsoft.AspNetCore.Http.BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status500InternalServerError);
         builder.Services.Configure<KestrelServerOptions>(kestrel => kestrel.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes);
         builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
@@ -49,14 +56,17 @@ public static class ApiHostingExtensions
         builder.Services.AddRateLimiter(limiter =>
         {
             limiter.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
-            limiter.OnRejected = (context, _) =>
+            limiter.OnRejected = async (context, _) =>
             {
                 if (context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter))
                 {
                     context.HttpContext.Response.Headers.RetryAfter = ((int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
                 }
 
-                return ValueTask.CompletedTask;
+                if (context.HttpContext.GetEndpoint()?.Metadata.GetMetadata<IErrorShape>() is { } shape)
+                {
+                    await shape.WriteAsync(context.HttpContext, "Rate limit reached for this API key; retry after the Retry-After delay.", "rate_limit_exceeded");
+                }
             };
             limiter.AddPolicy(PerKeyPolicy, context =>
             {

@@ -48,7 +48,7 @@ public sealed class ApiKeyAuthenticationHandler(
         return Task.FromResult(AuthenticateResult.Fail("Unknown API key."));
     }
 
-    protected override Task HandleChallengeAsync(AuthenticationProperties properties)
+    protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
     {
         Response.StatusCode = StatusCodes.Status401Unauthorized;
         if (Request.Path.StartsWithSegments("/sdapi"))
@@ -60,7 +60,13 @@ public sealed class ApiKeyAuthenticationHandler(
             Response.Headers.WWWAuthenticate = "Bearer";
         }
 
-        return Task.CompletedTask;
+        if (Context.GetEndpoint()?.Metadata.GetMetadata<IErrorShape>() is { } shape)
+        {
+            var message = Request.Headers.Authorization.Count == 0
+                ? "No API key was provided: send Authorization: Bearer <key> (or HTTP Basic with the key as the password)."
+                : "Incorrect API key provided.";
+            await shape.WriteAsync(Context, message, "invalid_api_key");
+        }
     }
 
     /// <summary>The SHA-256 hex of a key, as <c>Diffusion:Api:Keys:N:Sha256</c> expects it.</summary>

@@ -1,0 +1,144 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace OrleansDiffusion.Api.Automatic1111;
+
+/// <summary>
+/// The body of <c>txt2img</c> and <c>img2img</c> (img2img adds <c>init_images</c>, <c>mask</c>,
+/// <c>include_init_images</c>). Fields A1111 accepts but this server does not act on (hires fix, face restoration,
+/// tiling, subseeds, styles, scripts) are accepted and echoed; unknown keys (SillyTavern's <c>url</c> and
+/// <c>auth</c>) are ignored and never echoed.
+/// </summary>
+public sealed record Automatic1111Request
+{
+    public string? Prompt { get; init; }
+
+    public string? NegativePrompt { get; init; }
+
+    public IReadOnlyList<string>? Styles { get; init; }
+
+    public long? Seed { get; init; }
+
+    public long? Subseed { get; init; }
+
+    public double? SubseedStrength { get; init; }
+
+    public string? SamplerName { get; init; }
+
+    public string? SamplerIndex { get; init; }
+
+    public string? Scheduler { get; init; }
+
+    public int? BatchSize { get; init; }
+
+    public int? NIter { get; init; }
+
+    public int? Steps { get; init; }
+
+    public double? CfgScale { get; init; }
+
+    public int? Width { get; init; }
+
+    public int? Height { get; init; }
+
+    public double? DenoisingStrength { get; init; }
+
+    public bool? RestoreFaces { get; init; }
+
+    public bool? Tiling { get; init; }
+
+    public bool? EnableHr { get; init; }
+
+    public Dictionary<string, JsonElement>? OverrideSettings { get; init; }
+
+    public bool? OverrideSettingsRestoreAfterwards { get; init; }
+
+    public bool? SendImages { get; init; }
+
+    public bool? SaveImages { get; init; }
+
+    public IReadOnlyList<string>? InitImages { get; init; }
+
+    public string? Mask { get; init; }
+
+    public bool? IncludeInitImages { get; init; }
+}
+
+/// <summary><c>{"images": [base64 PNG], "parameters": {...}, "info": "&lt;JSON string&gt;"}</c>.</summary>
+public sealed record Automatic1111Response(IReadOnlyList<string> Images, Automatic1111Request Parameters, string Info);
+
+/// <summary>What the <c>info</c> string holds, as A1111 names it.</summary>
+public sealed record Automatic1111Info(
+    string Prompt,
+    IReadOnlyList<string> AllPrompts,
+    string NegativePrompt,
+    IReadOnlyList<string> AllNegativePrompts,
+    long Seed,
+    IReadOnlyList<long> AllSeeds,
+    long Subseed,
+    IReadOnlyList<long> AllSubseeds,
+    double SubseedStrength,
+    int Width,
+    int Height,
+    string SamplerName,
+    string Scheduler,
+    double CfgScale,
+    int Steps,
+    int BatchSize,
+    bool RestoreFaces,
+    string SdModelName,
+    string SdModelHash,
+    double? DenoisingStrength,
+    string JobTimestamp,
+    IReadOnlyList<string> Infotexts,
+    bool Interrupted,
+    string Version);
+
+/// <summary><c>GET /sdapi/v1/progress</c>.</summary>
+public sealed record Automatic1111Progress(
+    double Progress,
+    double EtaRelative,
+    Automatic1111ProgressState State,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? CurrentImage,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? Textinfo);
+
+public sealed record Automatic1111ProgressState(
+    bool Skipped,
+    bool Interrupted,
+    string Job,
+    int JobCount,
+    string JobTimestamp,
+    int JobNo,
+    int SamplingStep,
+    int SamplingSteps);
+
+/// <summary>A1111's error body: <c>{"error", "detail", "body", "errors"}</c>.</summary>
+public sealed record Automatic1111Error(string Error, string Detail, string Body, string Errors);
+
+public sealed record Automatic1111Model(
+    string Title,
+    string ModelName,
+    string Hash,
+    string Sha256,
+    string Filename,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? Config);
+
+public sealed record Automatic1111Sampler(string Name, IReadOnlyList<string> Aliases, IReadOnlyDictionary<string, string> Options);
+
+public sealed record Automatic1111Scheduler(
+    string Name,
+    string Label,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] IReadOnlyList<string>? Aliases,
+    double DefaultRho,
+    bool NeedInnerModel);
+
+public sealed record Automatic1111Upscaler(
+    string Name,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? ModelName,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? ModelPath,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? ModelUrl,
+    double Scale);
+
+public sealed record Automatic1111Named(string Name);
+
+public sealed record Automatic1111Vae(string ModelName, string Filename);

@@ -1,0 +1,440 @@
+using System.Globalization;
+using System.Security.Claims;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Http.Json;
+using FromQueryAttribute = Microsoft.AspNetCore.Mvc.FromQueryAttribute;
+using Microsoft.Extensions.Options;
+using OrleansDiffusion.Api.Generations;
+using OrleansDiffusion.Api.Hosting;
+using OrleansDiffusion.Contracts;
+using OrleansDiffusion.Engine.Imaging;
+
+namespace OrleansDiffusion.Api.Automatic1111;
+
+/// <summary>
+/// The AUTOMATIC1111 web UI API under <c>/sdapi/v1</c>, as Open WebUI, SillyTavern and scripts call it.
+/// txt2img and img2img are synchronous over a native job. Validation errors are 422 (FastAPI's status, which A1111
+/// answers for a body it cannot accept), an unknown sampler or schedule type is 404 as in A1111, and every error body is
+/// A1111's <c>{"error", "detail", "body", "errors"}</c>. Progress polling is exempt from the per-key rate limit.
+/// </summary>
+public static class Automatic1111Endpoints
+{
+    private const int DefaultSteps = 50;
+    private const double DefaultCfgScale = 7;
+    private const int DefaultSide = 512;
+    private const double DefaultDenoisingStrength = 0.75;
+    private const string Version = "OrleansDiffusion";
+
+    public static IEndpointRouteBuilder MapAutomatic1111Api(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/sdapi/v1")
+            .WithTags("AUTOMATIC1111")
+            .WithMetadata(Automatic1111ErrorShape.Instance)
+            .RequireAuthorization()
+            .RequireRateLimiting(ApiHostingExtensions.PerKeyPolicy);
+        group.MapPost("/txt2img", Txt2ImgAsync).WithName("A1111Txt2Img");
+        group.MapPost("/img2img", Img2ImgAsync).WithName("A1111Img2Img");
+        group.MapGet("/progress", ProgressAsync).WithName("A1111Progress").DisableRateLimiting();
+        group.MapPost("/interrupt", InterruptAsync).WithName("A1111Interrupt");
+        group.MapPost("/skip", SkipAsync).WithName("A1111Skip");
+        group.MapGet("/options", GetOptionsAsync).WithName("A1111GetOptions");
+        group.MapPost("/options", SetOptionsAsync).WithName("A1111SetOptions");
+        group.MapGet("/sd-models", GetModelsAsync).WithName("A1111Models");
+        group.MapGet("/samplers", GetSamplers).WithName("A1111Samplers");
+        group.MapGet("/schedulers", GetSchedulers).WithName("A1111Schedulers");
+        group.MapGet("/upscalers", GetUpscalers).WithName("A1111Upscalers");
+        group.MapGet("/sd-vae", GetVaes).WithName("A1111Vaes");
+        group.MapGet("/latent-upscale-modes", GetLatentUpscaleModes).WithName("A1111LatentUpscaleModes");
+        return app;
+    }
+
+    public static Task<Results<Ok<Automatic1111Response>, JsonHttpResult<Automatic1111Error>>> Txt2ImgAsync(
+        HttpRequest http, GenerationService generations, IGrainFactory grains, Automatic1111State state, IOptions<JsonOptions> json, TimeProvider time, ClaimsPrincipal user, CancellationToken cancellationToken) =>
+        GenerateAsync(http, img2img: false, generations, grains, state, json.Value.SerializerOptions, time, user, cancellationToken);
+
+    public static Task<Results<Ok<Automatic1111Response>, JsonHttpResult<Automatic1111Error>>> Img2ImgAsync(
+        HttpRequest http, GenerationService generations, IGrainFactory grains, Automatic1111State state, IOptions<JsonOptions> json, TimeProvider time, ClaimsPrincipal user, CancellationToken cancellationToken) =>
+        GenerateAsync(http, img2img: true, generations, grains, state, json.Value.SerializerOptions, time, user, cancellationToken);
+
+    public static async Task<Ok<Automatic1111Progress>> ProgressAsync(
+        [FromQuery(Name = "skip_current_image")] bool? skipCurrentImage,
+        GenerationService generations,
+        Automatic1111State state,
+        TimeProvider time)
+    {
+        var (current, count) = state.Snapshot();
+        if (current is null)
+        {
+            return TypedResults.Ok(new Automatic1111Progress(0, 0, new(false, false, string.Empty, 0, "0", 0, 0, 0), null, null));
+        }
+
+        var snapshot = await generations.Job(current.Id).GetSnapshot();
+        var steps = snapshot.TotalSteps > 0 ? snapshot.TotalSteps : snapshot.Spec?.Steps ?? 0;
+        var progress = steps > 0 ? Math.Clamp((double)snapshot.Step / steps, 0, 1) : 0;
+        var elapsed = (time.GetUtcNow() - (snapshot.StartedAt ?? current.StartedAt)).TotalSeconds;
+        var eta = progress > 0 ? Math.Max(0, (elapsed / progress) - elapsed) : 0;
+        var preview = skipCurrentImage == true || current.Preview is not { } bytes ? null : Convert.ToBase64String(bytes);
+        var textinfo = snapshot.QueuePosition is { } position ? string.Create(CultureInfo.InvariantCulture, $"In queue at position {position}") : null;
+        return TypedResults.Ok(new Automatic1111Progress(
+            progress,
+            eta,
+            new(current.Skipped, current.Interrupted, "txt2img", count, Timestamp(current.StartedAt), 0, snapshot.Step, steps),
+            preview,
+            textinfo));
+    }
+
+    public static Task<Ok<object>> InterruptAsync(GenerationService generations, Automatic1111State state) =>
+        StopCurrentAsync(generations, state, skip: false);
+
+    /// <summary>A1111 skips to the next image of a batch; a job here is one unit, so skip stops it like interrupt.</summary>
+    public static Task<Ok<object>> SkipAsync(GenerationService generations, Automatic1111State state) =>
+        StopCurrentAsync(generations, state, skip: true);
+
+    public static async Task<Ok<Dictionary<string, object>>> GetOptionsAsync(IGrainFactory grains, Automatic1111State state)
+    {
+        var model = CurrentModel(await ModelsAsync(grains), state);
+        return TypedResults.Ok(new Dictionary<string, object>(StringComparer.Ordinal)
+        {
+            ["sd_model_checkpoint"] = model is null ? string.Empty : TitleOf(model),
+            ["sd_checkpoint_hash"] = model?.Hash ?? string.Empty,
+            ["sd_vae"] = "Automatic",
+            ["samples_format"] = "png",
+            ["CLIP_stop_at_last_layers"] = 1,
+            ["live_previews_enable"] = true,
+            ["live_previews_image_format"] = "jpeg",
+            ["show_progress_every_n_steps"] = 5,
+        });
+    }
+
+    /// <summary>Only <c>sd_model_checkpoint</c> changes anything: the model of later requests to this API process.</summary>
+    public static async Task<Results<JsonHttpResult<object?>, JsonHttpResult<Automatic1111Error>>> SetOptionsAsync(
+        HttpRequest http, IGrainFactory grains, Automatic1111State state, IOptions<JsonOptions> json, CancellationToken cancellationToken)
+    {
+        var body = await JsonBody.ReadAsync<Dictionary<string, JsonElement>>(http, json.Value.SerializerOptions, cancellationToken);
+        if (body.Value is not { } options)
+        {
+            return Automatic1111ErrorShape.Result(ValidationStatus(body.StatusCode), body.Error!);
+        }
+
+        if (options.TryGetValue("sd_model_checkpoint", out var checkpoint))
+        {
+            var name = checkpoint.ValueKind == JsonValueKind.String ? checkpoint.GetString() : null;
+            if (FindModel(await ModelsAsync(grains), name) is not { } model)
+            {
+                return Automatic1111ErrorShape.Result(StatusCodes.Status422UnprocessableEntity, $"Model not found: {checkpoint}");
+            }
+
+            state.Model = model.Id;
+        }
+
+        return TypedResults.Json<object?>(null);
+    }
+
+    public static async Task<Ok<List<Automatic1111Model>>> GetModelsAsync(IGrainFactory grains) =>
+        TypedResults.Ok((await ModelsAsync(grains)).Select(m => new Automatic1111Model(TitleOf(m), m.Id, ShortHash(m), m.Hash, m.Id, null)).ToList());
+
+    public static Ok<List<Automatic1111Sampler>> GetSamplers() =>
+        TypedResults.Ok(Automatic1111Samplers.All.Select(s => new Automatic1111Sampler(s.Name, s.Aliases, new Dictionary<string, string>())).ToList());
+
+    public static Ok<List<Automatic1111Scheduler>> GetSchedulers() =>
+        TypedResults.Ok(Automatic1111Samplers.Schedules.Select(s => new Automatic1111Scheduler(s.Name, s.Label, null, s.DefaultRho, false)).ToList());
+
+    public static Ok<Automatic1111Upscaler[]> GetUpscalers() => TypedResults.Ok<Automatic1111Upscaler[]>(
+    [
+        new("None", null, null, null, 4),
+        new("Lanczos", null, null, null, 4),
+        new("Nearest", null, null, null, 4),
+    ]);
+
+    public static Ok<Automatic1111Vae[]> GetVaes() => TypedResults.Ok<Automatic1111Vae[]>([]);
+
+    public static Ok<Automatic1111Named[]> GetLatentUpscaleModes() => TypedResults.Ok<Automatic1111Named[]>([new("Latent"), new("Latent (nearest)")]);
+
+    private static async Task<Results<Ok<Automatic1111Response>, JsonHttpResult<Automatic1111Error>>> GenerateAsync(
+        HttpRequest http,
+        bool img2img,
+        GenerationService generations,
+        IGrainFactory grains,
+        Automatic1111State state,
+        JsonSerializerOptions json,
+        TimeProvider time,
+        ClaimsPrincipal user,
+        CancellationToken cancellationToken)
+    {
+        static JsonHttpResult<Automatic1111Error> Invalid(string detail) => Automatic1111ErrorShape.Result(StatusCodes.Status422UnprocessableEntity, detail);
+
+        var body = await JsonBody.ReadAsync<Automatic1111Request>(http, json, cancellationToken);
+        if (body.Value is not { } request)
+        {
+            return Automatic1111ErrorShape.Result(ValidationStatus(body.StatusCode), body.Error!);
+        }
+
+        var samplerName = request.SamplerName ?? request.SamplerIndex ?? Automatic1111Samplers.DefaultSampler;
+        if (Automatic1111Samplers.FindSampler(samplerName) is not var (sampler, legacyKarras))
+        {
+            return Automatic1111ErrorShape.Result(StatusCodes.Status404NotFound, "Sampler not found");
+        }
+
+        if (Automatic1111Samplers.FindSchedule(request.Scheduler) is not { } schedule)
+        {
+            return Automatic1111ErrorShape.Result(StatusCodes.Status404NotFound, "Scheduler not found");
+        }
+
+        var karras = legacyKarras || schedule.Karras;
+        if (karras && !sampler.SupportsKarras)
+        {
+            return Invalid($"The {sampler.Name} sampler has no Karras schedule.");
+        }
+
+        var models = await ModelsAsync(grains);
+        var model = CurrentModel(models, state);
+        if (request.OverrideSettings is { } overrides && overrides.TryGetValue("sd_model_checkpoint", out var checkpoint) && checkpoint.ValueKind == JsonValueKind.String)
+        {
+            model = FindModel(models, checkpoint.GetString());
+            if (model is null)
+            {
+                return Invalid($"Model not found: {checkpoint.GetString()}");
+            }
+        }
+
+        var batchSize = request.BatchSize ?? 1;
+        var iterations = request.NIter ?? 1;
+        if (batchSize < 1 || iterations < 1 || (long)batchSize * iterations > GenerationRequestValidator.MaxImages)
+        {
+            return Invalid($"batch_size x n_iter must be between 1 and {GenerationRequestValidator.MaxImages} images.");
+        }
+
+        string? initImage = null;
+        if (img2img)
+        {
+            if (request.InitImages is not [{ Length: > 0 } first, ..])
+            {
+                return Invalid("init_images: at least one image (base64 or a data URL) is required.");
+            }
+
+            initImage = first;
+        }
+
+        var native = new CreateGenerationRequest(
+            request.Prompt,
+            request.NegativePrompt,
+            request.Width ?? DefaultSide,
+            request.Height ?? DefaultSide,
+            request.Steps ?? DefaultSteps,
+            request.CfgScale ?? DefaultCfgScale,
+            request.Seed,
+            sampler.Scheduler + (karras ? "_karras" : string.Empty),
+            batchSize * iterations,
+            model?.Id,
+            initImage,
+            img2img ? request.DenoisingStrength ?? DefaultDenoisingStrength : null);
+        var errors = GenerationRequestValidator.Validate(native);
+        if (errors.Count > 0)
+        {
+            return Invalid(string.Join(" ", errors.Select(e => $"{Rename(e.Key)}: {e.Value[0]}")));
+        }
+
+        var id = Guid.NewGuid();
+        var job = state.Begin(id, time.GetUtcNow());
+        var observer = grains.CreateObjectReference<IJobObserver>(job);
+        var submitted = false;
+        JobSnapshot final;
+        try
+        {
+            await generations.SubmitAsync(id, native, GenerationEndpoints.ApiKeyOf(user), cancellationToken);
+            submitted = true;
+            await generations.Job(id).Subscribe(observer);
+            final = await generations.WaitAsync(id, cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested && submitted)
+        {
+            // Nobody waits for the images any more: free the worker.
+            await generations.Job(id).Cancel();
+            throw;
+        }
+        catch (Exception e) when (ErrorFor(e, http.HttpContext) is { } error)
+        {
+            return error;
+        }
+        finally
+        {
+            state.End(job);
+            if (submitted)
+            {
+                await generations.Job(id).Unsubscribe(observer);
+            }
+
+            grains.DeleteObjectReference<IJobObserver>(observer);
+        }
+
+        if (final.Status == JobStatus.Failed)
+        {
+            return Automatic1111ErrorShape.Result(StatusCodes.Status500InternalServerError, $"The generation failed: {final.Error}");
+        }
+
+        // Interrupted or skipped: A1111 answers 200 with what it has; a cancelled job here has no images.
+        var images = new List<string>(final.Images.Count);
+        if (request.SendImages != false)
+        {
+            foreach (var image in final.Images)
+            {
+                var bytes = await generations.ReadImageAsync(image, cancellationToken);
+                if (bytes is null)
+                {
+                    return Automatic1111ErrorShape.Result(StatusCodes.Status500InternalServerError, "A generated image is missing from storage.");
+                }
+
+                images.Add(Convert.ToBase64String(bytes));
+            }
+        }
+
+        var spec = final.Spec!;
+        var parameters = request with
+        {
+            Prompt = spec.Prompt,
+            NegativePrompt = spec.NegativePrompt,
+            Seed = request.Seed ?? -1,
+            SamplerName = sampler.Name,
+            Scheduler = schedule.Label,
+            BatchSize = batchSize,
+            NIter = iterations,
+            Steps = spec.Steps,
+            CfgScale = request.CfgScale ?? DefaultCfgScale,
+            Width = spec.Width,
+            Height = spec.Height,
+            DenoisingStrength = request.DenoisingStrength ?? DefaultDenoisingStrength,
+            InitImages = null,
+            Mask = null,
+        };
+        var info = Info(final, spec, sampler, schedule, karras, model, img2img, job.StartedAt);
+        return TypedResults.Ok(new Automatic1111Response(images, parameters, JsonSerializer.Serialize(info, json)));
+    }
+
+    private static Automatic1111Info Info(
+        JobSnapshot final, GenerationSpec spec, Sampler sampler, ScheduleType schedule, bool karras, ModelInfo? model, bool img2img, DateTimeOffset startedAt)
+    {
+        var count = spec.ImageCount;
+        var seeds = Enumerable.Range(0, count).Select(i => spec.Seed + i).ToList();
+        var scheduleLabel = karras ? "Karras" : schedule.Label;
+        var modelName = model?.Id ?? spec.Model;
+        var hash = model is null ? string.Empty : ShortHash(model);
+        string Infotext(long seed)
+        {
+            var text = new StringBuilder(spec.Prompt);
+            if (spec.NegativePrompt.Length > 0)
+            {
+                text.Append("\nNegative prompt: ").Append(spec.NegativePrompt);
+            }
+
+            text.Append(CultureInfo.InvariantCulture, $"\nSteps: {spec.Steps}, Sampler: {sampler.Name}, Schedule type: {scheduleLabel}, CFG scale: {spec.GuidanceScale}, Seed: {seed}, Size: {spec.Width}x{spec.Height}, Model hash: {hash}, Model: {modelName}");
+            if (img2img)
+            {
+                text.Append(CultureInfo.InvariantCulture, $", Denoising strength: {spec.Strength}");
+            }
+
+            return text.Append(", Version: ").Append(Version).ToString();
+        }
+
+        return new Automatic1111Info(
+            spec.Prompt,
+            [.. Enumerable.Repeat(spec.Prompt, count)],
+            spec.NegativePrompt,
+            [.. Enumerable.Repeat(spec.NegativePrompt, count)],
+            spec.Seed,
+            seeds,
+            -1,
+            [.. Enumerable.Repeat(-1L, count)],
+            0,
+            spec.Width,
+            spec.Height,
+            sampler.Name,
+            scheduleLabel,
+            spec.GuidanceScale,
+            spec.Steps,
+            count,
+            false,
+            modelName,
+            hash,
+            img2img ? spec.Strength : null,
+            Timestamp(startedAt),
+            [.. final.Images.Select(i => Infotext(i.Seed))],
+            final.Status == JobStatus.Cancelled,
+            Version);
+    }
+
+    private static async Task<Ok<object>> StopCurrentAsync(GenerationService generations, Automatic1111State state, bool skip)
+    {
+        if (state.Snapshot().Current is { } current)
+        {
+            if (skip)
+            {
+                current.Skipped = true;
+            }
+            else
+            {
+                current.Interrupted = true;
+            }
+
+            await generations.Job(current.Id).Cancel();
+        }
+
+        return TypedResults.Ok(new object());
+    }
+
+    private static async Task<IReadOnlyList<ModelInfo>> ModelsAsync(IGrainFactory grains) =>
+        await grains.GetGrain<IModelInfoGrain>(0).GetModels();
+
+    /// <summary>The model POST options chose, while the cluster still serves it; else the cluster's default.</summary>
+    private static ModelInfo? CurrentModel(IReadOnlyList<ModelInfo> models, Automatic1111State state) =>
+        models.FirstOrDefault(m => m.Id == state.Model) ?? models.FirstOrDefault(m => m.IsDefault) ?? models.FirstOrDefault();
+
+    /// <summary>A checkpoint by title (<c>id [hash]</c>), model name, short hash or SHA-256, as A1111 matches them.</summary>
+    private static ModelInfo? FindModel(IReadOnlyList<ModelInfo> models, string? name) =>
+        string.IsNullOrWhiteSpace(name)
+            ? null
+            : models.FirstOrDefault(m =>
+                TitleOf(m).Equals(name, StringComparison.OrdinalIgnoreCase)
+                || m.Id.Equals(name, StringComparison.OrdinalIgnoreCase)
+                || (m.Hash.Length > 0 && (ShortHash(m).Equals(name, StringComparison.OrdinalIgnoreCase) || m.Hash.Equals(name, StringComparison.OrdinalIgnoreCase))));
+
+    private static string TitleOf(ModelInfo model) => model.Hash.Length > 0 ? $"{model.Id} [{ShortHash(model)}]" : model.Id;
+
+    private static string ShortHash(ModelInfo model) => model.Hash[..Math.Min(10, model.Hash.Length)];
+
+    private static string Timestamp(DateTimeOffset at) => at.UtcDateTime.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture);
+
+    // A body that is not JSON, or has a field of the wrong type, is FastAPI's 422; a body too large keeps its 413.
+    private static int ValidationStatus(int status) => status == StatusCodes.Status400BadRequest ? StatusCodes.Status422UnprocessableEntity : status;
+
+    /// <summary>The native field names in the A1111 vocabulary.</summary>
+    private static string Rename(string field) => field switch
+    {
+        "guidance_scale" => "cfg_scale",
+        "n" => "batch_size",
+        "strength" => "denoising_strength",
+        "init_image" => "init_images",
+        "scheduler" => "sampler_name",
+        _ => field,
+    };
+
+    private static JsonHttpResult<Automatic1111Error>? ErrorFor(Exception e, HttpContext http)
+    {
+        switch (e)
+        {
+            case ArgumentException:
+                return Automatic1111ErrorShape.Result(StatusCodes.Status422UnprocessableEntity, e.Message);
+            case InvalidImageException image:
+                return Automatic1111ErrorShape.Result(image.Reason == InvalidImageReason.TooLarge ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status422UnprocessableEntity, $"init_images: {image.Message}");
+            case QuotaExceededException:
+                http.Response.Headers.RetryAfter = "5";
+                return Automatic1111ErrorShape.Result(StatusCodes.Status429TooManyRequests, e.Message);
+            case QueueFullException:
+                http.Response.Headers.RetryAfter = "10";
+                return Automatic1111ErrorShape.Result(StatusCodes.Status503ServiceUnavailable, e.Message);
+            default:
+                return null;
+        }
+    }
+}

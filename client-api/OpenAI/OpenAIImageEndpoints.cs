@@ -1,0 +1,220 @@
+using System.Globalization;
+using System.Security.Claims;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.Extensions.Options;
+using OrleansDiffusion.Api.Generations;
+using OrleansDiffusion.Api.Hosting;
+using OrleansDiffusion.Contracts;
+using OrleansDiffusion.Engine.Imaging;
+
+namespace OrleansDiffusion.Api.OpenAI;
+
+/// <summary>
+/// <c>POST /v1/images/generations</c>, the OpenAI Images API, synchronously over a native job. OpenAI model names
+/// (<c>dall-e-2</c>, <c>dall-e-3</c>, <c>gpt-image-1</c>) and any other name the cluster does not serve mean the default
+/// model; a model id the cluster serves is honoured. Every error, including malformed JSON, a missing or wrong key and
+/// rate limits, is OpenAI's <c>{"error": {...}}</c>.
+/// </summary>
+public static class OpenAIImageEndpoints
+{
+    private const int AutoSide = 512;
+    private const int OpenAIMaxImages = 10;
+
+    public static IEndpointRouteBuilder MapOpenAIImageApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGroup("/v1/images")
+            .WithTags("OpenAI")
+            .WithMetadata(OpenAIErrorShape.Instance)
+            .RequireAuthorization()
+            .RequireRateLimiting(ApiHostingExtensions.PerKeyPolicy)
+            .MapPost("/generations", GenerateAsync)
+            .WithName("OpenAICreateImage");
+        return app;
+    }
+
+    public static async Task<Results<Ok<OpenAIImagesResponse>, JsonHttpResult<OpenAIErrorResponse>>> GenerateAsync(
+        HttpRequest http,
+        GenerationService generations,
+        IGrainFactory grains,
+        IOptions<JsonOptions> json,
+        ClaimsPrincipal user,
+        CancellationToken cancellationToken)
+    {
+        var body = await JsonBody.ReadAsync<OpenAIImageRequest>(http, json.Value.SerializerOptions, cancellationToken);
+        if (body.Value is not { } request)
+        {
+            return OpenAIErrorShape.Result(body.StatusCode, body.Error!, body.Field, "invalid_json");
+        }
+
+        if (Check(request) is { } invalid)
+        {
+            return invalid;
+        }
+
+        var (width, height) = ParseSize(request.Size)!.Value;
+        var (prompt, negative) = SplitPrompt(request.Prompt!, request.NegativePrompt);
+        var served = await grains.GetGrain<IModelInfoGrain>(0).GetModels();
+        var model = served.Any(m => string.Equals(m.Id, request.Model, StringComparison.Ordinal)) ? request.Model : null;
+        var native = new CreateGenerationRequest(
+            prompt, negative, width, height, request.Steps ?? request.Step, Seed: request.Seed, N: request.N ?? 1, Model: model);
+        var errors = GenerationRequestValidator.Validate(native);
+        if (errors.Count > 0)
+        {
+            var (field, messages) = errors.First();
+            var param = field is "width" or "height" ? "size" : field;
+            return OpenAIErrorShape.Result(StatusCodes.Status400BadRequest, $"Invalid '{param}': {messages[0]}", param, "invalid_value");
+        }
+
+        var id = Guid.NewGuid();
+        JobSnapshot snapshot;
+        try
+        {
+            await generations.SubmitAsync(id, native, GenerationEndpoints.ApiKeyOf(user), cancellationToken);
+            snapshot = await generations.WaitAsync(id, cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Nobody waits for the images any more: free the worker.
+            await generations.Job(id).Cancel();
+            throw;
+        }
+        catch (Exception e) when (ErrorFor(e, http.HttpContext) is { } error)
+        {
+            return error;
+        }
+
+        if (snapshot.Status != JobStatus.Succeeded)
+        {
+            var reason = snapshot.Status == JobStatus.Cancelled ? "The generation was cancelled." : $"The generation failed: {snapshot.Error}";
+            return OpenAIErrorShape.Result(StatusCodes.Status500InternalServerError, reason, null, snapshot.Status.ToString().ToLowerInvariant());
+        }
+
+        var revised = prompt == request.Prompt ? null : prompt;
+        var data = new List<OpenAIImageData>(snapshot.Images.Count);
+        for (var index = 0; index < snapshot.Images.Count; index++)
+        {
+            var image = snapshot.Images[index];
+            if (request.ResponseFormat == "b64_json")
+            {
+                var bytes = await generations.ReadImageAsync(image, cancellationToken);
+                if (bytes is null)
+                {
+                    return OpenAIErrorShape.Result(StatusCodes.Status500InternalServerError, "A generated image is missing from storage.", null, "image_missing");
+                }
+
+                data.Add(new OpenAIImageData(Convert.ToBase64String(bytes), null, revised));
+            }
+            else
+            {
+                var url = await generations.DirectUrlAsync(image, cancellationToken) is { } direct
+                    ? direct.ToString()
+                    : GenerationEndpoints.ImageUrl(http.HttpContext, id, index);
+                data.Add(new OpenAIImageData(null, url, revised));
+            }
+        }
+
+        var created = (snapshot.CompletedAt ?? snapshot.CreatedAt).ToUnixTimeSeconds();
+        return TypedResults.Ok(new OpenAIImagesResponse(created, data, "png", string.Create(CultureInfo.InvariantCulture, $"{width}x{height}")));
+    }
+
+    /// <summary>The OpenAI-specific checks, before the native bounds; null when they pass.</summary>
+    private static JsonHttpResult<OpenAIErrorResponse>? Check(OpenAIImageRequest request)
+    {
+        static JsonHttpResult<OpenAIErrorResponse> Bad(string message, string param, string code = "invalid_value") =>
+            OpenAIErrorShape.Result(StatusCodes.Status400BadRequest, message, param, code);
+
+        if (string.IsNullOrWhiteSpace(request.Prompt))
+        {
+            return Bad("Missing required parameter: 'prompt'.", "prompt", "missing_required_parameter");
+        }
+
+        if (request.Stream == true)
+        {
+            return Bad("Streaming image generation is not supported by this server; send stream: false or leave it out.", "stream", "unsupported_value");
+        }
+
+        if (request.N is { } n && (n < 1 || n > GenerationRequestValidator.MaxImages))
+        {
+            return Bad(
+                n is >= 1 and <= OpenAIMaxImages
+                    ? $"Invalid 'n': {n}. This server generates at most {GenerationRequestValidator.MaxImages} images per request."
+                    : $"Invalid 'n': {n}. Must be between 1 and {GenerationRequestValidator.MaxImages}.",
+                "n");
+        }
+
+        if (ParseSize(request.Size) is null)
+        {
+            return Bad(
+                $"Invalid 'size': '{request.Size}'. Use 'auto' or 'WIDTHxHEIGHT' with sides a multiple of 8 between {GenerationRequestValidator.MinSide} and {GenerationRequestValidator.MaxSide}.",
+                "size");
+        }
+
+        if (request.ResponseFormat is not (null or "url" or "b64_json"))
+        {
+            return Bad($"Invalid 'response_format': '{request.ResponseFormat}'. Use 'url' or 'b64_json'.", "response_format");
+        }
+
+        if (request.OutputFormat is not (null or "png"))
+        {
+            return Bad($"Invalid 'output_format': '{request.OutputFormat}'. This server only produces 'png'.", "output_format", "unsupported_value");
+        }
+
+        if (request.Background is "transparent")
+        {
+            return Bad("Transparent backgrounds are not supported by this server; use 'auto' or 'opaque'.", "background", "unsupported_value");
+        }
+
+        return null;
+    }
+
+    /// <summary><c>auto</c> or no size is 512x512; <c>WxH</c> as two integers; null when it is neither.</summary>
+    private static (int Width, int Height)? ParseSize(string? size)
+    {
+        if (size is null || size.Equals("auto", StringComparison.OrdinalIgnoreCase))
+        {
+            return (AutoSide, AutoSide);
+        }
+
+        var parts = size.Split('x', 'X');
+        return parts.Length == 2
+            && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var width)
+            && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var height)
+                ? (width, height)
+                : null;
+    }
+
+    /// <summary>
+    /// <c>"positive|negative"</c> (what several local servers accept) splits at the first bar, but only when no
+    /// <c>negative_prompt</c> is sent: then a bar is the client's own text.
+    /// </summary>
+    private static (string Prompt, string? Negative) SplitPrompt(string prompt, string? negative)
+    {
+        if (negative is not null)
+        {
+            return (prompt, negative);
+        }
+
+        var bar = prompt.IndexOf('|', StringComparison.Ordinal);
+        return bar < 0 ? (prompt, null) : (prompt[..bar].Trim(), prompt[(bar + 1)..].Trim());
+    }
+
+    private static JsonHttpResult<OpenAIErrorResponse>? ErrorFor(Exception e, HttpContext http)
+    {
+        switch (e)
+        {
+            case ArgumentException:
+                return OpenAIErrorShape.Result(StatusCodes.Status400BadRequest, e.Message, null, "invalid_value");
+            case InvalidImageException image:
+                return OpenAIErrorShape.Result(image.Reason == InvalidImageReason.TooLarge ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest, image.Message, null, "invalid_image");
+            case QuotaExceededException:
+                http.Response.Headers.RetryAfter = "5";
+                return OpenAIErrorShape.Result(StatusCodes.Status429TooManyRequests, e.Message, null, "too_many_jobs");
+            case QueueFullException:
+                http.Response.Headers.RetryAfter = "10";
+                return OpenAIErrorShape.Result(StatusCodes.Status503ServiceUnavailable, e.Message, null, "queue_full");
+            default:
+                return null;
+        }
+    }
+}
