@@ -95,11 +95,7 @@ public static class ApiHostingExtensions
             EnsureLoopbackOnly(app.Configuration[WebHostDefaults.ServerUrlsKey]);
         }
 
-        // Bad request bodies (malformed JSON, wrong types) are the client's fault in every environment: 400, not 500.
-        app.UseExceptionHandler(new ExceptionHandlerOptions
-        {
-            StatusCodeSelector = e => e is Microsoft.AspNetCore.Http.BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status500InternalServerError,
-        });
+        app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseAuthentication();
         app.UseAuthorization();
