@@ -1,5 +1,6 @@
 using OrleansDiffusion.Api.Generations;
 using OrleansDiffusion.Api.Hosting;
+using OrleansDiffusion.Api.Live;
 using OrleansDiffusion.Api.Models;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -7,8 +8,11 @@ builder.AddDiffusionApi();
 
 var app = builder.Build();
 app.UseDiffusionApi();
+app.UseDefaultFiles();
+app.UseStaticFiles();
 app.MapGenerationApi();
 app.MapModelApi();
+app.MapGenerationHub();
 app.Run();
 
 /// <summary>The entry point; public so that tests can host the API with WebApplicationFactory.</summary>

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 using OrleansDiffusion.Api.Generations;
+using OrleansDiffusion.Api.Live;
 using OrleansDiffusion.Api.Security;
 using OrleansDiffusion.Grains.Storage;
 using OrleansDiffusion.Hosting;
@@ -35,6 +36,7 @@ public static class ApiHostingExtensions
         }
 
         builder.Services.AddSingleton<GenerationService>();
+        builder.Services.AddGenerationHub();
         builder.Services.ConfigureHttpJsonOptions(json =>
         {
             json.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
