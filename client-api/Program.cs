@@ -1,6 +1,7 @@
 using OrleansDiffusion.Api.Automatic1111;
 using OrleansDiffusion.Api.Generations;
 using OrleansDiffusion.Api.Hosting;
+using OrleansDiffusion.Api.Live;
 using OrleansDiffusion.Api.Models;
 using OrleansDiffusion.Api.OpenAI;
 
@@ -9,10 +10,13 @@ builder.AddDiffusionApi();
 
 var app = builder.Build();
 app.UseDiffusionApi();
+app.UseDefaultFiles();
+app.UseStaticFiles();
 app.MapGenerationApi();
 app.MapModelApi();
 app.MapOpenAIImageApi();
 app.MapAutomatic1111Api();
+app.MapGenerationHub();
 app.Run();
 
 /// <summary>The entry point; public so that tests can host the API with WebApplicationFactory.</summary>

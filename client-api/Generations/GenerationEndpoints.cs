@@ -97,7 +97,7 @@ public static class GenerationEndpoints
         snapshot.QueuePosition,
         new GenerationProgressDto(snapshot.Step, snapshot.TotalSteps),
         snapshot.Cached,
-        [.. snapshot.Images.Select((image, index) => new GeneratedImageDto(ImageUrl(http, snapshot.Id, index), image.Seed, image.Width, image.Height))],
+        ImagesOf(snapshot, BaseUrl(http)),
         snapshot.Error,
         snapshot.Spec?.Model,
         snapshot.Spec?.Seed,
@@ -105,8 +105,16 @@ public static class GenerationEndpoints
         snapshot.StartedAt,
         snapshot.CompletedAt);
 
-    public static string ImageUrl(HttpContext http, Guid id, int index) =>
-        $"{http.Request.Scheme}://{http.Request.Host}{http.Request.PathBase}/v1/generations/{id}/images/{index}";
+    /// <summary>The images of a job with absolute URLs under <paramref name="baseUrl"/> (see <see cref="BaseUrl"/>).</summary>
+    public static IReadOnlyList<GeneratedImageDto> ImagesOf(JobSnapshot snapshot, string baseUrl) =>
+        [.. snapshot.Images.Select((image, index) => new GeneratedImageDto(ImageUrl(baseUrl, snapshot.Id, index), image.Seed, image.Width, image.Height))];
+
+    public static string ImageUrl(HttpContext http, Guid id, int index) => ImageUrl(BaseUrl(http), id, index);
+
+    public static string ImageUrl(string baseUrl, Guid id, int index) => $"{baseUrl}/v1/generations/{id}/images/{index}";
+
+    /// <summary>The scheme, host and path base the request came in on.</summary>
+    public static string BaseUrl(HttpContext http) => $"{http.Request.Scheme}://{http.Request.Host}{http.Request.PathBase}";
 
     /// <summary>The 4xx/5xx answer for what submitting can throw; null for anything unexpected (a 500).</summary>
     public static ProblemHttpResult? ProblemFor(Exception e, HttpContext http)

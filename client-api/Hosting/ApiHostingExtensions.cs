@@ -8,6 +8,7 @@ using Microsoft.Extensions.Options;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using OrleansDiffusion.Api.Automatic1111;
 using OrleansDiffusion.Api.Generations;
+using OrleansDiffusion.Api.Live;
 using OrleansDiffusion.Api.Security;
 using OrleansDiffusion.Grains.Storage;
 using OrleansDiffusion.Hosting;
@@ -39,6 +40,7 @@ public static class ApiHostingExtensions
         builder.Services.AddSingleton<GenerationService>();
         builder.Services.AddSingleton<Automatic1111State>();
         builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddGenerationHub();
         builder.Services.ConfigureHttpJsonOptions(json =>
         {
             json.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;

@@ -3,10 +3,11 @@ using Microsoft.AspNetCore.Mvc;
 using OrleansDiffusion.Api.Generations;
 using OrleansDiffusion.Api.Hosting;
 using OrleansDiffusion.Contracts;
+using OrleansDiffusion.Engine.Schedulers;
 
 namespace OrleansDiffusion.Api.Models;
 
-/// <summary><c>GET /v1/models</c> and <c>POST /v1/tokenize</c>.</summary>
+/// <summary><c>GET /v1/models</c>, <c>GET /v1/schedulers</c> and <c>POST /v1/tokenize</c>.</summary>
 public static class ModelEndpoints
 {
     public static IEndpointRouteBuilder MapModelApi(this IEndpointRouteBuilder app)
@@ -17,6 +18,7 @@ public static class ModelEndpoints
             .RequireRateLimiting(ApiHostingExtensions.PerKeyPolicy);
         group.MapGet("/models", GetModelsAsync).WithName("GetModels");
         group.MapPost("/tokenize", TokenizeAsync).WithName("Tokenize");
+        group.MapGet("/schedulers", GetSchedulers).WithName("GetSchedulers");
         return app;
     }
 
@@ -25,6 +27,9 @@ public static class ModelEndpoints
         var models = await grains.GetGrain<IModelInfoGrain>(0).GetModels();
         return TypedResults.Ok(new ModelList("list", [.. models.Select(m => new ModelDto(m.Id, "model", m.IsDefault, m.IsDemo, m.DefaultScheduler))]));
     }
+
+    /// <summary>The scheduler names a request may ask for (the page's list).</summary>
+    public static Ok<IReadOnlyList<string>> GetSchedulers() => TypedResults.Ok(SchedulerFactory.Names);
 
     public static async Task<Results<Ok<TokenizeResponse>, ValidationProblem, ProblemHttpResult>> TokenizeAsync([FromBody] TokenizeRequest request, IGrainFactory grains)
     {

@@ -30,7 +30,7 @@ public sealed class ApiKeyAuthenticationHandler(
             return Task.FromResult(Success(Anonymous));
         }
 
-        var key = ReadKey(Request.Headers.Authorization.ToString());
+        var key = ReadKey(Request.Headers.Authorization.ToString()) ?? ReadHubToken();
         if (key is null)
         {
             return Task.FromResult(AuthenticateResult.NoResult());
@@ -71,6 +71,10 @@ public sealed class ApiKeyAuthenticationHandler(
 
     /// <summary>The SHA-256 hex of a key, as <c>Diffusion:Api:Keys:N:Sha256</c> expects it.</summary>
     public static string HashOf(string key) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
+
+    /// <summary>Browsers cannot set headers on WebSockets and server-sent events: SignalR sends the key as a query parameter.</summary>
+    private string? ReadHubToken() =>
+        Request.Path.StartsWithSegments(Live.GenerationHub.Path) && Request.Query["access_token"].ToString() is { Length: > 0 } token ? token : null;
 
     private static string? ReadKey(string header)
     {
