@@ -63,9 +63,15 @@ start() {
   echo "run-cluster: $name pid $! (log $RUN_DIR/$name.log)" >&2
 }
 
+# wait_http NAME URL [SECONDS]: waits for the last started process to answer 2xx on URL.
 wait_http() {
   local name="$1" url="$2" seconds="${3:-120}"
+  local pid="${PIDS[${#PIDS[@]}-1]}"
   for _ in $(seq 1 "$seconds"); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "run-cluster: $name exited; see $RUN_DIR/$name.log" >&2
+      return 1
+    fi
     if curl -fsS -o /dev/null "$url" 2>/dev/null; then
       echo "run-cluster: $name ready ($url)" >&2
       return 0
@@ -76,7 +82,7 @@ wait_http() {
   return 1
 }
 
-mkdir -p "$RUN_DIR/azurite" "$RUN_DIR/demo-model"
+mkdir -p "$RUN_DIR/azurite"
 : >"$RUN_DIR/pids"
 
 if [[ ! -f tests/node_modules/azurite/dist/src/azurite.js ]]; then
