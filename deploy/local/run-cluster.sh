@@ -36,11 +36,11 @@ stop_all() {
   trap - EXIT INT TERM
   if ((${#PIDS[@]} > 0)); then
     echo "run-cluster: stopping ${PIDS[*]}" >&2
-    # Reverse order: API first, then the silos (they drain), Azurite last.
+    # Reverse order, one at a time: API first, then the silos (each drains while storage is still up), Azurite last.
+    local pid
     for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-      kill -TERM "${PIDS[i]}" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
+      pid="${PIDS[i]}"
+      kill -TERM "$pid" 2>/dev/null || continue
       # Silos drain running work for up to Diffusion:DrainTimeout (30 s) before they exit.
       for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
       kill -KILL "$pid" 2>/dev/null || true
