@@ -83,6 +83,15 @@ public static class SiloHostExtensions
                 silo.ConfigureEndpoints(cluster.SiloPort, cluster.GatewayPort);
                 break;
             case ClusteringKind.Kubernetes:
+                // The Kubernetes hosting package is not a membership provider: it names the silo after its pod,
+                // advertises the pod IP, takes ServiceId/ClusterId from ORLEANS_SERVICE_ID/ORLEANS_CLUSTER_ID and
+                // marks silos whose pods are gone as dead. Membership stays in Azure Table storage, as the client's.
+                silo.UseAzureStorageClustering(o => o.TableServiceClient = new TableServiceClient(cluster.ConnectionString));
+                silo.Configure<EndpointOptions>(o =>
+                {
+                    o.SiloPort = cluster.SiloPort;
+                    o.GatewayPort = cluster.GatewayPort;
+                });
                 silo.UseKubernetesHosting();
                 break;
         }
@@ -107,7 +116,7 @@ public static class SiloHostExtensions
 
     private static void Validate(ClusterHostingOptions cluster)
     {
-        var needsConnection = cluster.Clustering == ClusteringKind.AzureTable || cluster.Storage == StateStorageKind.AzureStorage;
+        var needsConnection = cluster.Clustering is ClusteringKind.AzureTable or ClusteringKind.Kubernetes || cluster.Storage == StateStorageKind.AzureStorage;
         if (needsConnection && string.IsNullOrWhiteSpace(cluster.ConnectionString))
         {
             throw new OptionsValidationException(
