@@ -108,9 +108,14 @@ public sealed class GenerationJobGrain(
             return;
         }
 
-        // A run that restarts elsewhere (its silo died) counts its steps from the beginning again.
+        // A run that restarts elsewhere (its silo died) counts its steps from the beginning again; a start report that
+        // arrives after this run's first progress reports (one-way messages may be reordered) changes nothing.
         var wasQueued = MarkRunning(startedAt);
-        _step = 0;
+        if (state.State.Silo is not null && state.State.Silo != silo)
+        {
+            _step = 0;
+        }
+
         state.State.Silo = silo;
         await state.WriteStateAsync();
         if (wasQueued)

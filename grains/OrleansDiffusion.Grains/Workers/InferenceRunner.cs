@@ -192,10 +192,16 @@ public sealed partial class InferenceRunner(
         Interlocked.Increment(ref _completedRuns);
         Interlocked.Add(ref _completedItems, items.Count);
 
-        // Stored before success is reported: a job never succeeds without its images.
+        // Stored before success is reported: a job never succeeds without its images. Once computed, a result is
+        // stored and reported even while the silo stops (handing it back would compute it again); only a dead
+        // process reports nothing.
         for (var i = 0; i < items.Count; i++)
         {
-            token.ThrowIfCancellationRequested();
+            if (_dead)
+            {
+                throw new OperationCanceledException("The process died.");
+            }
+
             var refs = await Task.WhenAll(results[i].Images.Select(image => images.SaveImageAsync(image.Png, image.Seed, image.Width, image.Height, CancellationToken.None)));
             await Cache(items[i]).ReportCompleted(refs, SiloId);
             await Queue.Complete(run.Lease.LeaseId, items[i].Id);
