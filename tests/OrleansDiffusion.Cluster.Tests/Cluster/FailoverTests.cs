@@ -24,13 +24,26 @@ public sealed class FailoverTests(AzuriteFixture azurite)
         try
         {
             var jobs = await Task.WhenAll(Enumerable.Range(0, 6).Select(i => harness.SubmitAsync(Spec($"survivor {i}", seed: i, steps: 40))));
-            // Kill a secondary silo while it runs a job, without a graceful stop: no hand-back, no report.
-            var victim = harness.Cluster.Silos[1];
-            var victimAddress = victim.SiloAddress.ToParsableString();
+            // Kill a secondary silo early in one of its jobs, without a graceful stop: no hand-back, no report.
+            var primary = harness.Cluster.Silos[0].SiloAddress.ToParsableString();
+            string? victimAddress = null;
             await ClusterHarness.EventuallyAsync(
-                () => Task.FromResult(harness.RunnerOf(victim).Running > 0),
+                async () =>
+                {
+                    foreach (var (id, _) in jobs)
+                    {
+                        if (await harness.Job(id).GetSnapshot() is { Status: JobStatus.Running, Step: >= 1 and <= 20, Silo: { } silo } && silo != primary)
+                        {
+                            victimAddress = silo;
+                            return true;
+                        }
+                    }
+
+                    return false;
+                },
                 TimeSpan.FromSeconds(60),
-                "a job running on a secondary silo");
+                "a job early in its run on a secondary silo");
+            var victim = harness.Cluster.Silos.Single(s => s.SiloAddress.ToParsableString() == victimAddress);
             harness.RunnerOf(victim).SimulateProcessDeath();
             await harness.Cluster.KillSiloAsync(victim, TestContext.Current.CancellationToken);
             var killedAt = DateTime.UtcNow;
