@@ -13,7 +13,8 @@ public sealed class ResultCacheGrain(
     DiffusionMetrics metrics,
     TimeProvider time) : Grain, IResultCacheGrain
 {
-    private const int NotifyAttempts = 4;
+    // 0.5 + 1 + 2 + 4 + 8 s between six attempts: about as long as a dead silo takes to be declared dead.
+    private const int NotifyAttempts = 6;
 
     private IWorkQueueGrain Queue => GrainFactory.GetGrain<IWorkQueueGrain>(IWorkQueueGrain.DefaultKey);
 
@@ -119,7 +120,10 @@ public sealed class ResultCacheGrain(
         state.State.Inferences++;
         state.State.ComputingSince = null;
         await WriteAsync();
-        await NotifyAsync(waiters, job => job.OnCompleted(images, false, silo));
+
+        // Not awaited: the worker's report returns once the result is stored; telling the jobs may take retries
+        // while a job grain moves off a dead silo (the job's watchdog covers what still fails).
+        _ = NotifyAsync(waiters, job => job.OnCompleted(images, false, silo));
     }
 
     public async Task ReportFailed(string error)
@@ -135,7 +139,7 @@ public sealed class ResultCacheGrain(
         state.State.Waiters = [];
         state.State.ComputingSince = null;
         await WriteAsync();
-        await NotifyAsync(waiters, job => job.OnFailed(error));
+        _ = NotifyAsync(waiters, job => job.OnFailed(error));
     }
 
     public Task<CacheEntry> GetEntry() =>
@@ -158,7 +162,7 @@ public sealed class ResultCacheGrain(
                 }
                 catch (Exception) when (attempt < NotifyAttempts)
                 {
-                    await Task.Delay(TimeSpan.FromMilliseconds(250 * attempt));
+                    await Task.Delay(TimeSpan.FromMilliseconds(250 << attempt));
                 }
                 catch (Exception)
                 {
