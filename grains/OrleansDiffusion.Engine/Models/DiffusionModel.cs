@@ -179,14 +179,7 @@ public sealed partial class DiffusionModel : IDisposable
 
     private static (SessionOptions Options, ExecutionProvider Provider, string? FallbackReason) CreateSessionOptions(ExecutionOptions execution)
     {
-        var options = new SessionOptions
-        {
-            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-            IntraOpNumThreads = execution.IntraOpThreads,
-            InterOpNumThreads = execution.InterOpThreads,
-        };
-
+        var options = NewOptions(execution);
         if (execution.Provider != ExecutionProvider.Cuda)
         {
             return (options, ExecutionProvider.Cpu, null);
@@ -202,16 +195,17 @@ public sealed partial class DiffusionModel : IDisposable
         catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
         {
             options.Dispose();
-            var cpu = new SessionOptions
-            {
-                GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-                ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-                IntraOpNumThreads = execution.IntraOpThreads,
-                InterOpNumThreads = execution.InterOpThreads,
-            };
-            return (cpu, ExecutionProvider.Cpu, $"{e.GetType().Name}: {e.Message}");
+            return (NewOptions(execution), ExecutionProvider.Cpu, $"{e.GetType().Name}: {e.Message}");
         }
     }
+
+    private static SessionOptions NewOptions(ExecutionOptions execution) => new()
+    {
+        GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+        ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+        IntraOpNumThreads = execution.IntraOpThreads,
+        InterOpNumThreads = execution.InterOpThreads,
+    };
 
     private static partial class Log
     {
