@@ -30,13 +30,13 @@ public interface IGenerationJobGrain : IGrainWithGuidKey
     [Alias("Unsubscribe")]
     Task Unsubscribe(IJobObserver observer);
 
-    // Called by the result cache for the inference this job waits on. Start and progress are one-way (a lost one only
-    // costs a live update); the outcome is awaited and retried by the cache, and interleaves, so that a cache grain
+    // Called by the result cache for the inference this job waits on. The start is one-way (a lost one only
+    // costs a live update); progress and the outcome are awaited by the cache and interleave, so that a cache grain
     // never deadlocks on a job grain that is itself waiting on the cache (Submit, or the watchdog's re-join).
     [OneWay, Alias("OnStarted")]
     Task OnStarted(string silo, DateTimeOffset startedAt);
 
-    [OneWay, Alias("OnProgress")]
+    [AlwaysInterleave, Alias("OnProgress")]
     Task OnProgress(int step, int totalSteps, double elapsedSeconds, byte[]? preview);
 
     [AlwaysInterleave, Alias("OnCompleted")]

@@ -101,8 +101,17 @@ public sealed class ResultCacheGrain(
             return false;
         }
 
-        // One-way calls: a slow job grain never slows the worker.
-        await Task.WhenAll(state.State.Waiters.Select(id => GrainFactory.GetGrain<IGenerationJobGrain>(id).OnProgress(step, totalSteps, elapsedSeconds, preview)));
+        // Awaited, so that each job sees the steps in order (one-way messages may overtake each other); the worker
+        // chains its reports without waiting on them, so a slow job grain never slows the engine.
+        try
+        {
+            await Task.WhenAll(state.State.Waiters.Select(id => GrainFactory.GetGrain<IGenerationJobGrain>(id).OnProgress(step, totalSteps, elapsedSeconds, preview)));
+        }
+        catch (Exception)
+        {
+            // A lost live update; the outcome is delivered separately.
+        }
+
         return true;
     }
 
