@@ -43,7 +43,7 @@ public static class ClientHostExtensions
             .AddCheck("live", () => HealthCheckResult.Healthy(), tags: ["live"])
             .AddCheck<ClusterReachableCheck>("ready", tags: ["ready"]);
         builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
-            .AddMeter("Microsoft.AspNetCore.Hosting", "Microsoft.Orleans")
+            .AddMeter("Microsoft.AspNetCore.Hosting", "Microsoft.Orleans", "System.Runtime")
             .AddPrometheusExporter());
         return builder;
     }

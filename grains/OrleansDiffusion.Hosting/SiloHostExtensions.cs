@@ -52,7 +52,8 @@ public static class SiloHostExtensions
             .AddCheck("live", () => HealthCheckResult.Healthy(), tags: ["live"])
             .AddCheck<SiloReadinessCheck>("ready", tags: ["ready"]);
         builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
-            .AddMeter(DiffusionMetrics.MeterName, "Microsoft.Orleans")
+            // System.Runtime: .NET's own process metrics (GC heap sizes and collections, working set, thread pool).
+            .AddMeter(DiffusionMetrics.MeterName, "Microsoft.Orleans", "System.Runtime")
             .AddPrometheusExporter());
         return builder;
     }
