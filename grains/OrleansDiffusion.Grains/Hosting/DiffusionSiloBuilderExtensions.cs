@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using Orleans.Hosting;
 using Orleans.Runtime;
 using OrleansDiffusion.Grains.Models;
 using OrleansDiffusion.Grains.Workers;
@@ -25,6 +26,7 @@ public static class DiffusionSiloBuilderExtensions
             .Validate(o => o.Models.All(m => !string.IsNullOrWhiteSpace(m.Id) && !string.IsNullOrWhiteSpace(m.Path)), "Every Diffusion:Models entry needs an Id and a Path.")
             .Validate(o => o.WorkerIdleTimeout >= TimeSpan.FromSeconds(1), "Diffusion:WorkerIdleTimeout must be at least 1 second.")
             .Validate(o => o.GrainIdleTimeout >= TimeSpan.FromSeconds(1), "Diffusion:GrainIdleTimeout must be at least 1 second.")
+            .Validate(o => o.ReminderRefreshInterval >= TimeSpan.FromSeconds(1), "Diffusion:ReminderRefreshInterval must be at least 1 second.")
             .Validate(o => o.ModelUnloadAfter > TimeSpan.Zero, "Diffusion:ModelUnloadAfter must be positive.")
             .Validate(o => o.LeaseDuration >= TimeSpan.FromSeconds(3), "Diffusion:LeaseDuration must be at least 3 seconds.")
             .Validate(o => o.PollInterval > TimeSpan.Zero, "Diffusion:PollInterval must be positive.")
@@ -61,6 +63,10 @@ public static class DiffusionSiloBuilderExtensions
                 collection.CollectionQuantum = quantum;
             }
         });
+
+        // Removed reminders (every finished job's watchdog) stay in memory as tombstones until the next table read.
+        services.AddOptions<ReminderOptions>().Configure<IOptions<DiffusionOptions>>((reminders, diffusion) =>
+            reminders.RefreshReminderListPeriod = diffusion.Value.ReminderRefreshInterval);
         return silo;
     }
 }
