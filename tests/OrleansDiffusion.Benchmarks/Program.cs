@@ -5,7 +5,8 @@ using OrleansDiffusion.Benchmarks.Cluster;
 
 // dotnet run -c Release --project tests/OrleansDiffusion.Benchmarks -- stages [runs]   : stage breakdown of a 512x512, 20-step job
 // dotnet run -c Release --project tests/OrleansDiffusion.Benchmarks -- cluster [jobs]  : grain path overhead, cache hits, dedup, batching
-// dotnet run -c Release --project tests/OrleansDiffusion.Benchmarks -- api [seconds]   : API end to end over the engine, cache hits, memory under load
+// dotnet run -c Release --project tests/OrleansDiffusion.Benchmarks -- api [seconds] [--storage azure|memory] [--no-full-gc]
+//                                                                                      : API end to end over the engine, cache hits, memory under load
 // dotnet run -c Release --project tests/OrleansDiffusion.Benchmarks -- --filter '*'    : BenchmarkDotNet (steps and generation)
 if (args.Length > 0 && args[0] == "stages")
 {
@@ -19,7 +20,7 @@ if (args.Length > 0 && args[0] == "cluster")
 
 if (args.Length > 0 && args[0] == "api")
 {
-    return await OrleansDiffusion.Benchmarks.Api.ApiLoadBenchmark.RunAsync(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 60, Console.Out);
+    return await OrleansDiffusion.Benchmarks.Api.ApiLoadBenchmark.RunAsync(args[1..], Console.Out);
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(StepBenchmarks).Assembly).Run(args);

@@ -29,9 +29,10 @@ public sealed class AzuriteServer : IAsyncDisposable
     private readonly SemaphoreSlim _gate = new(1, 1);
     private Process? _process;
 
-    private AzuriteServer(string testsFolder, int blobPort, int queuePort, int tablePort)
+    private AzuriteServer(string testsFolder, int blobPort, int queuePort, int tablePort, bool inMemoryPersistence)
     {
         _testsFolder = testsFolder;
+        InMemoryPersistence = inMemoryPersistence;
         BlobPort = blobPort;
         QueuePort = queuePort;
         TablePort = tablePort;
@@ -47,6 +48,12 @@ public sealed class AzuriteServer : IAsyncDisposable
 
     /// <summary>Azurite's workspace; it survives <see cref="StopAsync"/> and is deleted on dispose.</summary>
     public string DataFolder { get; }
+
+    /// <summary>
+    /// Azurite keeps its data in its own memory only (<c>--inMemoryPersistence</c>): no disk writes, but a stop loses
+    /// the data, so <see cref="StopAsync"/> and <see cref="StartAsync"/> do not simulate an outage then.
+    /// </summary>
+    public bool InMemoryPersistence { get; }
 
     /// <summary>The PID of the running Azurite process, or null while stopped.</summary>
     public int? ProcessId => _process?.Id;
@@ -68,7 +75,11 @@ public sealed class AzuriteServer : IAsyncDisposable
     /// Installs Azurite into <c>tests/node_modules</c> if it is missing, then starts a new server on free ports.
     /// Fails with a clear message when Node.js is not installed.
     /// </summary>
-    public static async Task<AzuriteServer> StartNewAsync(CancellationToken cancellationToken)
+    public static Task<AzuriteServer> StartNewAsync(CancellationToken cancellationToken) =>
+        StartNewAsync(inMemoryPersistence: false, cancellationToken);
+
+    /// <summary>As <see cref="StartNewAsync(CancellationToken)"/>, optionally with <see cref="InMemoryPersistence"/>.</summary>
+    public static async Task<AzuriteServer> StartNewAsync(bool inMemoryPersistence, CancellationToken cancellationToken)
     {
         var testsFolder = AzuriteInstallation.FindTestsFolder();
         await AzuriteInstallation.EnsureInstalledAsync(testsFolder, cancellationToken);
@@ -76,7 +87,7 @@ public sealed class AzuriteServer : IAsyncDisposable
         {
             // A free port can be taken by another process between the probe and Azurite's bind: try new ports then.
             var ports = FreePorts(3);
-            var server = new AzuriteServer(testsFolder, ports[0], ports[1], ports[2]);
+            var server = new AzuriteServer(testsFolder, ports[0], ports[1], ports[2], inMemoryPersistence);
             try
             {
                 await server.StartAsync(cancellationToken);
@@ -213,7 +224,6 @@ public sealed class AzuriteServer : IAsyncDisposable
             "--silent",
             // Azurite 3.37 sends telemetry by default; offline, that holds its exit after SIGTERM for about two minutes.
             "--disableTelemetry",
-            "--location", DataFolder,
             "--blobHost", Host, "--blobPort", Port(BlobPort),
             "--queueHost", Host, "--queuePort", Port(QueuePort),
             "--tableHost", Host, "--tablePort", Port(TablePort),
@@ -222,6 +232,13 @@ public sealed class AzuriteServer : IAsyncDisposable
             "--loose",
         ];
         foreach (var argument in arguments)
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+
+        // Azurite refuses --location with --inMemoryPersistence.
+        string[] persistence = InMemoryPersistence ? ["--inMemoryPersistence"] : ["--location", DataFolder];
+        foreach (var argument in persistence)
         {
             startInfo.ArgumentList.Add(argument);
         }
