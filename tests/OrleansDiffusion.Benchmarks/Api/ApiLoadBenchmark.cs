@@ -31,7 +31,8 @@ public static class ApiLoadBenchmark
     private const int Clients = 4;
 
     // "Flat": the mean of the last quarter within this factor of the second quarter's (the first quarter is warm-up:
-    // activations accumulate until the first ones reach GrainIdleTimeout).
+    // activations accumulate until the first ones reach GrainIdleTimeout), and the second half's slope adding no more
+    // than that over the second half.
     private const double FlatRatio = 1.05;
 
     private const string Usage = "usage: api [seconds] [--storage azure|memory] [--no-full-gc]";
@@ -87,7 +88,7 @@ public static class ApiLoadBenchmark
                 }
             }
 
-            var (samples, jobs, throughput) = await SustainAsync(http, api, options);
+            var (samples, jobs, throughput, slowest) = await SustainAsync(http, api, options);
 
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"API + co-hosted silo as a separate process, demo model, {Size}x{Size}, {Steps} steps, euler, CPU; grain state: {(options.AzureStorage ? "Azure storage (Azurite)" : "memory")}"));
@@ -100,7 +101,7 @@ public static class ApiLoadBenchmark
             output.WriteLine();
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"End-to-end overhead over the engine at p50: {Percentile(endToEnd, 50) - Percentile(engine, 50):F1} ms (x{Percentile(endToEnd, 50) / Percentile(engine, 50):F1})."));
             output.WriteLine();
-            WriteMemory(output, options, samples, jobs, throughput);
+            WriteMemory(output, options, samples, jobs, throughput, slowest);
             return 0;
         }
         catch (Exception) when (api is not null)
@@ -158,10 +159,10 @@ public static class ApiLoadBenchmark
         return true;
     }
 
-    private static void WriteMemory(TextWriter output, Options options, List<Sample> samples, long jobs, double throughput)
+    private static void WriteMemory(TextWriter output, Options options, List<Sample> samples, long jobs, double throughput, double slowest)
     {
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"Sustained load: {Clients} clients for {options.Seconds} s, {jobs} jobs, {throughput:F1} jobs/s. API process memory{(options.FullGc ? "; managed heap = live bytes after a full GC the benchmark induces at each sample (after reading RSS)" : "; managed heap = bytes after the runtime's own last GC")}:"));
+            $"Sustained load: {Clients} clients for {options.Seconds} s, {jobs} jobs, {throughput:F1} jobs/s, slowest job {slowest:F0} ms. API process memory{(options.FullGc ? "; managed heap = live bytes after a full GC the benchmark induces at each sample (after reading RSS)" : "; managed heap = bytes after the runtime's own last GC")}:"));
         output.WriteLine();
         output.WriteLine("| at s | RSS MiB | managed heap MiB | job activations | cache activations | reminders |");
         output.WriteLine("|---:|---:|---:|---:|---:|---:|");
@@ -177,7 +178,7 @@ public static class ApiLoadBenchmark
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"Verdict: RSS {rss.Verdict} (second-half slope {rss.SlopePerMinute:+0.0;-0.0} MiB/min, last quarter {rss.LastQuarter:F0} / second quarter {rss.SecondQuarter:F0} MiB = x{rss.Ratio:F3}); " +
             $"managed heap {heap.Verdict} (second-half slope {heap.SlopePerMinute:+0.0;-0.0} MiB/min, last quarter {heap.LastQuarter:F1} / second quarter {heap.SecondQuarter:F1} MiB = x{heap.Ratio:F3}); " +
-            $"flat = ratio <= x{FlatRatio:F2}."));
+            $"flat = ratio <= x{FlatRatio:F2} and the slope adds <= {(FlatRatio - 1) * 100:F0} % of the second quarter's mean over the second half."));
     }
 
     private static string Show(double? value) => value is { } v ? v.ToString("F1", CultureInfo.InvariantCulture) : "-";
@@ -208,11 +209,13 @@ public static class ApiLoadBenchmark
         }
     }
 
-    private static async Task<(List<Sample> Samples, long Jobs, double Throughput)> SustainAsync(HttpClient http, ApiProcess api, Options options)
+    private static async Task<(List<Sample> Samples, long Jobs, double Throughput, double SlowestMs)> SustainAsync(HttpClient http, ApiProcess api, Options options)
     {
         var duration = TimeSpan.FromSeconds(options.Seconds);
         var samples = new List<Sample>();
         var done = 0L;
+        var slowest = 0.0;
+        var slowestGate = new Lock();
         var seed = 10_000_000L;
         var clock = Stopwatch.StartNew();
         using var stop = new CancellationTokenSource(duration);
@@ -220,8 +223,12 @@ public static class ApiLoadBenchmark
         {
             while (!stop.IsCancellationRequested)
             {
-                await RunJobAsync(http, Interlocked.Increment(ref seed));
+                var ms = await RunJobAsync(http, Interlocked.Increment(ref seed));
                 Interlocked.Increment(ref done);
+                lock (slowestGate)
+                {
+                    slowest = Math.Max(slowest, ms);
+                }
             }
         }).ToList();
 
@@ -249,7 +256,7 @@ public static class ApiLoadBenchmark
         var elapsed = clock.Elapsed.TotalSeconds;
         var jobs = Interlocked.Read(ref done);
         samples.Add(await SampleAsync(http, api, elapsed, options.FullGc));
-        return (samples, jobs, jobs / elapsed);
+        return (samples, jobs, jobs / elapsed, slowest);
     }
 
     private static async Task<Sample> SampleAsync(HttpClient http, ApiProcess api, double at, bool fullGc)
@@ -380,17 +387,20 @@ public static class ApiLoadBenchmark
     private sealed record Sample(double At, double RssMiB, double? HeapMiB, double? JobActivations, double? CacheActivations, double? Reminders);
 
     /// <summary>A series' second-half least-squares slope and its last-quarter mean over its second-quarter mean.</summary>
-    private sealed record Trend(double SlopePerMinute, double SecondQuarter, double LastQuarter)
+    private sealed record Trend(double SlopePerMinute, double SecondQuarter, double LastQuarter, double SecondHalfMinutes)
     {
         public double Ratio => SecondQuarter > 0 ? LastQuarter / SecondQuarter : double.NaN;
 
-        public string Verdict => double.IsNaN(Ratio) ? "not measured" : Ratio <= FlatRatio ? "FLAT" : "GROWING";
+        public string Verdict =>
+            double.IsNaN(Ratio) || double.IsNaN(SlopePerMinute) ? "not measured"
+            : Ratio <= FlatRatio && SlopePerMinute * SecondHalfMinutes <= (FlatRatio - 1) * SecondQuarter ? "FLAT"
+            : "GROWING";
 
         public static Trend Of(List<Sample> samples, Func<Sample, double> value)
         {
             if (samples.Count < 4)
             {
-                return new Trend(double.NaN, double.NaN, double.NaN);
+                return new Trend(double.NaN, double.NaN, double.NaN, double.NaN);
             }
 
             var end = samples[^1].At;
@@ -403,7 +413,8 @@ public static class ApiLoadBenchmark
             return new Trend(
                 slope,
                 MeanOrNaN(samples.Where(s => s.At >= end / 4 && s.At < end / 2).Select(value)),
-                MeanOrNaN(samples.Where(s => s.At >= end * 3 / 4).Select(value)));
+                MeanOrNaN(samples.Where(s => s.At >= end * 3 / 4).Select(value)),
+                end / 2 / 60);
         }
 
         private static double MeanOrNaN(IEnumerable<double> values)
