@@ -20,12 +20,43 @@ public sealed class GenerationJobGrain(
     private const string WatchdogReminder = "watchdog";
 
     private readonly ObserverManager<IJobObserver> _observers = new(TimeSpan.FromMinutes(10), logger);
+
+    // The work can finish before this grain has run the rest of Submit after the cache's Join (the tiny model under
+    // load does, in milliseconds), and outcomes interleave. An outcome that arrives while Submit runs waits for it; one
+    // that finds no job recorded is kept here and applied by Submit. Before, it was dropped, and the job waited for its
+    // watchdog, a minute later.
+    private Task _submitting = Task.CompletedTask;
+    private Func<Task>? _earlyOutcome;
     private int _step;
     private int _totalSteps;
 
     private Guid Id => this.GetPrimaryKey();
 
     public async Task<JobSnapshot> Submit(GenerationSpec spec, string apiKey)
+    {
+        var submitted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _submitting = submitted.Task;
+        JobSnapshot snapshot;
+        try
+        {
+            snapshot = await SubmitAsync(spec, apiKey);
+        }
+        finally
+        {
+            submitted.SetResult();
+        }
+
+        if (_earlyOutcome is { } early && !snapshot.IsTerminal)
+        {
+            _earlyOutcome = null;
+            await early();
+            snapshot = Snapshot(null);
+        }
+
+        return snapshot;
+    }
+
+    private async Task<JobSnapshot> SubmitAsync(GenerationSpec spec, string apiKey)
     {
         var normalized = catalog.Normalize(spec);
         if (state.State.Status != JobStatus.None)
@@ -147,7 +178,14 @@ public sealed class GenerationJobGrain(
 
     public async Task OnCompleted(IReadOnlyList<ImageRef> images, bool cached, string? silo)
     {
-        if (state.State.Status is JobStatus.None || IsTerminal)
+        await _submitting;
+        if (state.State.Status is JobStatus.None)
+        {
+            _earlyOutcome = () => OnCompleted(images, cached, silo);
+            return;
+        }
+
+        if (IsTerminal)
         {
             return;
         }
@@ -166,7 +204,14 @@ public sealed class GenerationJobGrain(
 
     public async Task OnFailed(string error)
     {
-        if (state.State.Status is JobStatus.None || IsTerminal)
+        await _submitting;
+        if (state.State.Status is JobStatus.None)
+        {
+            _earlyOutcome = () => OnFailed(error);
+            return;
+        }
+
+        if (IsTerminal)
         {
             return;
         }
