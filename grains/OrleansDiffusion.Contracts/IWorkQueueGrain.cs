@@ -43,4 +43,8 @@ public interface IWorkQueueGrain : IGrainWithStringKey
 
     [Alias("GetStats")]
     Task<QueueStats> GetStats();
+
+    /// <summary>The number of inference silos the cluster wants now (the autoscaling signal).</summary>
+    [Alias("GetScaleSignal")]
+    Task<ScaleSignal> GetScaleSignal();
 }

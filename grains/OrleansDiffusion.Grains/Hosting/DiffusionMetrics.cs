@@ -7,7 +7,7 @@ namespace OrleansDiffusion.Grains.Hosting;
 /// <c>diffusion_inference_runs_total</c>, <c>diffusion_cache_hits_total</c>, <c>diffusion_dedup_joins_total</c>,
 /// <c>diffusion_queue_depth</c>, <c>diffusion_jobs_running</c>, <c>diffusion_model_loads_total</c>,
 /// <c>diffusion_model_load_duration_seconds</c>, <c>diffusion_step_latency_seconds</c>,
-/// <c>diffusion_compute_seconds_per_image</c> and more.
+/// <c>diffusion_compute_seconds_per_image</c>, <c>diffusion_desired_silos</c> and more.
 /// </summary>
 public sealed class DiffusionMetrics : IDisposable
 {
@@ -28,6 +28,7 @@ public sealed class DiffusionMetrics : IDisposable
     private readonly UpDownCounter<long> _running;
     private readonly Lock _queueGate = new();
     private (int Pending, int Running, double OldestSeconds)? _queue;
+    private int? _desiredSilos;
 
     public DiffusionMetrics(IMeterFactory meterFactory)
     {
@@ -46,6 +47,7 @@ public sealed class DiffusionMetrics : IDisposable
         _running = _meter.CreateUpDownCounter<long>("diffusion_jobs_running", description: "Inference runs in progress on this silo.");
         _meter.CreateObservableGauge("diffusion_queue_depth", ObserveQueueDepth, description: "Requests waiting in the work queue (reported by the silo hosting the queue).");
         _meter.CreateObservableGauge("diffusion_queue_oldest_age", ObserveQueueAge, unit: "s", description: "Age of the oldest waiting request.");
+        _meter.CreateObservableGauge("diffusion_desired_silos", ObserveDesiredSilos, description: "Inference silos the cluster wants now, from queued and running work (the autoscaling signal; reported by the silo hosting the queue).");
     }
 
     public void InferenceRun(int images, TimeSpan elapsed)
@@ -89,11 +91,21 @@ public sealed class DiffusionMetrics : IDisposable
         }
     }
 
+    /// <summary>Set by the queue grain with each new scaling signal.</summary>
+    public void SetDesiredSilos(int desired)
+    {
+        lock (_queueGate)
+        {
+            _desiredSilos = desired;
+        }
+    }
+
     public void ClearQueue()
     {
         lock (_queueGate)
         {
             _queue = null;
+            _desiredSilos = null;
         }
     }
 
@@ -104,6 +116,14 @@ public sealed class DiffusionMetrics : IDisposable
         lock (_queueGate)
         {
             return _queue is { } q ? [new Measurement<int>(q.Pending)] : [];
+        }
+    }
+
+    private IEnumerable<Measurement<int>> ObserveDesiredSilos()
+    {
+        lock (_queueGate)
+        {
+            return _desiredSilos is { } desired ? [new Measurement<int>(desired)] : [];
         }
     }
 

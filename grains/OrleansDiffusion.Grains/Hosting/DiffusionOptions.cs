@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using OrleansDiffusion.Grains.Scaling;
 
 namespace OrleansDiffusion.Grains.Hosting;
 
@@ -72,6 +73,9 @@ public sealed class DiffusionOptions
     /// <summary>Render a latent preview every this many steps. Default: 5; 0 for none.</summary>
     [Range(0, 1000)]
     public int PreviewInterval { get; set; } = 5;
+
+    /// <summary>How the autoscaling signal (<c>diffusion_desired_silos</c>) is computed (section <c>Diffusion:Scaling</c>).</summary>
+    public ScalingOptions Scaling { get; set; } = new();
 }
 
 /// <summary>One model folder and the id requests use for it.</summary>

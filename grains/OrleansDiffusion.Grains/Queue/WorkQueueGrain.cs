@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Orleans.Runtime;
 using OrleansDiffusion.Contracts;
 using OrleansDiffusion.Grains.Hosting;
+using OrleansDiffusion.Grains.Scaling;
 
 namespace OrleansDiffusion.Grains.Queue;
 
@@ -22,6 +23,7 @@ public sealed partial class WorkQueueGrain(
     private const int AffinityLookahead = 16;
 
     private readonly DiffusionOptions _options = options.Value;
+    private readonly ScaleCalculator _scale = new(options.Value.Scaling, options.Value.Capacity, time.GetUtcNow());
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -194,9 +196,20 @@ public sealed partial class WorkQueueGrain(
             state.State.Requeued));
     }
 
+    public Task<ScaleSignal> GetScaleSignal() => Task.FromResult(ComputeScaleSignal());
+
+    private ScaleSignal ComputeScaleSignal()
+    {
+        var silos = membership.CurrentSnapshot.Members.Values.Count(m => m.Status == SiloStatus.Active);
+        var signal = _scale.Compute(state.State.Pending.Count, state.State.Leases.Values.Sum(l => l.Items.Count), silos, time.GetUtcNow());
+        metrics.SetDesiredSilos(signal.DesiredSilos);
+        return signal;
+    }
+
     private async Task CheckLeasesAsync(CancellationToken cancellationToken)
     {
         PublishMetrics();
+        ComputeScaleSignal();
         if (state.State.Leases.Count == 0)
         {
             return;
