@@ -20,6 +20,7 @@ public sealed class DiffusionMetrics : IDisposable
     private readonly Counter<long> _dedupJoins;
     private readonly Counter<long> _modelLoads;
     private readonly Counter<long> _modelUnloads;
+    private readonly Counter<long> _modelLoadFailures;
     private readonly Counter<long> _failures;
     private readonly Counter<long> _requeues;
     private readonly Histogram<double> _modelLoadDuration;
@@ -38,6 +39,7 @@ public sealed class DiffusionMetrics : IDisposable
         _cacheHits = _meter.CreateCounter<long>("diffusion_cache_hits", description: "Requests answered from stored results without inference.");
         _dedupJoins = _meter.CreateCounter<long>("diffusion_dedup_joins", description: "Requests that joined an identical inference already queued or running.");
         _modelLoads = _meter.CreateCounter<long>("diffusion_model_loads", description: "Model loads into ONNX Runtime sessions.");
+        _modelLoadFailures = _meter.CreateCounter<long>("diffusion_model_load_failures", description: "Model loads that failed (a folder that is not a usable model, out of memory, a provider error).");
         _modelUnloads = _meter.CreateCounter<long>("diffusion_model_unloads", description: "Idle models unloaded, memory released.");
         _failures = _meter.CreateCounter<long>("diffusion_inference_failures", description: "Inference runs that failed.");
         _requeues = _meter.CreateCounter<long>("diffusion_work_requeued", description: "Leased work handed back to the queue (silo left, lease lost, storage fault).");
@@ -73,6 +75,8 @@ public sealed class DiffusionMetrics : IDisposable
         _modelLoads.Add(1);
         _modelLoadDuration.Record(elapsed.TotalSeconds);
     }
+
+    public void ModelLoadFailed() => _modelLoadFailures.Add(1);
 
     public void ModelUnloaded() => _modelUnloads.Add(1);
 
