@@ -64,6 +64,14 @@ public sealed class DiffusionOptions
     /// <summary>A lease not renewed for this long goes back to the queue. Default: 60 seconds.</summary>
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// How many times a request's work may be lost (its silo died, its lease expired, a transient fault) before the
+    /// request fails instead of running again: a request that kills every silo it lands on must not take the cluster
+    /// down one silo at a time. A stopping silo handing work back does not count. Default: 3.
+    /// </summary>
+    [Range(1, 100)]
+    public int MaxAttempts { get; set; } = 3;
+
     /// <summary>How long an idle worker slot waits before asking the queue again. Default: 250 ms.</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(250);
 

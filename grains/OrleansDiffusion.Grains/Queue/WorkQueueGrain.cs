@@ -154,7 +154,16 @@ public sealed partial class WorkQueueGrain(
     {
         if (state.State.Leases.Remove(leaseId, out var lease))
         {
-            Requeue(lease, "handed back");
+            Requeue(lease.Items, lease.Silo, "handed back");
+            await WriteAsync();
+        }
+    }
+
+    public async Task Retry(Guid leaseId, string reason)
+    {
+        if (state.State.Leases.Remove(leaseId, out var lease))
+        {
+            await LoseAsync(lease, "a transient fault: " + reason);
             await WriteAsync();
         }
     }
@@ -193,7 +202,8 @@ public sealed partial class WorkQueueGrain(
             bySilo,
             Math.Max(0, oldest),
             state.State.Completed,
-            state.State.Requeued));
+            state.State.Requeued,
+            state.State.Failed));
     }
 
     public Task<ScaleSignal> GetScaleSignal() => Task.FromResult(ComputeScaleSignal());
@@ -228,7 +238,7 @@ public sealed partial class WorkQueueGrain(
         foreach (var lease in lost)
         {
             state.State.Leases.Remove(lease.Id);
-            Requeue(lease, lease.ExpiresAt <= now ? "lease expired" : "silo left the cluster");
+            await LoseAsync(lease, lease.ExpiresAt <= now ? "its lease expired" : "its silo left the cluster");
         }
 
         await WriteAsync();
@@ -247,13 +257,52 @@ public sealed partial class WorkQueueGrain(
         }
     }
 
-    private void Requeue(LeaseRecord lease, string why)
+    private void Requeue(IReadOnlyList<WorkItem> items, string silo, string why)
     {
+        if (items.Count == 0)
+        {
+            return;
+        }
+
         // Back to the front, in their original order: they were next before.
-        state.State.Pending.InsertRange(0, lease.Items);
-        state.State.Requeued += lease.Items.Count;
-        metrics.Requeued(lease.Items.Count);
-        Log.Requeued(logger, lease.Items.Count, lease.Silo, why);
+        state.State.Pending.InsertRange(0, items);
+        state.State.Requeued += items.Count;
+        metrics.Requeued(items.Count);
+        Log.Requeued(logger, items.Count, silo, why);
+    }
+
+    /// <summary>Lost work: each item counts an attempt; the ones out of attempts fail, the others go back to the queue.</summary>
+    private async Task LoseAsync(LeaseRecord lease, string why)
+    {
+        var again = new List<WorkItem>();
+        foreach (var item in lease.Items.Select(i => i with { Attempts = i.Attempts + 1 }))
+        {
+            if (item.Attempts < _options.MaxAttempts || !await GiveUpAsync(item, why))
+            {
+                again.Add(item);
+            }
+        }
+
+        Requeue(again, lease.Silo, why);
+    }
+
+    private async Task<bool> GiveUpAsync(WorkItem item, string why)
+    {
+        try
+        {
+            // The cache fails every job waiting for this work; an identical request later starts afresh.
+            await GrainFactory.GetGrain<IResultCacheGrain>(item.Id).ReportFailed($"The work was lost {item.Attempts} times, the last time because {why}; not retried.");
+        }
+        catch (Exception e)
+        {
+            // Nobody was told: keep the work, and give up at the next loss.
+            Log.GiveUpFailed(logger, e, item.Id);
+            return false;
+        }
+
+        state.State.Failed++;
+        Log.GaveUp(logger, item.Id, item.Attempts, why);
+        return true;
     }
 
     private int? Position(string itemId)
@@ -295,5 +344,11 @@ public sealed partial class WorkQueueGrain(
     {
         [LoggerMessage(1, LogLevel.Warning, "Requeued {Count} item(s) leased by {Silo}: {Reason}")]
         public static partial void Requeued(ILogger logger, int count, string silo, string reason);
+
+        [LoggerMessage(2, LogLevel.Error, "Gave up on {Item} after {Attempts} lost attempts (the last: {Reason}); its jobs fail")]
+        public static partial void GaveUp(ILogger logger, string item, int attempts, string reason);
+
+        [LoggerMessage(3, LogLevel.Warning, "Could not fail {Item}, out of attempts; it stays queued")]
+        public static partial void GiveUpFailed(ILogger logger, Exception exception, string item);
     }
 }
