@@ -45,6 +45,18 @@ public interface IWorkQueueGrain : IGrainWithStringKey
     [Alias("Cancel")]
     Task Cancel(string itemId);
 
+    /// <summary>
+    /// Asks to be woken when work arrives (soft state: a subscription lapses after <see cref="SubscriptionLifetime"/>
+    /// unless renewed, and a reactivated queue has none; pumps also poll).
+    /// </summary>
+    [Alias("Subscribe")]
+    Task Subscribe(IWorkAvailableObserver observer);
+
+    [Alias("Unsubscribe")]
+    Task Unsubscribe(IWorkAvailableObserver observer);
+
+    public static readonly TimeSpan SubscriptionLifetime = TimeSpan.FromSeconds(90);
+
     [Alias("GetPosition")]
     Task<int?> GetPosition(string itemId);
 

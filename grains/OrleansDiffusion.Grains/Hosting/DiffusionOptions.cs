@@ -72,8 +72,11 @@ public sealed class DiffusionOptions
     [Range(1, 100)]
     public int MaxAttempts { get; set; } = 3;
 
-    /// <summary>How long an idle worker slot waits before asking the queue again. Default: 250 ms.</summary>
-    public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+    /// <summary>
+    /// How long an idle worker slot waits before asking the queue again when no wake-up comes (the queue wakes idle
+    /// silos when work arrives; this poll covers a lost wake-up or a queue that moved). Default: 1 second.
+    /// </summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>How long a stopping silo lets running work finish before handing it back. Default: 30 seconds.</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(30);

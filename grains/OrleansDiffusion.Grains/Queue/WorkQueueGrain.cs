@@ -23,6 +23,7 @@ public sealed partial class WorkQueueGrain(
     private const int AffinityLookahead = 16;
 
     private readonly DiffusionOptions _options = options.Value;
+    private readonly Dictionary<IWorkAvailableObserver, DateTimeOffset> _idle = [];
     private readonly ScaleCalculator _scale = new(options.Value.Scaling, options.Value.Capacity, time.GetUtcNow());
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
@@ -64,6 +65,7 @@ public sealed partial class WorkQueueGrain(
 
         state.State.Pending.Add(item);
         await WriteAsync();
+        WakeIdleSilos();
         return Position(item.Id) ?? 0;
     }
 
@@ -188,6 +190,18 @@ public sealed partial class WorkQueueGrain(
         }
     }
 
+    public Task Subscribe(IWorkAvailableObserver observer)
+    {
+        _idle[observer] = time.GetUtcNow() + IWorkQueueGrain.SubscriptionLifetime;
+        return Task.CompletedTask;
+    }
+
+    public Task Unsubscribe(IWorkAvailableObserver observer)
+    {
+        _idle.Remove(observer);
+        return Task.CompletedTask;
+    }
+
     public Task<int?> GetPosition(string itemId) => Task.FromResult(Position(itemId));
 
     public Task<QueueStats> GetStats()
@@ -266,6 +280,7 @@ public sealed partial class WorkQueueGrain(
 
         // Back to the front, in their original order: they were next before.
         state.State.Pending.InsertRange(0, items);
+        WakeIdleSilos();
         state.State.Requeued += items.Count;
         metrics.Requeued(items.Count);
         Log.Requeued(logger, items.Count, silo, why);
@@ -303,6 +318,29 @@ public sealed partial class WorkQueueGrain(
         state.State.Failed++;
         Log.GaveUp(logger, item.Id, item.Attempts, why);
         return true;
+    }
+
+    private void WakeIdleSilos()
+    {
+        var now = time.GetUtcNow();
+        foreach (var (observer, expires) in _idle.ToList())
+        {
+            if (expires <= now)
+            {
+                _idle.Remove(observer);
+                continue;
+            }
+
+            try
+            {
+                observer.WorkAvailable(); // one-way: a gone silo costs nothing here, its subscription lapses
+            }
+            catch (Exception e)
+            {
+                Log.WakeFailed(logger, e);
+                _idle.Remove(observer);
+            }
+        }
     }
 
     private int? Position(string itemId)
@@ -347,6 +385,9 @@ public sealed partial class WorkQueueGrain(
 
         [LoggerMessage(2, LogLevel.Error, "Gave up on {Item} after {Attempts} lost attempts (the last: {Reason}); its jobs fail")]
         public static partial void GaveUp(ILogger logger, string item, int attempts, string reason);
+
+        [LoggerMessage(4, LogLevel.Debug, "Waking an idle silo failed; it polls")]
+        public static partial void WakeFailed(ILogger logger, Exception exception);
 
         [LoggerMessage(3, LogLevel.Warning, "Could not fail {Item}, out of attempts; it stays queued")]
         public static partial void GiveUpFailed(ILogger logger, Exception exception, string item);
