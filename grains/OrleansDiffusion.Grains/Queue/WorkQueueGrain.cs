@@ -386,10 +386,10 @@ public sealed partial class WorkQueueGrain(
         [LoggerMessage(2, LogLevel.Error, "Gave up on {Item} after {Attempts} lost attempts (the last: {Reason}); its jobs fail")]
         public static partial void GaveUp(ILogger logger, string item, int attempts, string reason);
 
-        [LoggerMessage(4, LogLevel.Debug, "Waking an idle silo failed; it polls")]
-        public static partial void WakeFailed(ILogger logger, Exception exception);
-
         [LoggerMessage(3, LogLevel.Warning, "Could not fail {Item}, out of attempts; it stays queued")]
         public static partial void GiveUpFailed(ILogger logger, Exception exception, string item);
+
+        [LoggerMessage(4, LogLevel.Debug, "Waking an idle silo failed; it polls")]
+        public static partial void WakeFailed(ILogger logger, Exception exception);
     }
 }
