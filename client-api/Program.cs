@@ -4,9 +4,11 @@ using OrleansDiffusion.Api.Hosting;
 using OrleansDiffusion.Api.Live;
 using OrleansDiffusion.Api.Models;
 using OrleansDiffusion.Api.OpenAI;
+using OrleansDiffusion.Api.Scaling;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddDiffusionApi();
+builder.AddKedaScaler();
 
 var app = builder.Build();
 app.UseDiffusionApi();

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Microsoft.Extensions.Options;
 using OrleansDiffusion.Api.Hosting;
 using OrleansDiffusion.Contracts;
@@ -13,8 +12,6 @@ namespace OrleansDiffusion.Api.Generations;
 /// </summary>
 public sealed class GenerationService(IGrainFactory grains, IImageStore images, IOptions<ApiOptions> options)
 {
-    private readonly ConcurrentDictionary<string, ConcurrentDictionary<Guid, byte>> _active = new(StringComparer.Ordinal);
-
     public static readonly ImageLimits UploadLimits = new() { MaxBytes = 12 << 20, MaxPixels = 4096 * 4096, MaxSide = 4096 };
 
     public IGenerationJobGrain Job(Guid id) => grains.GetGrain<IGenerationJobGrain>(id);
@@ -25,18 +22,35 @@ public sealed class GenerationService(IGrainFactory grains, IImageStore images, 
     /// </summary>
     public async Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, CancellationToken cancellationToken)
     {
-        await EnforceQuotaAsync(apiKey);
-        string? initKey = null;
-        if (!string.IsNullOrEmpty(request.InitImage))
+        // The quota counts the key's unfinished jobs cluster-wide, however many API processes accept them.
+        var quota = grains.GetGrain<IKeyQuotaGrain>(apiKey);
+        var max = options.Value.MaxConcurrentJobsPerKey;
+        if (!await quota.TryAcquire(id, max))
         {
-            var bytes = GenerationRequestValidator.DecodeInitImage(request.InitImage, UploadLimits);
-            initKey = await images.SaveInputAsync(bytes, cancellationToken);
+            throw new QuotaExceededException($"API key '{apiKey}' already has {max} jobs queued or running, its limit.");
         }
 
-        var snapshot = await Job(id).Submit(GenerationRequestValidator.ToSpec(request, initKey), apiKey);
-        if (!snapshot.IsTerminal)
+        JobSnapshot snapshot;
+        try
         {
-            _active.GetOrAdd(apiKey, _ => new()).TryAdd(id, 0);
+            string? initKey = null;
+            if (!string.IsNullOrEmpty(request.InitImage))
+            {
+                var bytes = GenerationRequestValidator.DecodeInitImage(request.InitImage, UploadLimits);
+                initKey = await images.SaveInputAsync(bytes, cancellationToken);
+            }
+
+            snapshot = await Job(id).Submit(GenerationRequestValidator.ToSpec(request, initKey), apiKey);
+        }
+        catch
+        {
+            await ReleaseAsync(quota, id);
+            throw;
+        }
+
+        if (snapshot.IsTerminal)
+        {
+            await ReleaseAsync(quota, id); // a cache hit takes no place
         }
 
         return snapshot;
@@ -66,21 +80,15 @@ public sealed class GenerationService(IGrainFactory grains, IImageStore images, 
     public Task<Uri?> DirectUrlAsync(ImageRef image, CancellationToken cancellationToken) =>
         images.GetReadUrlAsync(image.Key, options.Value.ImageUrlLifetime, cancellationToken);
 
-    private async Task EnforceQuotaAsync(string apiKey)
+    private static async Task ReleaseAsync(IKeyQuotaGrain quota, Guid id)
     {
-        // Per API process: the jobs this process accepted for the key and that are not finished yet.
-        var active = _active.GetOrAdd(apiKey, _ => new());
-        foreach (var id in active.Keys)
+        try
         {
-            if ((await Job(id).GetSnapshot()).IsTerminal)
-            {
-                active.TryRemove(id, out _);
-            }
+            await quota.Release(id);
         }
-
-        if (active.Count >= options.Value.MaxConcurrentJobsPerKey)
+        catch (Exception)
         {
-            throw new QuotaExceededException($"API key '{apiKey}' already has {active.Count} jobs queued or running, its limit.");
+            // The place frees itself: the quota re-checks its jobs before refusing.
         }
     }
 }

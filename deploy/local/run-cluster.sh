@@ -18,6 +18,8 @@ AZURITE_BLOB_PORT=10000
 AZURITE_QUEUE_PORT=10001
 AZURITE_TABLE_PORT=10002
 API_HTTP_PORT=8080
+# KEDA's external scaler (gRPC, h2c) on the API: poke it with grpcurl -plaintext -proto client-api/Scaling/externalscaler.proto.
+API_SCALER_PORT=8083
 SILO1_HTTP_PORT=8081
 SILO2_HTTP_PORT=8082
 SILO1_SILO_PORT=11111
@@ -134,6 +136,7 @@ wait_http silo-2 "http://127.0.0.1:$SILO2_HTTP_PORT/health/ready"
 # The API joins as a gateway client: it finds the silos' gateways in the same membership table.
 start api dotnet "$API_DLL" --contentRoot "$(dirname "$API_DLL")" --urls "http://localhost:$API_HTTP_PORT" \
   --Diffusion:Api:Mode=Client \
+  --Diffusion:Scaler:Url=http://localhost:$API_SCALER_PORT \
   --Diffusion:Cluster:Clustering=AzureTable \
   "--Diffusion:Cluster:ConnectionString=$CONNECTION" \
   --Diffusion:ImageStore:Provider=AzureBlob \
@@ -141,7 +144,7 @@ start api dotnet "$API_DLL" --contentRoot "$(dirname "$API_DLL")" --urls "http:/
 wait_http api "http://localhost:$API_HTTP_PORT/health/ready"
 
 cat >&2 <<INFO
-run-cluster: up. API http://localhost:$API_HTTP_PORT  silos http://127.0.0.1:$SILO1_HTTP_PORT/dashboard http://127.0.0.1:$SILO2_HTTP_PORT/dashboard
+run-cluster: up. API http://localhost:$API_HTTP_PORT  KEDA scaler (h2c) localhost:$API_SCALER_PORT  silos http://127.0.0.1:$SILO1_HTTP_PORT/dashboard http://127.0.0.1:$SILO2_HTTP_PORT/dashboard
 run-cluster: Ctrl+C stops it.
 INFO
 

@@ -30,17 +30,40 @@ public interface IWorkQueueGrain : IGrainWithStringKey
     [Alias("Complete")]
     Task Complete(Guid leaseId, string itemId);
 
-    /// <summary>Hands a lease's unfinished items back to the front of the queue (a stopping silo).</summary>
+    /// <summary>Hands a lease's unfinished items back to the front of the queue (a stopping silo); not counted as an attempt.</summary>
     [Alias("Abandon")]
     Task Abandon(Guid leaseId);
+
+    /// <summary>
+    /// Hands a lease back after a transient fault: each item counts one attempt, and an item out of attempts fails
+    /// (its result cache entry is told) instead of going back to the queue.
+    /// </summary>
+    [Alias("Retry")]
+    Task Retry(Guid leaseId, string reason);
 
     /// <summary>Drops an item, queued or leased (its result is no longer wanted).</summary>
     [Alias("Cancel")]
     Task Cancel(string itemId);
+
+    /// <summary>
+    /// Asks to be woken when work arrives (soft state: a subscription lapses after <see cref="SubscriptionLifetime"/>
+    /// unless renewed, and a reactivated queue has none; pumps also poll).
+    /// </summary>
+    [Alias("Subscribe")]
+    Task Subscribe(IWorkAvailableObserver observer);
+
+    [Alias("Unsubscribe")]
+    Task Unsubscribe(IWorkAvailableObserver observer);
+
+    public static readonly TimeSpan SubscriptionLifetime = TimeSpan.FromSeconds(90);
 
     [Alias("GetPosition")]
     Task<int?> GetPosition(string itemId);
 
     [Alias("GetStats")]
     Task<QueueStats> GetStats();
+
+    /// <summary>The number of inference silos the cluster wants now (the autoscaling signal).</summary>
+    [Alias("GetScaleSignal")]
+    Task<ScaleSignal> GetScaleSignal();
 }

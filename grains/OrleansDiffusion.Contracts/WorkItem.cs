@@ -11,6 +11,10 @@ public sealed record WorkItem(
     [property: Id(2)] string ApiKey,
     [property: Id(3)] DateTimeOffset EnqueuedAt)
 {
+    /// <summary>How many times this work was lost (its silo died, its lease expired, a transient fault) and requeued.</summary>
+    [Id(4)]
+    public int Attempts { get; init; }
+
     /// <summary>Items with the same batch key can share one batched UNet call: same model, size, steps, scheduler, guidance mode; txt2img only.</summary>
     public string? BatchKey => Spec.InitImageKey is null
         ? $"{Spec.Model}|{Spec.Width}x{Spec.Height}|{Spec.Steps}|{Spec.Scheduler}|{(Spec.GuidanceScale > 1f ? "cfg" : "nocfg")}"
@@ -32,4 +36,5 @@ public sealed record QueueStats(
     [property: Id(2)] IReadOnlyDictionary<string, int> RunningBySilo,
     [property: Id(3)] double OldestPendingSeconds,
     [property: Id(4)] long Completed,
-    [property: Id(5)] long Requeued);
+    [property: Id(5)] long Requeued,
+    [property: Id(6)] long GaveUp);

@@ -84,7 +84,7 @@ public sealed class ApiFactory : WebApplicationFactory<Program>
         }
     }
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

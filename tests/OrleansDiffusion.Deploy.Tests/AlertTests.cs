@@ -11,6 +11,8 @@ public sealed partial class AlertTests
         "http_server_request_duration_seconds_bucket", "http_server_request_duration_seconds_count", "http_server_request_duration_seconds_sum",
         // Prometheus' own.
         "up",
+        // kube-state-metrics': the silo Deployment's available replicas, against the scaling signal.
+        "kube_deployment_status_replicas_available",
     ];
 
     private static readonly string[] PromQlWords =
@@ -67,7 +69,7 @@ public sealed partial class AlertTests
         var exprs = string.Join('\n', Rules().Select(r => Y.Str(r, "expr")));
         Assert.Matches(@"http_server_request_duration_seconds_count\{[^}]*http_response_status_code=~""5\.\.""", exprs);
         Assert.Matches(@"histogram_quantile\(0\.99,[\s\S]*http_server_request_duration_seconds_bucket", exprs);
-        foreach (var name in new[] { "diffusion_queue_oldest_age_seconds", "diffusion_queue_depth", "diffusion_inference_failures_total", "diffusion_work_requeued_total", "diffusion_model_loads_total" })
+        foreach (var name in new[] { "diffusion_queue_oldest_age_seconds", "diffusion_queue_depth", "diffusion_inference_failures_total", "diffusion_work_requeued_total", "diffusion_model_loads_total", "diffusion_model_load_failures_total", "diffusion_desired_silos" })
         {
             Assert.Contains(name, exprs, StringComparison.Ordinal);
         }

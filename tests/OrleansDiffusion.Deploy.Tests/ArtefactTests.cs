@@ -87,7 +87,14 @@ public sealed class ArtefactTests
     [Fact]
     public void Silo_pods_carry_what_orleans_kubernetes_hosting_reads()
     {
-        var silo = Repo.K8s("Deployment", "diffusion-silo");
+        foreach (var name in new[] { "diffusion-silo", "diffusion-control" })
+        {
+            SiloPodsCarryWhatKubernetesHostingReads(Repo.K8s("Deployment", name));
+        }
+    }
+
+    private static void SiloPodsCarryWhatKubernetesHostingReads(Dictionary<object, object> silo)
+    {
         var labels = Y.Map(Y.Get(silo, "spec", "template", "metadata", "labels"));
         var container = Y.Containers(silo).Single();
         var fieldRefs = Y.Maps(container["env"])
@@ -128,12 +135,14 @@ public sealed class ArtefactTests
     [Fact]
     public void Silos_get_longer_to_stop_than_they_drain()
     {
-        var silo = Repo.K8s("Deployment", "diffusion-silo");
-        var grace = int.Parse(Y.Str(silo, "spec", "template", "spec", "terminationGracePeriodSeconds")!, System.Globalization.CultureInfo.InvariantCulture);
-        Assert.True(grace > DiffusionDefaults.DrainTimeout.TotalSeconds, $"{grace} s <= DrainTimeout {DiffusionDefaults.DrainTimeout}");
-        if (Env(silo).TryGetValue("Diffusion__DrainTimeout", out var drain))
+        foreach (var silo in new[] { "diffusion-silo", "diffusion-control" }.Select(n => Repo.K8s("Deployment", n)))
         {
-            Assert.True(grace > TimeSpan.Parse(drain!, System.Globalization.CultureInfo.InvariantCulture).TotalSeconds + 15);
+            var grace = int.Parse(Y.Str(silo, "spec", "template", "spec", "terminationGracePeriodSeconds")!, System.Globalization.CultureInfo.InvariantCulture);
+            Assert.True(grace > DiffusionDefaults.DrainTimeout.TotalSeconds, $"{grace} s <= DrainTimeout {DiffusionDefaults.DrainTimeout}");
+            if (Env(silo).TryGetValue("Diffusion__DrainTimeout", out var drain))
+            {
+                Assert.True(grace > TimeSpan.Parse(drain!, System.Globalization.CultureInfo.InvariantCulture).TotalSeconds + 15, Y.Str(silo, "metadata", "name"));
+            }
         }
 
         var compose = Y.Map(Repo.Compose()["services"]);
@@ -194,28 +203,25 @@ public sealed class ArtefactTests
     [Fact]
     public void Selectors_match_their_targets()
     {
-        foreach (var deployment in Repo.K8sObjects().Where(o => Y.Str(o, "kind") == "Deployment"))
+        var deployments = Repo.K8sObjects().Where(o => Y.Str(o, "kind") == "Deployment").ToList();
+        string[] Selected(Dictionary<object, object> selector) =>
+            deployments.Where(d => Matches(selector, PodLabels(d))).Select(d => Y.Str(d, "metadata", "name")!).ToArray();
+
+        // Each Deployment owns its pods alone: a selector that matched another Deployment's pods would fight over them.
+        foreach (var deployment in deployments)
         {
-            var labels = Y.Map(Y.Get(deployment, "spec", "template", "metadata", "labels"));
-            Assert.All(Y.Map(Y.Get(deployment, "spec", "selector", "matchLabels")), l => Assert.Equal(l.Value, labels[l.Key]));
+            Assert.Equal([Y.Str(deployment, "metadata", "name")!], Selected(Y.Map(Y.Get(deployment, "spec", "selector", "matchLabels"))));
         }
 
-        var siloLabels = Y.Map(Y.Get(Repo.K8s("Deployment", "diffusion-silo"), "spec", "template", "metadata", "labels"));
-        Assert.All(Y.Map(Y.Get(Repo.K8s("PodDisruptionBudget", "diffusion-silo"), "spec", "selector", "matchLabels")), l => Assert.Equal(l.Value, siloLabels[l.Key]));
-        var apiLabels = Y.Map(Y.Get(Repo.K8s("Deployment", "diffusion-api"), "spec", "template", "metadata", "labels"));
-        Assert.All(Y.Map(Y.Get(Repo.K8s("Service", "diffusion-api"), "spec", "selector")), l => Assert.Equal(l.Value, apiLabels[l.Key]));
+        Assert.Equal(["diffusion-silo"], Selected(Y.Map(Y.Get(Repo.K8s("PodDisruptionBudget", "diffusion-silo"), "spec", "selector", "matchLabels"))));
+        Assert.Equal(["diffusion-control"], Selected(Y.Map(Y.Get(Repo.K8s("PodDisruptionBudget", "diffusion-control"), "spec", "selector", "matchLabels"))));
+        Assert.Equal(["diffusion-silo"], Selected(Y.Map(Y.Get(Repo.K8s("Service", "diffusion-silo"), "spec", "selector"))));
+        Assert.Equal(["diffusion-api"], Selected(Y.Map(Y.Get(Repo.K8s("Service", "diffusion-api"), "spec", "selector"))));
+        Assert.Equal(["diffusion-api"], Selected(Y.Map(Y.Get(Repo.K8s("Service", "diffusion-scaler"), "spec", "selector"))));
         var hpa = Repo.K8s("HorizontalPodAutoscaler", "diffusion-api");
         Assert.Equal("autoscaling/v2", Y.Str(hpa, "apiVersion"));
         Assert.Equal("diffusion-api", Y.Str(hpa, "spec", "scaleTargetRef", "name"));
         Assert.Equal("cpu", Y.Str(Y.Maps(Y.Get(hpa, "spec", "metrics")).Single(), "resource", "name"));
-    }
-
-    [Fact]
-    public void Silo_scaling_is_left_for_the_scaling_signal()
-    {
-        Assert.DoesNotContain(Repo.K8sObjects(), o => Y.Str(o, "kind") == "ScaledObject");
-        Assert.DoesNotContain(Repo.K8sObjects(), o => Y.Str(o, "kind") == "HorizontalPodAutoscaler" && Y.Str(o, "spec", "scaleTargetRef", "name") == "diffusion-silo");
-        Assert.Contains("Scaling signal: not yet implemented (issue 5 remainder)", Repo.Read("deploy/k8s/README.md"), StringComparison.Ordinal);
     }
 
     // ---- configuration keys, everywhere ----
@@ -252,6 +258,12 @@ public sealed class ArtefactTests
         Assert.Equal(typeof(string), ConfigurationKeys.Resolve("Diffusion:Api:Keys:0:Sha256").Type);
         Assert.Equal(typeof(TimeSpan), ConfigurationKeys.Resolve("Diffusion:DrainTimeout").Type);
         Assert.Equal(typeof(string), ConfigurationKeys.Resolve("Diffusion:WarmModels:0").Type);
+        Assert.Equal(typeof(int), ConfigurationKeys.Resolve("Diffusion:Scaling:MaxSilos").Type);
+        Assert.Equal(typeof(TimeSpan), ConfigurationKeys.Resolve("Diffusion:Scaling:ScaleToZeroAfter").Type);
+        Assert.Null(ConfigurationKeys.Resolve("Diffusion:Scaling").Type);
+        Assert.Equal(typeof(string), ConfigurationKeys.Resolve("Diffusion:Scaler:Url").Type);
+        Assert.Equal(typeof(TimeSpan), ConfigurationKeys.Resolve("Diffusion:Scaler:StreamInterval").Type);
+        Assert.Null(ConfigurationKeys.Resolve("Diffusion:Scaler:Uri").Type);
         Assert.False(ConfigurationKeys.Converts(typeof(ClusteringKind), "Kubernets"));
         Assert.False(ConfigurationKeys.Converts(typeof(int), "eleven"));
     }
@@ -405,20 +417,27 @@ public sealed class ArtefactTests
 
     // ---- helpers ----
 
+    internal static Dictionary<object, object> PodLabels(Dictionary<object, object> deployment) =>
+        Y.Map(Y.Get(deployment, "spec", "template", "metadata", "labels"));
+
+    /// <summary>Whether a matchLabels-style selector (every pair present) selects pods with these labels.</summary>
+    internal static bool Matches(Dictionary<object, object> selector, Dictionary<object, object> labels) =>
+        selector.Count > 0 && selector.All(l => labels.TryGetValue(l.Key, out var value) && Equals(value?.ToString(), l.Value?.ToString()));
+
     internal static HashSet<string> MappedPaths() =>
         Directory.GetFiles(Repo.PathOf("grains/OrleansDiffusion.Hosting"), "*.cs")
             .SelectMany(f => Regex.Matches(File.ReadAllText(f), @"Map(?:HealthChecks|PrometheusScrapingEndpoint)\(""([^""]+)""").Select(m => m.Groups[1].Value))
             .ToHashSet();
 
-    private static Dictionary<string, int> ContainerPorts(Dictionary<object, object> deployment) =>
+    internal static Dictionary<string, int> ContainerPorts(Dictionary<object, object> deployment) =>
         Y.Maps(Y.Containers(deployment).Single()["ports"]).ToDictionary(p => Y.Str(p, "name")!, p => int.Parse(Y.Str(p, "containerPort")!, System.Globalization.CultureInfo.InvariantCulture));
 
-    private static Dictionary<string, string?> Env(Dictionary<object, object> deployment, bool withRefs = false) =>
+    internal static Dictionary<string, string?> Env(Dictionary<object, object> deployment, bool withRefs = false) =>
         Y.Maps(Y.Containers(deployment).Single()["env"])
             .Where(e => withRefs || Y.Get(e, "value") is not null)
             .ToDictionary(e => Y.Str(e, "name")!, e => Y.Str(e, "value"));
 
-    private static int UrlPort(string text) => int.Parse(Regex.Match(text, @"http://[^:/""]+:(\d+)").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+    internal static int UrlPort(string text) => int.Parse(Regex.Match(text, @"http://[^:/""]+:(\d+)").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
 
     private static string AssemblyName(string csproj) => Regex.Match(Repo.Read(csproj), "<AssemblyName>([^<]+)</AssemblyName>").Groups[1].Value;
 }

@@ -3,6 +3,7 @@ using System.ComponentModel;
 using System.Globalization;
 using System.Reflection;
 using OrleansDiffusion.Api.Hosting;
+using OrleansDiffusion.Api.Scaling;
 using OrleansDiffusion.Grains.Hosting;
 using OrleansDiffusion.Grains.Storage;
 using OrleansDiffusion.Hosting;
@@ -15,12 +16,16 @@ namespace OrleansDiffusion.Deploy.Tests;
 /// </summary>
 internal static class ConfigurationKeys
 {
-    /// <summary>Sections bound to their own options class (the rest of <c>Diffusion</c> is <see cref="DiffusionOptions"/>).</summary>
+    /// <summary>
+    /// Sections bound to their own options class (the rest of <c>Diffusion</c> is <see cref="DiffusionOptions"/>, with
+    /// <c>Diffusion:Scaling</c> its nested <see cref="DiffusionOptions.Scaling"/>).
+    /// </summary>
     private static readonly Dictionary<string, Type> Sections = new(StringComparer.OrdinalIgnoreCase)
     {
         [ClusterHostingOptions.SectionName] = typeof(ClusterHostingOptions),
         [ImageStoreOptions.SectionName] = typeof(ImageStoreOptions),
         [ApiOptions.SectionName] = typeof(ApiOptions),
+        [ScalerOptions.SectionName] = typeof(ScalerOptions),
         [DiffusionOptions.SectionName] = typeof(DiffusionOptions),
     };
 

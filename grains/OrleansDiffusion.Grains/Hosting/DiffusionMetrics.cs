@@ -7,7 +7,7 @@ namespace OrleansDiffusion.Grains.Hosting;
 /// <c>diffusion_inference_runs_total</c>, <c>diffusion_cache_hits_total</c>, <c>diffusion_dedup_joins_total</c>,
 /// <c>diffusion_queue_depth</c>, <c>diffusion_jobs_running</c>, <c>diffusion_model_loads_total</c>,
 /// <c>diffusion_model_load_duration_seconds</c>, <c>diffusion_step_latency_seconds</c>,
-/// <c>diffusion_compute_seconds_per_image</c> and more.
+/// <c>diffusion_compute_seconds_per_image</c>, <c>diffusion_desired_silos</c> and more.
 /// </summary>
 public sealed class DiffusionMetrics : IDisposable
 {
@@ -20,6 +20,7 @@ public sealed class DiffusionMetrics : IDisposable
     private readonly Counter<long> _dedupJoins;
     private readonly Counter<long> _modelLoads;
     private readonly Counter<long> _modelUnloads;
+    private readonly Counter<long> _modelLoadFailures;
     private readonly Counter<long> _failures;
     private readonly Counter<long> _requeues;
     private readonly Histogram<double> _modelLoadDuration;
@@ -28,6 +29,7 @@ public sealed class DiffusionMetrics : IDisposable
     private readonly UpDownCounter<long> _running;
     private readonly Lock _queueGate = new();
     private (int Pending, int Running, double OldestSeconds)? _queue;
+    private int? _desiredSilos;
 
     public DiffusionMetrics(IMeterFactory meterFactory)
     {
@@ -37,6 +39,7 @@ public sealed class DiffusionMetrics : IDisposable
         _cacheHits = _meter.CreateCounter<long>("diffusion_cache_hits", description: "Requests answered from stored results without inference.");
         _dedupJoins = _meter.CreateCounter<long>("diffusion_dedup_joins", description: "Requests that joined an identical inference already queued or running.");
         _modelLoads = _meter.CreateCounter<long>("diffusion_model_loads", description: "Model loads into ONNX Runtime sessions.");
+        _modelLoadFailures = _meter.CreateCounter<long>("diffusion_model_load_failures", description: "Model loads that failed (a folder that is not a usable model, out of memory, a provider error).");
         _modelUnloads = _meter.CreateCounter<long>("diffusion_model_unloads", description: "Idle models unloaded, memory released.");
         _failures = _meter.CreateCounter<long>("diffusion_inference_failures", description: "Inference runs that failed.");
         _requeues = _meter.CreateCounter<long>("diffusion_work_requeued", description: "Leased work handed back to the queue (silo left, lease lost, storage fault).");
@@ -46,6 +49,7 @@ public sealed class DiffusionMetrics : IDisposable
         _running = _meter.CreateUpDownCounter<long>("diffusion_jobs_running", description: "Inference runs in progress on this silo.");
         _meter.CreateObservableGauge("diffusion_queue_depth", ObserveQueueDepth, description: "Requests waiting in the work queue (reported by the silo hosting the queue).");
         _meter.CreateObservableGauge("diffusion_queue_oldest_age", ObserveQueueAge, unit: "s", description: "Age of the oldest waiting request.");
+        _meter.CreateObservableGauge("diffusion_desired_silos", ObserveDesiredSilos, description: "Inference silos the cluster wants now, from queued and running work (the autoscaling signal; reported by the silo hosting the queue).");
     }
 
     public void InferenceRun(int images, TimeSpan elapsed)
@@ -72,6 +76,8 @@ public sealed class DiffusionMetrics : IDisposable
         _modelLoadDuration.Record(elapsed.TotalSeconds);
     }
 
+    public void ModelLoadFailed() => _modelLoadFailures.Add(1);
+
     public void ModelUnloaded() => _modelUnloads.Add(1);
 
     public void Step(TimeSpan elapsed) => _stepLatency.Record(elapsed.TotalSeconds);
@@ -89,11 +95,21 @@ public sealed class DiffusionMetrics : IDisposable
         }
     }
 
+    /// <summary>Set by the queue grain with each new scaling signal.</summary>
+    public void SetDesiredSilos(int desired)
+    {
+        lock (_queueGate)
+        {
+            _desiredSilos = desired;
+        }
+    }
+
     public void ClearQueue()
     {
         lock (_queueGate)
         {
             _queue = null;
+            _desiredSilos = null;
         }
     }
 
@@ -104,6 +120,14 @@ public sealed class DiffusionMetrics : IDisposable
         lock (_queueGate)
         {
             return _queue is { } q ? [new Measurement<int>(q.Pending)] : [];
+        }
+    }
+
+    private IEnumerable<Measurement<int>> ObserveDesiredSilos()
+    {
+        lock (_queueGate)
+        {
+            return _desiredSilos is { } desired ? [new Measurement<int>(desired)] : [];
         }
     }
 

@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using OrleansDiffusion.Grains.Scaling;
 
 namespace OrleansDiffusion.Grains.Hosting;
 
@@ -71,8 +72,19 @@ public sealed class DiffusionOptions
     /// <summary>A lease not renewed for this long goes back to the queue. Default: 60 seconds.</summary>
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>How long an idle worker slot waits before asking the queue again. Default: 250 ms.</summary>
-    public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+    /// <summary>
+    /// How many times a request's work may be lost (its silo died, its lease expired, a transient fault) before the
+    /// request fails instead of running again: a request that kills every silo it lands on must not take the cluster
+    /// down one silo at a time. A stopping silo handing work back does not count. Default: 3.
+    /// </summary>
+    [Range(1, 100)]
+    public int MaxAttempts { get; set; } = 3;
+
+    /// <summary>
+    /// How long an idle worker slot waits before asking the queue again when no wake-up comes (the queue wakes idle
+    /// silos when work arrives; this poll covers a lost wake-up or a queue that moved). Default: 1 second.
+    /// </summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>How long a stopping silo lets running work finish before handing it back. Default: 30 seconds.</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(30);
@@ -80,6 +92,9 @@ public sealed class DiffusionOptions
     /// <summary>Render a latent preview every this many steps. Default: 5; 0 for none.</summary>
     [Range(0, 1000)]
     public int PreviewInterval { get; set; } = 5;
+
+    /// <summary>How the autoscaling signal (<c>diffusion_desired_silos</c>) is computed (section <c>Diffusion:Scaling</c>).</summary>
+    public ScalingOptions Scaling { get; set; } = new();
 }
 
 /// <summary>One model folder and the id requests use for it.</summary>

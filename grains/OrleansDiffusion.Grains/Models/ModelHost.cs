@@ -83,7 +83,17 @@ public sealed partial class ModelHost : IDisposable
                 if (entry.Model is null)
                 {
                     var started = Stopwatch.GetTimestamp();
-                    var model = DiffusionModel.Load(catalogModel.Folder, ExecutionOptions(), _logger);
+                    DiffusionModel model;
+                    try
+                    {
+                        model = DiffusionModel.Load(catalogModel.Folder, ExecutionOptions(), _logger);
+                    }
+                    catch
+                    {
+                        _metrics.ModelLoadFailed();
+                        throw;
+                    }
+
                     var elapsed = Stopwatch.GetElapsedTime(started);
                     lock (_gate)
                     {

@@ -16,6 +16,9 @@ public sealed class QueueState
     [Id(3)] public long Completed { get; set; }
 
     [Id(4)] public long Requeued { get; set; }
+
+    /// <summary>Items that ran out of attempts and failed.</summary>
+    [Id(5)] public long Failed { get; set; }
 }
 
 [GenerateSerializer, Alias("od.LeaseRecord")]

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Orleans.Runtime;
 using OrleansDiffusion.Contracts;
 using OrleansDiffusion.Grains.Hosting;
+using OrleansDiffusion.Grains.Scaling;
 
 namespace OrleansDiffusion.Grains.Queue;
 
@@ -22,6 +23,8 @@ public sealed partial class WorkQueueGrain(
     private const int AffinityLookahead = 16;
 
     private readonly DiffusionOptions _options = options.Value;
+    private readonly Dictionary<IWorkAvailableObserver, DateTimeOffset> _idle = [];
+    private readonly ScaleCalculator _scale = new(options.Value.Scaling, options.Value.Capacity, time.GetUtcNow());
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -62,6 +65,7 @@ public sealed partial class WorkQueueGrain(
 
         state.State.Pending.Add(item);
         await WriteAsync();
+        WakeIdleSilos();
         return Position(item.Id) ?? 0;
     }
 
@@ -152,7 +156,16 @@ public sealed partial class WorkQueueGrain(
     {
         if (state.State.Leases.Remove(leaseId, out var lease))
         {
-            Requeue(lease, "handed back");
+            Requeue(lease.Items, lease.Silo, "handed back");
+            await WriteAsync();
+        }
+    }
+
+    public async Task Retry(Guid leaseId, string reason)
+    {
+        if (state.State.Leases.Remove(leaseId, out var lease))
+        {
+            await LoseAsync(lease, "a transient fault: " + reason);
             await WriteAsync();
         }
     }
@@ -177,6 +190,18 @@ public sealed partial class WorkQueueGrain(
         }
     }
 
+    public Task Subscribe(IWorkAvailableObserver observer)
+    {
+        _idle[observer] = time.GetUtcNow() + IWorkQueueGrain.SubscriptionLifetime;
+        return Task.CompletedTask;
+    }
+
+    public Task Unsubscribe(IWorkAvailableObserver observer)
+    {
+        _idle.Remove(observer);
+        return Task.CompletedTask;
+    }
+
     public Task<int?> GetPosition(string itemId) => Task.FromResult(Position(itemId));
 
     public Task<QueueStats> GetStats()
@@ -191,12 +216,24 @@ public sealed partial class WorkQueueGrain(
             bySilo,
             Math.Max(0, oldest),
             state.State.Completed,
-            state.State.Requeued));
+            state.State.Requeued,
+            state.State.Failed));
+    }
+
+    public Task<ScaleSignal> GetScaleSignal() => Task.FromResult(ComputeScaleSignal());
+
+    private ScaleSignal ComputeScaleSignal()
+    {
+        var silos = membership.CurrentSnapshot.Members.Values.Count(m => m.Status == SiloStatus.Active);
+        var signal = _scale.Compute(state.State.Pending.Count, state.State.Leases.Values.Sum(l => l.Items.Count), silos, time.GetUtcNow());
+        metrics.SetDesiredSilos(signal.DesiredSilos);
+        return signal;
     }
 
     private async Task CheckLeasesAsync(CancellationToken cancellationToken)
     {
         PublishMetrics();
+        ComputeScaleSignal();
         if (state.State.Leases.Count == 0)
         {
             return;
@@ -215,7 +252,7 @@ public sealed partial class WorkQueueGrain(
         foreach (var lease in lost)
         {
             state.State.Leases.Remove(lease.Id);
-            Requeue(lease, lease.ExpiresAt <= now ? "lease expired" : "silo left the cluster");
+            await LoseAsync(lease, lease.ExpiresAt <= now ? "its lease expired" : "its silo left the cluster");
         }
 
         await WriteAsync();
@@ -234,13 +271,76 @@ public sealed partial class WorkQueueGrain(
         }
     }
 
-    private void Requeue(LeaseRecord lease, string why)
+    private void Requeue(IReadOnlyList<WorkItem> items, string silo, string why)
     {
+        if (items.Count == 0)
+        {
+            return;
+        }
+
         // Back to the front, in their original order: they were next before.
-        state.State.Pending.InsertRange(0, lease.Items);
-        state.State.Requeued += lease.Items.Count;
-        metrics.Requeued(lease.Items.Count);
-        Log.Requeued(logger, lease.Items.Count, lease.Silo, why);
+        state.State.Pending.InsertRange(0, items);
+        WakeIdleSilos();
+        state.State.Requeued += items.Count;
+        metrics.Requeued(items.Count);
+        Log.Requeued(logger, items.Count, silo, why);
+    }
+
+    /// <summary>Lost work: each item counts an attempt; the ones out of attempts fail, the others go back to the queue.</summary>
+    private async Task LoseAsync(LeaseRecord lease, string why)
+    {
+        var again = new List<WorkItem>();
+        foreach (var item in lease.Items.Select(i => i with { Attempts = i.Attempts + 1 }))
+        {
+            if (item.Attempts < _options.MaxAttempts || !await GiveUpAsync(item, why))
+            {
+                again.Add(item);
+            }
+        }
+
+        Requeue(again, lease.Silo, why);
+    }
+
+    private async Task<bool> GiveUpAsync(WorkItem item, string why)
+    {
+        try
+        {
+            // The cache fails every job waiting for this work; an identical request later starts afresh.
+            await GrainFactory.GetGrain<IResultCacheGrain>(item.Id).ReportFailed($"The work was lost {item.Attempts} times, the last time because {why}; not retried.");
+        }
+        catch (Exception e)
+        {
+            // Nobody was told: keep the work, and give up at the next loss.
+            Log.GiveUpFailed(logger, e, item.Id);
+            return false;
+        }
+
+        state.State.Failed++;
+        Log.GaveUp(logger, item.Id, item.Attempts, why);
+        return true;
+    }
+
+    private void WakeIdleSilos()
+    {
+        var now = time.GetUtcNow();
+        foreach (var (observer, expires) in _idle.ToList())
+        {
+            if (expires <= now)
+            {
+                _idle.Remove(observer);
+                continue;
+            }
+
+            try
+            {
+                observer.WorkAvailable(); // one-way: a gone silo costs nothing here, its subscription lapses
+            }
+            catch (Exception e)
+            {
+                Log.WakeFailed(logger, e);
+                _idle.Remove(observer);
+            }
+        }
     }
 
     private int? Position(string itemId)
@@ -282,5 +382,14 @@ public sealed partial class WorkQueueGrain(
     {
         [LoggerMessage(1, LogLevel.Warning, "Requeued {Count} item(s) leased by {Silo}: {Reason}")]
         public static partial void Requeued(ILogger logger, int count, string silo, string reason);
+
+        [LoggerMessage(2, LogLevel.Error, "Gave up on {Item} after {Attempts} lost attempts (the last: {Reason}); its jobs fail")]
+        public static partial void GaveUp(ILogger logger, string item, int attempts, string reason);
+
+        [LoggerMessage(3, LogLevel.Warning, "Could not fail {Item}, out of attempts; it stays queued")]
+        public static partial void GiveUpFailed(ILogger logger, Exception exception, string item);
+
+        [LoggerMessage(4, LogLevel.Debug, "Waking an idle silo failed; it polls")]
+        public static partial void WakeFailed(ILogger logger, Exception exception);
     }
 }

@@ -148,7 +148,7 @@ public sealed partial class InferenceRunner(
             // Storage blips and unreachable grains: the work goes back to the queue and runs again later.
             metrics.InferenceFailed();
             Log.Retrying(logger, e, lease.LeaseId);
-            await TryAsync(() => Queue.Abandon(lease.LeaseId));
+            await TryAsync(() => Queue.Retry(lease.LeaseId, e.Message));
         }
         finally
         {

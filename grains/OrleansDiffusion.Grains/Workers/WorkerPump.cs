@@ -9,8 +9,9 @@ namespace OrleansDiffusion.Grains.Workers;
 
 /// <summary>
 /// Each silo's pull loop: while a worker slot is free it leases work from the queue (the queue prefers items whose
-/// model this silo already holds) and starts it on a local stateless inference worker. Idle slots ask again every
-/// <see cref="DiffusionOptions.PollInterval"/>, so no silo sits idle while work waits. It runs while the silo is
+/// model this silo already holds) and starts it on a local stateless inference worker. An idle pump is woken by the
+/// queue when work arrives, and asks again every <see cref="DiffusionOptions.PollInterval"/> in any case (a wake-up is
+/// soft state and can be lost), so no silo sits idle while work waits. It runs while the silo is
 /// active: a stopping silo leases nothing more, lets running work finish for <see cref="DiffusionOptions.DrainTimeout"/>,
 /// then hands the rest back.
 /// </summary>
@@ -21,9 +22,15 @@ public sealed partial class WorkerPump(
     ModelHost models,
     IOptions<DiffusionOptions> options,
     TimeProvider time,
-    ILogger<WorkerPump> logger) : ILifecycleParticipant<ISiloLifecycle>
+    ILogger<WorkerPump> logger) : ILifecycleParticipant<ISiloLifecycle>, IWorkAvailableObserver
 {
+    // Renewed well before the queue lets it lapse.
+    private static readonly TimeSpan Resubscribe = IWorkQueueGrain.SubscriptionLifetime / 3;
+
     private readonly DiffusionOptions _options = options.Value;
+    private readonly SemaphoreSlim _wake = new(0, 1);
+    private IWorkAvailableObserver? _observer;
+    private DateTimeOffset _subscribedAt = DateTimeOffset.MinValue;
     private CancellationTokenSource? _stopping;
     private Task? _loop;
 
@@ -65,6 +72,20 @@ public sealed partial class WorkerPump(
             await _loop;
         }
 
+        if (_observer is not null)
+        {
+            try
+            {
+                await grains.GetGrain<IWorkQueueGrain>(IWorkQueueGrain.DefaultKey).Unsubscribe(_observer);
+            }
+            catch (Exception e)
+            {
+                Log.LeaseFailed(logger, e); // the subscription lapses on its own
+            }
+
+            grains.DeleteObjectReference<IWorkAvailableObserver>(_observer);
+        }
+
         await runner.DrainAsync(_options.DrainTimeout, cancellationToken);
         _stopping.Dispose();
     }
@@ -103,13 +124,26 @@ public sealed partial class WorkerPump(
             if (lease is null)
             {
                 slots.Release();
-                try
+                if (await SubscribeAsync(queue))
                 {
-                    await Task.Delay(_options.PollInterval, time, cancellationToken);
+                    continue; // work that arrived before the subscription woke nobody: look once more
                 }
-                catch (OperationCanceledException)
+
+                using (var poll = new CancellationTokenSource(_options.PollInterval, time))
+                using (var wait = CancellationTokenSource.CreateLinkedTokenSource(poll.Token, cancellationToken))
                 {
-                    return;
+                    try
+                    {
+                        await _wake.WaitAsync(wait.Token);
+                    }
+                    catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                    {
+                        // The poll interval passed without a wake-up: ask anyway.
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return;
+                    }
                 }
 
                 continue;
@@ -133,6 +167,44 @@ public sealed partial class WorkerPump(
                 }
             }
         }
+    }
+
+    /// <summary>The queue's wake-up: the next wait ends at once (wake-ups coalesce).</summary>
+    void IWorkAvailableObserver.WorkAvailable()
+    {
+        try
+        {
+            _wake.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // Already woken.
+        }
+    }
+
+    /// <summary>Subscribes (or renews) this idle pump for wake-ups; true when the subscription was new.</summary>
+    private async Task<bool> SubscribeAsync(IWorkQueueGrain queue)
+    {
+        var now = time.GetUtcNow();
+        if (now - _subscribedAt < Resubscribe)
+        {
+            return false;
+        }
+
+        try
+        {
+            _observer ??= grains.CreateObjectReference<IWorkAvailableObserver>(this);
+            await queue.Subscribe(_observer);
+        }
+        catch (Exception e)
+        {
+            Log.LeaseFailed(logger, e);
+            return false;
+        }
+
+        var fresh = now - _subscribedAt > IWorkQueueGrain.SubscriptionLifetime;
+        _subscribedAt = now;
+        return fresh;
     }
 
     private static partial class Log

@@ -61,6 +61,43 @@ public sealed class SecurityAndLimitsTests
     }
 
     [Fact]
+    public async Task The_concurrent_job_quota_holds_across_API_processes()
+    {
+        // Two API processes on one cluster: a co-hosted silo that runs nothing, and a gateway client of it.
+        var siloPort = ApiFactory.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var gatewayPort = ApiFactory.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        using var first = new ApiFactory(new()
+        {
+            ["Diffusion:Capacity"] = "0",
+            ["Diffusion:Api:MaxConcurrentJobsPerKey"] = "2",
+            ["Diffusion:Cluster:SiloPort"] = siloPort,
+            ["Diffusion:Cluster:PrimarySiloPort"] = siloPort,
+            ["Diffusion:Cluster:GatewayPort"] = gatewayPort,
+        });
+        using var a = first.CreateClient();
+        using var second = new ApiFactory(new()
+        {
+            ["Diffusion:Api:Mode"] = "Client",
+            ["Diffusion:Api:MaxConcurrentJobsPerKey"] = "2",
+            ["Diffusion:Cluster:GatewayPort"] = gatewayPort,
+        });
+        using var b = second.CreateClient();
+        var cancel = TestContext.Current.CancellationToken;
+
+        var one = await a.PostAsJsonAsync("/v1/generations", Body("one"), cancel);
+        Assert.Equal(HttpStatusCode.Accepted, one.StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, (await b.PostAsJsonAsync("/v1/generations", Body("two"), cancel)).StatusCode);
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, (await b.PostAsJsonAsync("/v1/generations", Body("three"), cancel)).StatusCode);
+        Assert.Equal(HttpStatusCode.TooManyRequests, (await a.PostAsJsonAsync("/v1/generations", Body("four"), cancel)).StatusCode);
+
+        // A finished job frees its place, whichever process accepted it and whichever finished it.
+        Assert.True((await b.DeleteAsync(one.Headers.Location, cancel)).IsSuccessStatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, (await b.PostAsJsonAsync("/v1/generations", Body("five"), cancel)).StatusCode);
+        Assert.Equal(HttpStatusCode.TooManyRequests, (await a.PostAsJsonAsync("/v1/generations", Body("six"), cancel)).StatusCode);
+    }
+
+    [Fact]
     public async Task A_full_queue_refuses_new_work_with_503()
     {
         using var factory = new ApiFactory(new() { ["Diffusion:Capacity"] = "0", ["Diffusion:MaxQueueLength"] = "1" });

@@ -84,6 +84,34 @@ public sealed class SiloHostTests : IDisposable
     }
 
     [Fact]
+    public async Task A_model_that_cannot_load_fails_its_jobs_and_counts_as_a_model_load_failure()
+    {
+        // A model folder that passes the start-up check, with a UNet that ONNX Runtime cannot parse.
+        var folder = Path.Combine(_root, "corrupt");
+        OrleansDiffusion.DemoModel.DemoModelWriter.Write(folder, new OrleansDiffusion.DemoModel.DemoModelOptions());
+        await File.WriteAllBytesAsync(Path.Combine(folder, "unet", "model.onnx"), [1, 2, 3, 4, 5, 6, 7, 8], TestContext.Current.CancellationToken);
+        await using var factory = Silo(("Diffusion:Models:0:Id", "corrupt"), ("Diffusion:Models:0:Path", folder));
+        using var http = factory.CreateClient();
+
+        var job = factory.Services.GetRequiredService<IGrainFactory>().GetGrain<IGenerationJobGrain>(Guid.NewGuid());
+        await job.Submit(new GenerationSpec { Prompt = "never drawn", Steps = 3, Width = 64, Height = 64, Seed = 1 }, "k");
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        JobSnapshot snapshot;
+        while (!(snapshot = await job.GetSnapshot()).IsTerminal && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
+
+        Assert.Equal(JobStatus.Failed, snapshot.Status);
+        Assert.Contains("unet", snapshot.Error, StringComparison.OrdinalIgnoreCase);
+        var metrics = await http.GetStringAsync("/metrics", TestContext.Current.CancellationToken);
+        // name{labels} value [timestamp]
+        var sample = System.Text.RegularExpressions.Regex.Match(metrics, @"^diffusion_model_load_failures_total(\{[^}]*\})? (\S+)", System.Text.RegularExpressions.RegexOptions.Multiline);
+        Assert.True(sample.Success, "diffusion_model_load_failures_total is exported");
+        Assert.Equal(1, double.Parse(sample.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
     public void A_bad_configuration_stops_the_silo_with_a_message_naming_the_key()
     {
         using var factory = Silo(("Diffusion:Capacity", "-3"));

@@ -1,0 +1,11 @@
+using Orleans.Concurrency;
+
+namespace OrleansDiffusion.Contracts;
+
+/// <summary>A silo's idle worker pump, woken by the queue when work arrives (instead of waiting for its next poll).</summary>
+[Alias("od.IWorkAvailableObserver")]
+public interface IWorkAvailableObserver : IGrainObserver
+{
+    [OneWay, Alias("WorkAvailable")]
+    void WorkAvailable();
+}
