@@ -28,7 +28,7 @@ public sealed partial class WorkerPump(
     private static readonly TimeSpan Resubscribe = IWorkQueueGrain.SubscriptionLifetime / 3;
 
     private readonly DiffusionOptions _options = options.Value;
-    private readonly SemaphoreSlim _wake = new(0, 1);
+    private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private IWorkAvailableObserver? _observer;
     private DateTimeOffset _subscribedAt = DateTimeOffset.MinValue;
     private CancellationTokenSource? _stopping;
@@ -129,23 +129,20 @@ public sealed partial class WorkerPump(
                     continue; // work that arrived before the subscription woke nobody: look once more
                 }
 
-                using (var poll = new CancellationTokenSource(_options.PollInterval, time))
-                using (var wait = CancellationTokenSource.CreateLinkedTokenSource(poll.Token, cancellationToken))
+                // Woken, or the poll interval passed: ask either way.
+                var wake = Volatile.Read(ref _wake).Task;
+                if (!wake.IsCompleted)
                 {
-                    try
-                    {
-                        await _wake.WaitAsync(wait.Token);
-                    }
-                    catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-                    {
-                        // The poll interval passed without a wake-up: ask anyway.
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        return;
-                    }
+                    await Task.WhenAny(wake, Task.Delay(_options.PollInterval, time, cancellationToken));
                 }
 
+                if (cancellationToken.IsCancellationRequested)
+                {
+                    return;
+                }
+
+                // A wake-up from now on completes the next wait at once.
+                Interlocked.Exchange(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
                 continue;
             }
 
@@ -170,17 +167,7 @@ public sealed partial class WorkerPump(
     }
 
     /// <summary>The queue's wake-up: the next wait ends at once (wake-ups coalesce).</summary>
-    void IWorkAvailableObserver.WorkAvailable()
-    {
-        try
-        {
-            _wake.Release();
-        }
-        catch (SemaphoreFullException)
-        {
-            // Already woken.
-        }
-    }
+    void IWorkAvailableObserver.WorkAvailable() => Volatile.Read(ref _wake).TrySetResult();
 
     /// <summary>Subscribes (or renews) this idle pump for wake-ups; true when the subscription was new.</summary>
     private async Task<bool> SubscribeAsync(IWorkQueueGrain queue)
