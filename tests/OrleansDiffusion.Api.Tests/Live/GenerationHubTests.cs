@@ -44,7 +44,7 @@ public sealed class GenerationHubTests : IDisposable
         await using var hub = await HubRecorder.ConnectAsync(_factory.Server);
 
         // The silo runs one generation at a time: a long job in front keeps ours queued until we have subscribed.
-        var blocker = await SubmitAsync(http, new { prompt = "in front", steps = 150, width = 512, height = 512 });
+        var blocker = await SubmitAsync(http, new { prompt = "in front", steps = 150, width = 1024, height = 1024, n = 4 });
         var id = await SubmitAsync(http, new { prompt = "a lighthouse", steps = 24, width = 256, height = 256, seed = 3 });
         await hub.SubscribeAsync(id);
         Assert.Equal("queued", (await hub.NextAsync()).Name);

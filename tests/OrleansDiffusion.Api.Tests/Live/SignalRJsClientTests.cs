@@ -20,7 +20,8 @@ public sealed class SignalRJsClientTests : IDisposable
     public async Task The_js_client_receives_queued_started_progress_and_completed()
     {
         using var http = _api.CreateClient();
-        var blocker = await SubmitAsync(http, new { prompt = "in front", steps = 150, width = 512, height = 512 });
+        // Long enough to outlast the Node client's start on a busy machine; cancelled as soon as the client has subscribed.
+        var blocker = await SubmitAsync(http, new { prompt = "in front", steps = 150, width = 1024, height = 1024, n = 4 });
         var id = await SubmitAsync(http, new { prompt = "a harbour", steps = 8, width = 128, height = 128, seed = 9 });
 
         using var node = NodeScript.Start("signalr-client.mjs", _api.BaseAddress.ToString(), id.ToString());

@@ -55,9 +55,10 @@ public sealed class AutoscalingTests(AzuriteFixture azurite)
                 Assert.Equal(1, (await harness.Client.GetGrain<IResultCacheGrain>(job.RequestKey!).GetEntry()).Inferences);
             }
 
+            // (A silo that leased work just as it was told to stop hands it back before starting it: a requeue, not a
+            // second inference, so the requeue count is not asserted.)
             var stats = await queue.GetStats();
             Assert.Equal(0, stats.Pending + stats.Running);
-            Assert.Equal(0, stats.Requeued);
             Assert.Equal(1, (await queue.GetScaleSignal()).DesiredSilos);
         }
         finally
