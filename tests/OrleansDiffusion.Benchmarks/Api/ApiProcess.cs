@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using OrleansDiffusion.Cluster.Tests.Azurite;
 
 namespace OrleansDiffusion.Benchmarks.Api;
 
@@ -10,16 +11,15 @@ namespace OrleansDiffusion.Benchmarks.Api;
 /// </summary>
 internal sealed class ApiProcess : IAsyncDisposable
 {
-    private const int OutputLinesKept = 40;
 
     private readonly Process _process;
-    private readonly Queue<string> _output = new();
+    private readonly OutputTail _output = new();
 
     private ApiProcess(Process process)
     {
         _process = process;
-        _process.OutputDataReceived += (_, e) => Remember(e.Data);
-        _process.ErrorDataReceived += (_, e) => Remember(e.Data);
+        _process.OutputDataReceived += (_, e) => _output.Add(e.Data);
+        _process.ErrorDataReceived += (_, e) => _output.Add(e.Data);
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
     }
@@ -84,13 +84,7 @@ internal sealed class ApiProcess : IAsyncDisposable
         return line is null ? 0 : double.Parse(line[6..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1024.0;
     }
 
-    public string RecentOutput()
-    {
-        lock (_output)
-        {
-            return string.Join(Environment.NewLine, _output);
-        }
-    }
+    public string RecentOutput() => _output.ToString();
 
     public async ValueTask DisposeAsync()
     {
@@ -136,22 +130,5 @@ internal sealed class ApiProcess : IAsyncDisposable
         }
 
         throw new InvalidOperationException("Run the benchmark from the repository (OrleansDiffusion.sln not found above it).");
-    }
-
-    private void Remember(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (_output)
-        {
-            _output.Enqueue(line);
-            while (_output.Count > OutputLinesKept)
-            {
-                _output.Dequeue();
-            }
-        }
     }
 }

@@ -20,12 +20,11 @@ public sealed class AzuriteServer : IAsyncDisposable
 
     private const string Host = "127.0.0.1";
     private const int StartAttempts = 3;
-    private const int OutputLinesKept = 40;
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(10);
 
     private readonly string _testsFolder;
-    private readonly Queue<string> _output = new();
+    private readonly OutputTail _output = new();
     private readonly SemaphoreSlim _gate = new(1, 1);
     private Process? _process;
 
@@ -201,13 +200,7 @@ public sealed class AzuriteServer : IAsyncDisposable
     }
 
     /// <summary>Azurite's recent console output, for failure messages.</summary>
-    public string RecentOutput()
-    {
-        lock (_output)
-        {
-            return string.Join(Environment.NewLine, _output);
-        }
-    }
+    public string RecentOutput() => _output.ToString();
 
     private Process StartProcess()
     {
@@ -255,8 +248,8 @@ public sealed class AzuriteServer : IAsyncDisposable
                 "emulator, under Node.js 20+: install Node.js and run the tests again.", ex);
         }
 
-        process.OutputDataReceived += (_, e) => Remember(e.Data);
-        process.ErrorDataReceived += (_, e) => Remember(e.Data);
+        process.OutputDataReceived += (_, e) => _output.Add(e.Data);
+        process.ErrorDataReceived += (_, e) => _output.Add(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return process;
@@ -328,21 +321,4 @@ public sealed class AzuriteServer : IAsyncDisposable
     }
 
     private static string Port(int port) => port.ToString(System.Globalization.CultureInfo.InvariantCulture);
-
-    private void Remember(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (_output)
-        {
-            _output.Enqueue(line);
-            while (_output.Count > OutputLinesKept)
-            {
-                _output.Dequeue();
-            }
-        }
-    }
 }

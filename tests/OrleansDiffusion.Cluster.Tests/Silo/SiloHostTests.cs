@@ -43,6 +43,21 @@ public sealed class SiloHostTests : IDisposable
         });
     }
 
+    /// <summary>Submits a small job straight to the silo's grains and waits (up to a minute) until it ends.</summary>
+    private static async Task<JobSnapshot> RunJobAsync(WebApplicationFactory<Program> factory, string prompt)
+    {
+        var job = factory.Services.GetRequiredService<IGrainFactory>().GetGrain<IGenerationJobGrain>(Guid.NewGuid());
+        await job.Submit(new GenerationSpec { Prompt = prompt, Steps = 3, Width = 64, Height = 64, Seed = 1 }, "k");
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        JobSnapshot snapshot;
+        while (!(snapshot = await job.GetSnapshot()).IsTerminal && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
+
+        return snapshot;
+    }
+
     [Fact]
     public async Task Zero_config_silo_serves_the_demo_model_with_health_and_metrics()
     {
@@ -57,15 +72,7 @@ public sealed class SiloHostTests : IDisposable
         Assert.Equal(ModelCatalog.DemoModelId, catalog.DefaultModelId);
         Assert.True(File.Exists(Path.Combine(_root, "demo-model", "model_index.json")));
 
-        var grains = factory.Services.GetRequiredService<IGrainFactory>();
-        var job = grains.GetGrain<IGenerationJobGrain>(Guid.NewGuid());
-        await job.Submit(new GenerationSpec { Prompt = "metrics", Steps = 3, Width = 64, Height = 64, Seed = 1 }, "k");
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        JobSnapshot snapshot;
-        while (!(snapshot = await job.GetSnapshot()).IsTerminal && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(50, TestContext.Current.CancellationToken);
-        }
+        var snapshot = await RunJobAsync(factory, "metrics");
 
         Assert.Equal(JobStatus.Succeeded, snapshot.Status);
         Assert.True(File.Exists(Path.Combine(_root, "images", snapshot.Images[0].Key)));
@@ -93,14 +100,7 @@ public sealed class SiloHostTests : IDisposable
         await using var factory = Silo(("Diffusion:Models:0:Id", "corrupt"), ("Diffusion:Models:0:Path", folder));
         using var http = factory.CreateClient();
 
-        var job = factory.Services.GetRequiredService<IGrainFactory>().GetGrain<IGenerationJobGrain>(Guid.NewGuid());
-        await job.Submit(new GenerationSpec { Prompt = "never drawn", Steps = 3, Width = 64, Height = 64, Seed = 1 }, "k");
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        JobSnapshot snapshot;
-        while (!(snapshot = await job.GetSnapshot()).IsTerminal && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(50, TestContext.Current.CancellationToken);
-        }
+        var snapshot = await RunJobAsync(factory, "never drawn");
 
         Assert.Equal(JobStatus.Failed, snapshot.Status);
         Assert.Contains("unet", snapshot.Error, StringComparison.OrdinalIgnoreCase);
