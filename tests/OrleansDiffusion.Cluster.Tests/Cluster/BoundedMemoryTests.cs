@@ -6,15 +6,7 @@ namespace OrleansDiffusion.Cluster.Tests.Cluster;
 /// <summary>What a silo keeps per finished job must go away: memory stays flat under sustained load.</summary>
 public sealed class BoundedMemoryTests
 {
-    private static GenerationSpec Spec(string prompt, long seed) => new()
-    {
-        Prompt = prompt,
-        Seed = seed,
-        Steps = 12,
-        Width = 64,
-        Height = 64,
-        Scheduler = "euler",
-    };
+    private static GenerationSpec Spec(string prompt, long seed) => ClusterHarness.SmallSpec(prompt, seed, steps: 12);
 
     [Fact]
     public async Task Finished_jobs_leave_no_reminders_in_silo_memory_after_the_refresh_interval()

@@ -7,15 +7,7 @@ namespace OrleansDiffusion.Cluster.Tests.Cluster;
 /// <summary>Deduplication, load spreading, elasticity and cancellation on real in-process clusters (state in memory).</summary>
 public sealed class ClusterBehaviourTests
 {
-    private static GenerationSpec Spec(string prompt = "a lighthouse", long seed = 1, int steps = 4) => new()
-    {
-        Prompt = prompt,
-        Seed = seed,
-        Steps = steps,
-        Width = 64,
-        Height = 64,
-        Scheduler = "euler",
-    };
+    private static GenerationSpec Spec(string prompt = "a lighthouse", long seed = 1, int steps = 4) => ClusterHarness.SmallSpec(prompt, seed, steps);
 
     [Fact]
     public async Task Identical_concurrent_requests_run_inference_once()

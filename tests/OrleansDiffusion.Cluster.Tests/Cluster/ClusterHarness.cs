@@ -122,6 +122,17 @@ public sealed class ClusterHarness : IAsyncDisposable
         return new ClusterHarness(cluster, root, modelDirectory, settings);
     }
 
+    /// <summary>A small txt2img request on the demo model: 64 x 64, Euler, the given steps.</summary>
+    public static GenerationSpec SmallSpec(string prompt, long seed, int steps) => new()
+    {
+        Prompt = prompt,
+        Seed = seed,
+        Steps = steps,
+        Width = 64,
+        Height = 64,
+        Scheduler = "euler",
+    };
+
     public T Service<T>(InProcessSiloHandle silo)
         where T : notnull => silo.ServiceProvider.GetRequiredService<T>();
 

@@ -6,15 +6,7 @@ namespace OrleansDiffusion.Cluster.Tests.Cluster;
 /// <summary>No accepted job is lost: silos die, the whole cluster restarts, storage blinks (state in Azurite).</summary>
 public sealed class FailoverTests(AzuriteFixture azurite)
 {
-    private static GenerationSpec Spec(string prompt, long seed = 1, int steps = 12) => new()
-    {
-        Prompt = prompt,
-        Seed = seed,
-        Steps = steps,
-        Width = 64,
-        Height = 64,
-        Scheduler = "euler",
-    };
+    private static GenerationSpec Spec(string prompt, long seed = 1, int steps = 12) => ClusterHarness.SmallSpec(prompt, seed, steps);
 
     [Fact]
     public async Task A_silo_killed_mid_job_loses_no_job()

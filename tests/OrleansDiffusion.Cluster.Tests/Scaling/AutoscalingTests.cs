@@ -67,15 +67,7 @@ public sealed class AutoscalingTests(AzuriteFixture azurite)
         }
     }
 
-    private static GenerationSpec Spec(string prompt, int seed) => new()
-    {
-        Prompt = prompt,
-        Seed = seed,
-        Steps = 40,
-        Width = 64,
-        Height = 64,
-        Scheduler = "euler",
-    };
+    private static GenerationSpec Spec(string prompt, int seed) => ClusterHarness.SmallSpec(prompt, seed, steps: 40);
 
     /// <summary>
     /// What KEDA and the Kubernetes HPA do with the signal, in process: every quarter second it sets the number of
