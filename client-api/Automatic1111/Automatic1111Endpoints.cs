@@ -238,15 +238,13 @@ public static class Automatic1111Endpoints
 
         var id = Guid.NewGuid();
         var job = state.Begin(id, time.GetUtcNow());
-        var observer = grains.CreateObjectReference<IJobObserver>(job);
         var submitted = false;
         JobSnapshot final;
         try
         {
             await generations.SubmitAsync(id, native, GenerationEndpoints.ApiKeyOf(user), cancellationToken);
             submitted = true;
-            await generations.Job(id).Subscribe(observer);
-            final = await generations.WaitAsync(id, cancellationToken);
+            final = await generations.WaitAsync(id, cancellationToken, job.Apply);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested && submitted)
         {
@@ -261,12 +259,6 @@ public static class Automatic1111Endpoints
         finally
         {
             state.End(job);
-            if (submitted)
-            {
-                await generations.Job(id).Unsubscribe(observer);
-            }
-
-            grains.DeleteObjectReference<IJobObserver>(observer);
         }
 
         if (final.Status == JobStatus.Failed)

@@ -45,14 +45,10 @@ public sealed class Automatic1111State
 }
 
 /// <summary>
-/// One running <c>/sdapi</c> job. It is also the job grain's observer: it keeps the latest live preview, the one of
-/// the highest step, since one-way notifications may arrive out of order.
+/// One running <c>/sdapi</c> job: it keeps the latest live preview, fed in order from the inference's event stream.
 /// </summary>
-public sealed class Automatic1111Job(Guid id, DateTimeOffset startedAt) : IJobObserver
+public sealed class Automatic1111Job(Guid id, DateTimeOffset startedAt)
 {
-    private readonly Lock _lock = new();
-    private int _previewStep = -1;
-
     public Guid Id { get; } = id;
 
     public DateTimeOffset StartedAt { get; } = startedAt;
@@ -64,20 +60,12 @@ public sealed class Automatic1111Job(Guid id, DateTimeOffset startedAt) : IJobOb
 
     public bool Skipped { get; set; }
 
-    public Task OnJobEvent(JobEvent jobEvent)
+    /// <summary>Applies one event of the job's inference (already in sequence order).</summary>
+    public void Apply(InferenceEvent inferenceEvent)
     {
-        if (jobEvent.Preview is { } preview)
+        if (inferenceEvent.Preview is { } preview)
         {
-            lock (_lock)
-            {
-                if (jobEvent.Snapshot.Step > _previewStep)
-                {
-                    _previewStep = jobEvent.Snapshot.Step;
-                    Preview = preview;
-                }
-            }
+            Preview = preview;
         }
-
-        return Task.CompletedTask;
     }
 }

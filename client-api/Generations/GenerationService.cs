@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using OrleansDiffusion.Api.Hosting;
+using OrleansDiffusion.Api.Live;
 using OrleansDiffusion.Contracts;
 using OrleansDiffusion.Engine.Imaging;
 using OrleansDiffusion.Grains.Storage;
@@ -56,22 +57,36 @@ public sealed class GenerationService(IGrainFactory grains, IImageStore images, 
         return snapshot;
     }
 
-    /// <summary>Polls a job until it finishes (the synchronous OpenAI and AUTOMATIC1111 endpoints).</summary>
-    public async Task<JobSnapshot> WaitAsync(Guid id, CancellationToken cancellationToken)
+    /// <summary>
+    /// Waits until a job finishes (the synchronous OpenAI and AUTOMATIC1111 endpoints): it watches the job's inference
+    /// and reads the job again when an event arrives, or every <see cref="WaitRecheck"/> in case one was lost.
+    /// <paramref name="onEvent"/> sees every event of the inference in order (live previews).
+    /// </summary>
+    public async Task<JobSnapshot> WaitAsync(Guid id, CancellationToken cancellationToken, Action<InferenceEvent>? onEvent = null)
     {
-        var delay = TimeSpan.FromMilliseconds(20);
+        var snapshot = await Job(id).GetSnapshot();
+        if (snapshot.IsTerminal || snapshot.RequestKey is not { } key)
+        {
+            return snapshot;
+        }
+
+        await using var watch = await InferenceWatch.StartAsync(grains, key, onEvent);
         while (true)
         {
-            var snapshot = await Job(id).GetSnapshot();
+            var change = watch.NextChange;
+            snapshot = await Job(id).GetSnapshot();
             if (snapshot.IsTerminal)
             {
                 return snapshot;
             }
 
-            await Task.Delay(delay, cancellationToken);
-            delay = TimeSpan.FromMilliseconds(Math.Min(250, delay.TotalMilliseconds * 1.5));
+            await Task.WhenAny(change, Task.Delay(WaitRecheck, cancellationToken));
+            cancellationToken.ThrowIfCancellationRequested();
         }
     }
+
+    /// <summary>How often a waiting request reads its job again when no event comes.</summary>
+    public static readonly TimeSpan WaitRecheck = TimeSpan.FromSeconds(5);
 
     public async Task<byte[]?> ReadImageAsync(ImageRef image, CancellationToken cancellationToken) =>
         await images.ReadAsync(image.Key, cancellationToken);

@@ -5,16 +5,16 @@ using OrleansDiffusion.Contracts;
 namespace OrleansDiffusion.Api.Live;
 
 /// <summary>
-/// Feeds <see cref="GenerationHub"/> from the job grains. Per job with at least one connection it holds ONE observer
-/// (a single object reference subscribed to the job grain, however many browsers watch), orders what arrives (grain
-/// notifications are one-way and can overtake each other), forwards it to the SignalR group <c>job:{id}</c>, renews the
-/// subscription before the grain's observer expiry, and lets go when the job ends or its last connection leaves.
-/// Everything that touches one job's feed runs under that feed's gate, so a new subscriber's current state and the
-/// events that follow it reach the client in order.
+/// Feeds <see cref="GenerationHub"/> straight from the inferences' event streams: a step travels worker -> owner ->
+/// this relay -> the SignalR group <c>job:{id}</c>. Per job with at least one connection it holds ONE observer (a
+/// single object reference subscribed to the job's inference owner, however many browsers watch), applies only events
+/// newer than the last (<see cref="EventOrder"/>), renews the subscription before the owner's observer expiry, and
+/// lets go when the job ends or its last connection leaves. Everything that touches one job's feed runs under that
+/// feed's gate, so a new subscriber's current state and the events that follow it reach the client in order.
 /// </summary>
 public sealed partial class JobEventRelay : IAsyncDisposable
 {
-    /// <summary>Well inside the job grain's 10-minute observer expiry.</summary>
+    /// <summary>Well inside the owner's 10-minute observer expiry.</summary>
     public static readonly TimeSpan ResubscribeInterval = TimeSpan.FromMinutes(4);
 
     private readonly Lock _lock = new();
@@ -46,7 +46,7 @@ public sealed partial class JobEventRelay : IAsyncDisposable
     }
 
     /// <summary>Hands an event to a job's feed as its observer would (tests: events out of order, stale ones).</summary>
-    internal Task DeliverAsync(Guid id, JobEvent jobEvent)
+    internal Task DeliverAsync(Guid id, InferenceEvent inferenceEvent)
     {
         JobFeed? feed;
         lock (_lock)
@@ -54,7 +54,7 @@ public sealed partial class JobEventRelay : IAsyncDisposable
             _feeds.TryGetValue(id, out feed);
         }
 
-        return feed is null ? Task.CompletedTask : OnEventAsync(feed, jobEvent);
+        return feed is null ? Task.CompletedTask : OnEventAsync(feed, inferenceEvent);
     }
 
     public static string GroupOf(Guid id) => $"job:{id}";
@@ -76,17 +76,7 @@ public sealed partial class JobEventRelay : IAsyncDisposable
                     continue;
                 }
 
-                JobSnapshot snapshot;
-                if (feed.Reference is null)
-                {
-                    feed.Reference = _grains.CreateObjectReference<IJobObserver>(feed.Observer);
-                    snapshot = await Job(id).Subscribe(feed.Reference);
-                }
-                else
-                {
-                    snapshot = await Job(id).GetSnapshot();
-                }
-
+                var snapshot = await Job(id).GetSnapshot();
                 if (snapshot.Status == JobStatus.None)
                 {
                     if (feed.Connections.Count == 0)
@@ -97,9 +87,23 @@ public sealed partial class JobEventRelay : IAsyncDisposable
                     return snapshot;
                 }
 
-                // What the snapshot knows beyond the feed goes to those already watching; then the newcomer gets the
-                // merged state, and joins the group only after, so that nothing reaches it out of order.
-                await ApplyAsync(feed, EventOf(snapshot));
+                // What the job and its inference know beyond the feed goes to those already watching; then the newcomer
+                // gets the merged state, and joins the group only after, so that nothing reaches it out of order.
+                feed.Job = snapshot;
+                if (snapshot.IsTerminal)
+                {
+                    if (feed.Stage != Stage.Finished)
+                    {
+                        await FinishAsync(feed, snapshot);
+                    }
+                }
+                else if (feed.Reference is null)
+                {
+                    feed.Reference = _grains.CreateObjectReference<IInferenceObserver>(feed.Observer);
+                    var inference = await Owner(feed).Watch(feed.Reference);
+                    await ApplyAsync(feed, inference.Current);
+                }
+
                 await SendCurrentAsync(feed, connectionId, baseUrl);
                 feed.Connections[connectionId] = baseUrl;
                 await _hub.Groups.AddToGroupAsync(connectionId, GroupOf(id));
@@ -166,11 +170,13 @@ public sealed partial class JobEventRelay : IAsyncDisposable
         foreach (var feed in feeds.Where(f => f.Reference is not null))
         {
             feed.Closed = true;
-            _grains.DeleteObjectReference<IJobObserver>(feed.Reference!);
+            _grains.DeleteObjectReference<IInferenceObserver>(feed.Reference!);
         }
     }
 
     private IGenerationJobGrain Job(Guid id) => _grains.GetGrain<IGenerationJobGrain>(id);
+
+    private IResultCacheGrain Owner(JobFeed feed) => _grains.GetGrain<IResultCacheGrain>(feed.Job!.RequestKey!);
 
     private JobFeed FeedFor(Guid id)
     {
@@ -203,7 +209,7 @@ public sealed partial class JobEventRelay : IAsyncDisposable
         }
     }
 
-    private async Task OnEventAsync(JobFeed feed, JobEvent jobEvent)
+    private async Task OnEventAsync(JobFeed feed, InferenceEvent inferenceEvent)
     {
         await feed.Gate.WaitAsync();
         try
@@ -213,7 +219,7 @@ public sealed partial class JobEventRelay : IAsyncDisposable
                 return;
             }
 
-            await ApplyAsync(feed, jobEvent);
+            await ApplyAsync(feed, inferenceEvent);
             if (feed.Stage == Stage.Finished)
             {
                 await CloseAsync(feed);
@@ -221,7 +227,7 @@ public sealed partial class JobEventRelay : IAsyncDisposable
         }
         catch (Exception e)
         {
-            LogForwardFailed(feed.Id, jobEvent.Kind, e);
+            LogForwardFailed(feed.Id, inferenceEvent.Kind, e);
         }
         finally
         {
@@ -255,11 +261,8 @@ public sealed partial class JobEventRelay : IAsyncDisposable
                         continue;
                     }
 
-                    var snapshot = await Job(feed.Id).Subscribe(feed.Reference);
-                    if (snapshot.Status != JobStatus.None)
-                    {
-                        await ApplyAsync(feed, EventOf(snapshot));
-                    }
+                    var inference = await Owner(feed).Watch(feed.Reference);
+                    await ApplyAsync(feed, inference.Current);
 
                     if (feed.Stage == Stage.Finished)
                     {
@@ -282,72 +285,72 @@ public sealed partial class JobEventRelay : IAsyncDisposable
         }
     }
 
-    /// <summary>Under the feed's gate: forwards what is new about the job and drops what is stale.</summary>
-    private async Task ApplyAsync(JobFeed feed, JobEvent jobEvent)
+    /// <summary>
+    /// Under the feed's gate: forwards an event of the job's inference when it is newer than the last one applied (the
+    /// one ordering rule, <see cref="EventOrder"/>); a job's end is final.
+    /// </summary>
+    private async Task ApplyAsync(JobFeed feed, InferenceEvent inferenceEvent)
     {
-        if (feed.Stage == Stage.Finished)
+        if (feed.Stage == Stage.Finished || !feed.Order.TryAdvance(inferenceEvent))
         {
             return;
         }
 
-        var snapshot = jobEvent.Snapshot;
         var group = _hub.Clients.Group(GroupOf(feed.Id));
-        switch (jobEvent.Kind)
+        var steps = inferenceEvent.TotalSteps > 0 ? inferenceEvent.TotalSteps : StepsOf(feed.Job!);
+        switch (inferenceEvent.Kind)
         {
-            case JobEventKind.Queued:
-                if (feed.Stage > Stage.Queued || (feed.Stage == Stage.Queued && feed.Last?.QueuePosition == snapshot.QueuePosition))
-                {
-                    return;
-                }
-
+            case InferenceEventKind.Queued:
                 feed.Stage = Stage.Queued;
-                feed.Last = snapshot;
-                await group.SendAsync(LiveEventNames.Queued, new QueuedEvent(feed.Id, snapshot.QueuePosition));
+                feed.Position = inferenceEvent.QueuePosition;
+                feed.Step = 0;
+                await group.SendAsync(LiveEventNames.Queued, new QueuedEvent(feed.Id, inferenceEvent.QueuePosition));
                 return;
 
-            case JobEventKind.Started:
-                if (feed.Stage >= Stage.Running)
+            case InferenceEventKind.Started:
+            case InferenceEventKind.Progress:
+                if (feed.Stage != Stage.Running)
                 {
-                    return;
-                }
-
-                feed.Stage = Stage.Running;
-                feed.Last = snapshot;
-                await group.SendAsync(LiveEventNames.Started, new StartedEvent(feed.Id, StepsOf(snapshot)));
-                return;
-
-            case JobEventKind.Progress:
-                if (feed.Stage == Stage.Running && snapshot.Step <= feed.Step)
-                {
-                    return;
-                }
-
-                if (feed.Stage < Stage.Running)
-                {
-                    // The start was overtaken by (or lost before) this step: announce it first.
+                    // A watcher that arrives mid-run, or a start that was lost: announce the start first.
                     feed.Stage = Stage.Running;
-                    await group.SendAsync(LiveEventNames.Started, new StartedEvent(feed.Id, StepsOf(snapshot)));
+                    feed.Steps = steps;
+                    await group.SendAsync(LiveEventNames.Started, new StartedEvent(feed.Id, steps));
                 }
 
-                feed.Last = snapshot;
-                feed.Step = snapshot.Step;
-                feed.Eta = jobEvent.EtaSeconds;
-                feed.Preview = jobEvent.Preview is { } preview ? DataUrlOf(preview) : feed.Preview;
-                await group.SendAsync(LiveEventNames.Progress, new ProgressEvent(feed.Id, snapshot.Step, StepsOf(snapshot), jobEvent.EtaSeconds, jobEvent.Preview is null ? null : feed.Preview));
-                return;
-
-            case JobEventKind.Completed:
-            case JobEventKind.Failed:
-            case JobEventKind.Cancelled:
-                feed.Stage = Stage.Finished;
-                feed.Last = snapshot;
-                foreach (var byBase in feed.Connections.GroupBy(c => c.Value, StringComparer.Ordinal))
+                if (inferenceEvent.Kind == InferenceEventKind.Progress)
                 {
-                    var (name, payload) = FinishedEventOf(snapshot, byBase.Key);
-                    await _hub.Clients.Clients([.. byBase.Select(c => c.Key)]).SendAsync(name, payload);
+                    feed.Step = inferenceEvent.Step;
+                    feed.Steps = steps;
+                    feed.Eta = inferenceEvent.EtaSeconds;
+                    feed.Preview = inferenceEvent.Preview is { } preview ? DataUrlOf(preview) : feed.Preview;
+                    await group.SendAsync(LiveEventNames.Progress, new ProgressEvent(feed.Id, feed.Step, steps, feed.Eta, inferenceEvent.Preview is null ? null : feed.Preview));
                 }
 
                 return;
+
+            case InferenceEventKind.Completed:
+                await FinishAsync(feed, feed.Job! with { Status = JobStatus.Succeeded, Images = inferenceEvent.Images, CompletedAt = inferenceEvent.CompletedAt });
+                return;
+
+            case InferenceEventKind.Failed:
+                await FinishAsync(feed, feed.Job! with { Status = JobStatus.Failed, Error = inferenceEvent.Error });
+                return;
+
+            case InferenceEventKind.Left when inferenceEvent.Job == feed.Id:
+                await FinishAsync(feed, feed.Job! with { Status = JobStatus.Cancelled });
+                return;
+        }
+    }
+
+    /// <summary>Under the feed's gate: the job's end, to each connection with image URLs of its own base.</summary>
+    private async Task FinishAsync(JobFeed feed, JobSnapshot final)
+    {
+        feed.Stage = Stage.Finished;
+        feed.Job = final;
+        foreach (var byBase in feed.Connections.GroupBy(c => c.Value, StringComparer.Ordinal))
+        {
+            var (name, payload) = FinishedEventOf(final, byBase.Key);
+            await _hub.Clients.Clients([.. byBase.Select(c => c.Key)]).SendAsync(name, payload);
         }
     }
 
@@ -355,22 +358,21 @@ public sealed partial class JobEventRelay : IAsyncDisposable
     private async Task SendCurrentAsync(JobFeed feed, string connectionId, string baseUrl)
     {
         var client = _hub.Clients.Client(connectionId);
-        var last = feed.Last!;
         switch (feed.Stage)
         {
             case Stage.Queued:
-                await client.SendAsync(LiveEventNames.Queued, new QueuedEvent(feed.Id, last.QueuePosition));
+                await client.SendAsync(LiveEventNames.Queued, new QueuedEvent(feed.Id, feed.Position));
                 break;
             case Stage.Running:
-                await client.SendAsync(LiveEventNames.Started, new StartedEvent(feed.Id, StepsOf(last)));
+                await client.SendAsync(LiveEventNames.Started, new StartedEvent(feed.Id, feed.Steps));
                 if (feed.Step > 0)
                 {
-                    await client.SendAsync(LiveEventNames.Progress, new ProgressEvent(feed.Id, feed.Step, StepsOf(last), feed.Eta, feed.Preview));
+                    await client.SendAsync(LiveEventNames.Progress, new ProgressEvent(feed.Id, feed.Step, feed.Steps, feed.Eta, feed.Preview));
                 }
 
                 break;
             case Stage.Finished:
-                var (name, payload) = FinishedEventOf(last, baseUrl);
+                var (name, payload) = FinishedEventOf(feed.Job!, baseUrl);
                 await client.SendAsync(name, payload);
                 break;
         }
@@ -391,28 +393,17 @@ public sealed partial class JobEventRelay : IAsyncDisposable
         {
             try
             {
-                await Job(feed.Id).Unsubscribe(reference);
+                await Owner(feed).Unwatch(reference);
             }
             catch (Exception e)
             {
-                // The grain forgets an observer that is not renewed anyway.
+                // The owner forgets an observer that is not renewed anyway.
                 LogUnsubscribeFailed(feed.Id, e);
             }
 
-            _grains.DeleteObjectReference<IJobObserver>(reference);
+            _grains.DeleteObjectReference<IInferenceObserver>(reference);
         }
     }
-
-    /// <summary>The event that a snapshot stands for, so that a snapshot and events go through the same ordering.</summary>
-    private static JobEvent EventOf(JobSnapshot snapshot) => new(snapshot.Id, snapshot.Status switch
-    {
-        JobStatus.Queued => JobEventKind.Queued,
-        JobStatus.Running => snapshot.Step > 0 ? JobEventKind.Progress : JobEventKind.Started,
-        JobStatus.Succeeded => JobEventKind.Completed,
-        JobStatus.Failed => JobEventKind.Failed,
-        JobStatus.Cancelled => JobEventKind.Cancelled,
-        _ => throw new ArgumentOutOfRangeException(nameof(snapshot), snapshot.Status, "A job that does not exist has no events."),
-    }, snapshot);
 
     private static (string Name, object Payload) FinishedEventOf(JobSnapshot snapshot, string baseUrl) => snapshot.Status switch
     {
@@ -444,25 +435,32 @@ public sealed partial class JobEventRelay : IAsyncDisposable
         public Dictionary<string, string> Connections { get; } = new(StringComparer.Ordinal);
 
         /// <summary>Held here: the object reference alone would not keep the observer alive.</summary>
-        public IJobObserver Observer { get; set; } = null!;
+        public IInferenceObserver Observer { get; set; } = null!;
 
-        public IJobObserver? Reference { get; set; }
+        public IInferenceObserver? Reference { get; set; }
 
         public bool Closed { get; set; }
 
         public Stage Stage { get; set; }
 
-        public JobSnapshot? Last { get; set; }
+        /// <summary>The job as last read (its request key, spec, id), and its end once it ended.</summary>
+        public JobSnapshot? Job { get; set; }
+
+        public EventOrder Order { get; } = new();
+
+        public int? Position { get; set; }
 
         public int Step { get; set; }
+
+        public int Steps { get; set; }
 
         public double? Eta { get; set; }
 
         public string? Preview { get; set; }
     }
 
-    private sealed class FeedObserver(JobEventRelay relay, JobFeed feed) : IJobObserver
+    private sealed class FeedObserver(JobEventRelay relay, JobFeed feed) : IInferenceObserver
     {
-        public Task OnJobEvent(JobEvent jobEvent) => relay.OnEventAsync(feed, jobEvent);
+        public Task OnInferenceEvent(InferenceEvent inferenceEvent) => relay.OnEventAsync(feed, inferenceEvent);
     }
 }

@@ -1,12 +1,13 @@
 namespace OrleansDiffusion.Contracts;
 
 /// <summary>
-/// A stateless worker that runs leased work on the silo it is activated on (stateless workers are always local to
-/// their caller: each silo's worker pump calls its own). <see cref="Start"/> returns as soon as the work is started;
-/// progress and results go to the result cache grains.
+/// A stateless worker for one model (key: the model id), activated on demand on the silo whose pump leased the work
+/// (stateless workers are always local to their caller). An activation holds its model on this silo while it lives and
+/// releases it when it is collected after <c>ModelUnloadAfter</c> without work: idle deactivation and model unload are
+/// one mechanism. <see cref="Start"/> returns as soon as the work is started; progress and results go to the owners.
 /// </summary>
 [Alias("od.IInferenceWorkerGrain")]
-public interface IInferenceWorkerGrain : IGrainWithIntegerKey
+public interface IInferenceWorkerGrain : IGrainWithStringKey
 {
     [Alias("Start")]
     Task Start(WorkLease lease);

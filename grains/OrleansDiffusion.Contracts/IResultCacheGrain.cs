@@ -1,8 +1,12 @@
+using Orleans.Concurrency;
+
 namespace OrleansDiffusion.Contracts;
 
 /// <summary>
-/// One result, keyed by the request key (SHA-256 of the canonical request). Identical requests join the same
-/// inference; a finished result answers later identical requests from storage without inference.
+/// The owner of one inference, keyed by its request key (SHA-256 of the canonical request). It holds the spec, the
+/// waiting jobs, the attempts, the live lease and the outcome, and numbers the inference's events. Identical requests
+/// join the same inference; a finished result answers later identical requests from storage without inference. The
+/// worker that runs the inference talks to this grain alone, and this grain completes its own queue entry.
 /// </summary>
 [Alias("od.IResultCacheGrain")]
 public interface IResultCacheGrain : IGrainWithStringKey
@@ -15,19 +19,48 @@ public interface IResultCacheGrain : IGrainWithStringKey
     [Alias("Leave")]
     Task Leave(Guid jobId);
 
-    // Reported by the inference worker that holds the lease.
-    [Alias("ReportStarted")]
-    Task<bool> ReportStarted(string silo);
+    /// <summary>The inference now, as one event (its sequence number included), and whether <paramref name="jobId"/> waits for it.</summary>
+    [Alias("GetStatus")]
+    Task<InferenceStatus> GetStatus(Guid jobId);
 
-    /// <summary>Returns false when nobody waits any more: the worker then stops.</summary>
-    [Alias("ReportProgress")]
-    Task<bool> ReportProgress(int step, int totalSteps, double elapsedSeconds, byte[]? preview);
+    /// <summary>Subscribes a consumer of this inference's events and returns the current status, so it starts from there.</summary>
+    [Alias("Watch")]
+    Task<InferenceStatus> Watch(IInferenceObserver observer);
 
-    [Alias("ReportCompleted")]
-    Task ReportCompleted(IReadOnlyList<ImageRef> images, string silo);
+    [Alias("Unwatch")]
+    Task Unwatch(IInferenceObserver observer);
 
-    [Alias("ReportFailed")]
-    Task ReportFailed(string error);
+    // The worker holding a lease of this inference.
+
+    /// <summary>The spec to run under <paramref name="leaseId"/>, or null when nobody wants the result any more (the entry is completed).</summary>
+    [Alias("Start")]
+    Task<GenerationSpec?> Start(Guid leaseId, string silo);
+
+    /// <summary>Returns false when the work is no longer wanted under this lease: the worker then stops.</summary>
+    [Alias("Progress")]
+    Task<bool> Progress(Guid leaseId, int step, int totalSteps, double elapsedSeconds, byte[]? preview);
+
+    /// <summary>Keeps the lease alive in the queue partition; false when it was lost.</summary>
+    [Alias("Renew")]
+    Task<bool> Renew(Guid leaseId, string silo);
+
+    [Alias("Complete")]
+    Task Complete(Guid leaseId, IReadOnlyList<ImageRef> images, string silo);
+
+    /// <summary>A permanent failure (bad model, bad input): the waiting jobs fail; not cached.</summary>
+    [Alias("Fail")]
+    Task Fail(Guid leaseId, string error);
+
+    /// <summary>
+    /// Work lost by a transient fault (<paramref name="countAttempt"/>) or handed back by a stopping silo: it goes back to
+    /// the queue, or fails its jobs once it was lost <c>MaxAttempts</c> times.
+    /// </summary>
+    [Alias("Retry")]
+    Task Retry(Guid leaseId, string reason, bool countAttempt);
+
+    /// <summary>From the partition's watchdog: the lease's silo left or stopped renewing, and the entry is queued again.</summary>
+    [OneWay, Alias("OnLeaseLost")]
+    Task OnLeaseLost(Guid leaseId, string reason);
 
     [Alias("GetEntry")]
     Task<CacheEntry> GetEntry();
@@ -50,7 +83,17 @@ public enum CacheOutcome
 public sealed record CacheJoinResult(
     [property: Id(0)] CacheOutcome Outcome,
     [property: Id(1)] IReadOnlyList<ImageRef> Images,
-    [property: Id(2)] int? QueuePosition);
+    [property: Id(2)] int? QueuePosition,
+    [property: Id(3)] DateTimeOffset? CompletedAt = null);
+
+/// <summary>An inference at one moment, for a job or a new watcher.</summary>
+[GenerateSerializer, Immutable, Alias("od.InferenceStatus")]
+public sealed record InferenceStatus(
+    [property: Id(0)] CacheEntryStatus Status,
+    [property: Id(1)] InferenceEvent Current,
+    [property: Id(2)] bool Waiting,
+    [property: Id(3)] DateTimeOffset? LastFailedAt,
+    [property: Id(4)] string? LastError);
 
 [GenerateSerializer, Alias("od.CacheEntryStatus")]
 public enum CacheEntryStatus
@@ -65,4 +108,5 @@ public sealed record CacheEntry(
     [property: Id(0)] CacheEntryStatus Status,
     [property: Id(1)] IReadOnlyList<ImageRef> Images,
     [property: Id(2)] int Waiting,
-    [property: Id(3)] int Inferences);
+    [property: Id(3)] int Inferences,
+    [property: Id(4)] int Attempts);

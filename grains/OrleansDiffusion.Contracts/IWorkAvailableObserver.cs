@@ -2,10 +2,10 @@ using Orleans.Concurrency;
 
 namespace OrleansDiffusion.Contracts;
 
-/// <summary>A silo's idle worker pump, woken by the queue when work arrives (instead of waiting for its next poll).</summary>
+/// <summary>A silo's idle worker pump, woken by a queue partition when work arrives (instead of waiting for its next poll).</summary>
 [Alias("od.IWorkAvailableObserver")]
 public interface IWorkAvailableObserver : IGrainObserver
 {
     [OneWay, Alias("WorkAvailable")]
-    void WorkAvailable();
+    void WorkAvailable(string partition);
 }

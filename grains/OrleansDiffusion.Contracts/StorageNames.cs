@@ -3,9 +3,12 @@ namespace OrleansDiffusion.Contracts;
 /// <summary>The names of the grain storage providers and state the grains use.</summary>
 public static class StorageNames
 {
-    /// <summary>Job lifecycle state.</summary>
+    /// <summary>Job records (accepted, final outcome).</summary>
     public const string Jobs = "jobs";
 
-    /// <summary>Result cache entries and the work queue.</summary>
+    /// <summary>Inference owners (result cache entries).</summary>
     public const string Cache = "cache";
+
+    /// <summary>The Azure table that holds the queue partitions' entries, one row each.</summary>
+    public const string QueueTable = "diffusionqueue";
 }

@@ -1,34 +1,53 @@
 namespace OrleansDiffusion.Contracts;
 
 /// <summary>
-/// One inference waiting in (or leased from) the work queue. Its id is the request key, so the queue holds at most
-/// one item per distinct request.
+/// One inference waiting in (or leased from) a queue partition: small and of constant size, whatever the request. The
+/// spec stays with the inference's owner (the <see cref="IResultCacheGrain"/> keyed by <see cref="Key"/>); a worker asks
+/// the owner for it when it starts the work. A partition holds at most one entry per request key.
 /// </summary>
-[GenerateSerializer, Immutable, Alias("od.WorkItem")]
-public sealed record WorkItem(
-    [property: Id(0)] string Id,
-    [property: Id(1)] GenerationSpec Spec,
-    [property: Id(2)] string ApiKey,
-    [property: Id(3)] DateTimeOffset EnqueuedAt)
+[GenerateSerializer, Immutable, Alias("od.QueueEntry")]
+public sealed record QueueEntry(
+    [property: Id(0)] string Key,
+    [property: Id(1)] string ApiKey,
+    [property: Id(2)] string Model,
+    [property: Id(3)] string? BatchKey,
+    [property: Id(4)] int Cost,
+    [property: Id(5)] DateTimeOffset EnqueuedAt)
 {
-    /// <summary>How many times this work was lost (its silo died, its lease expired, a transient fault) and requeued.</summary>
-    [Id(4)]
-    public int Attempts { get; init; }
-
-    /// <summary>Items with the same batch key can share one batched UNet call: same model, size, steps, scheduler, guidance mode; txt2img only.</summary>
-    public string? BatchKey => Spec.InitImageKey is null
-        ? $"{Spec.Model}|{Spec.Width}x{Spec.Height}|{Spec.Steps}|{Spec.Scheduler}|{(Spec.GuidanceScale > 1f ? "cfg" : "nocfg")}"
+    /// <summary>
+    /// Requests with the same batch key can share one batched UNet call: same model, size, steps, scheduler, guidance
+    /// mode; txt2img only (null otherwise).
+    /// </summary>
+    public static string? BatchKeyOf(GenerationSpec spec) => spec.InitImageKey is null
+        ? $"{spec.Model}|{spec.Width}x{spec.Height}|{spec.Steps}|{spec.Scheduler}|{(spec.GuidanceScale > 1f ? "cfg" : "nocfg")}"
         : null;
+
+    /// <summary>A rough relative cost (pixels x steps x images, in 64x64x1 units), for schedulers and the scale signal.</summary>
+    public static int CostOf(GenerationSpec spec) =>
+        (int)Math.Clamp((long)spec.Width * spec.Height / 4096 * Math.Max(1, spec.Steps) * Math.Max(1, spec.ImageCount), 1, int.MaxValue);
 }
 
-/// <summary>Work handed to one silo: one item, or several compatible items to run as one batch.</summary>
+/// <summary>Work handed to one silo from one partition: one entry, or several compatible entries to run as one batch.</summary>
 [GenerateSerializer, Immutable, Alias("od.WorkLease")]
 public sealed record WorkLease(
     [property: Id(0)] Guid LeaseId,
     [property: Id(1)] string Silo,
-    [property: Id(2)] IReadOnlyList<WorkItem> Items,
-    [property: Id(3)] DateTimeOffset ExpiresAt);
+    [property: Id(2)] string Partition,
+    [property: Id(3)] IReadOnlyList<QueueEntry> Items,
+    [property: Id(4)] DateTimeOffset ExpiresAt);
 
+/// <summary>One partition's live counts (soft state: counters restart with the activation).</summary>
+[GenerateSerializer, Immutable, Alias("od.PartitionCounts")]
+public sealed record PartitionCounts(
+    [property: Id(0)] string Partition,
+    [property: Id(1)] int Pending,
+    [property: Id(2)] IReadOnlyDictionary<string, int> RunningBySilo,
+    [property: Id(3)] DateTimeOffset? OldestPending,
+    [property: Id(4)] long Completed,
+    [property: Id(5)] long Requeued,
+    [property: Id(6)] long GaveUp);
+
+/// <summary>The whole queue: the sum over its partitions.</summary>
 [GenerateSerializer, Immutable, Alias("od.QueueStats")]
 public sealed record QueueStats(
     [property: Id(0)] int Pending,
@@ -37,4 +56,5 @@ public sealed record QueueStats(
     [property: Id(3)] double OldestPendingSeconds,
     [property: Id(4)] long Completed,
     [property: Id(5)] long Requeued,
-    [property: Id(6)] long GaveUp);
+    [property: Id(6)] long GaveUp,
+    [property: Id(7)] int Partitions);

@@ -102,16 +102,16 @@ public static class SiloHostExtensions
     {
         if (cluster.Storage == StateStorageKind.AzureStorage)
         {
-            // Jobs in tables (small rows, queried by key); the queue and cache in blobs (the queue grows past a row's limit).
+            // Jobs in table rows; inference owners in blobs (their image lists can outgrow a row); queue entries one row each.
+            // No reminders: the queue partitions' watchdogs find stalled work.
             silo.AddAzureTableGrainStorage(StorageNames.Jobs, o => o.TableServiceClient = new TableServiceClient(cluster.ConnectionString));
             silo.AddAzureBlobGrainStorage(StorageNames.Cache, o => o.BlobServiceClient = new BlobServiceClient(cluster.ConnectionString));
-            silo.UseAzureTableReminderService(o => o.TableServiceClient = new TableServiceClient(cluster.ConnectionString));
+            silo.AddDiffusionQueueTable(new TableServiceClient(cluster.ConnectionString));
         }
         else
         {
             silo.AddMemoryGrainStorage(StorageNames.Jobs);
             silo.AddMemoryGrainStorage(StorageNames.Cache);
-            silo.UseInMemoryReminderService();
         }
     }
 

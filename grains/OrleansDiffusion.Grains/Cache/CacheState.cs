@@ -2,7 +2,10 @@ using OrleansDiffusion.Contracts;
 
 namespace OrleansDiffusion.Grains.Cache;
 
-/// <summary>A result's persisted state: metadata and image references only, never image bytes.</summary>
+/// <summary>
+/// An inference's persisted state: the spec, who waits, the attempts and the outcome; image references only, never
+/// image bytes. Written when an inference starts, when a job joins or leaves it, when it loses its work, and at its end.
+/// </summary>
 [GenerateSerializer, Alias("od.CacheState")]
 public sealed class CacheState
 {
@@ -20,5 +23,19 @@ public sealed class CacheState
     /// <summary>Inferences completed for this key (1 in a healthy cluster).</summary>
     [Id(5)] public int Inferences { get; set; }
 
-    [Id(6)] public DateTimeOffset? ComputingSince { get; set; }
+    /// <summary>When the inference in progress was queued.</summary>
+    [Id(6)] public DateTimeOffset? QueuedAt { get; set; }
+
+    /// <summary>How many times the work in progress was lost (its silo died, its lease expired, a transient fault).</summary>
+    [Id(7)] public int Attempts { get; set; }
+
+    [Id(8)] public DateTimeOffset? CompletedAt { get; set; }
+
+    /// <summary>The silo that computed the result.</summary>
+    [Id(9)] public string? Silo { get; set; }
+
+    /// <summary>The last failure (not cached: an identical request later tries again), so a job that missed the news can still tell.</summary>
+    [Id(10)] public string? LastError { get; set; }
+
+    [Id(11)] public DateTimeOffset? LastFailedAt { get; set; }
 }

@@ -1,24 +1,45 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Orleans.Runtime;
+using Orleans.Utilities;
 using OrleansDiffusion.Contracts;
 using OrleansDiffusion.Grains.Hosting;
 
 namespace OrleansDiffusion.Grains.Cache;
 
 /// <summary>
-/// One result, keyed by its request key: identical requests anywhere in the cluster join one inference, and a
-/// finished result answers later identical requests from storage. Progress fans out to every waiting job.
+/// The owner of one inference, keyed by its request key. Identical requests anywhere in the cluster join it; it queues
+/// a small entry in its queue partition, hands the spec to the worker that leases the entry, turns the worker's reports
+/// into one numbered event stream for every consumer, stores the outcome, tells the waiting jobs, and completes its own
+/// queue entry. A finished result answers later identical requests from storage.
 /// </summary>
-public sealed class ResultCacheGrain(
+public sealed partial class ResultCacheGrain(
     [PersistentState("result", StorageNames.Cache)] IPersistentState<CacheState> state,
+    IOptions<DiffusionOptions> options,
     DiffusionMetrics metrics,
-    TimeProvider time) : Grain, IResultCacheGrain
+    TimeProvider time,
+    ILogger<ResultCacheGrain> logger) : Grain, IResultCacheGrain
 {
     // 0.5 + 1 + 2 + 4 + 8 s between six attempts: about as long as a dead silo takes to be declared dead.
     private const int NotifyAttempts = 6;
 
-    private IWorkQueueGrain Queue => GrainFactory.GetGrain<IWorkQueueGrain>(IWorkQueueGrain.DefaultKey);
+    private readonly DiffusionOptions _options = options.Value;
+    private readonly ObserverManager<IInferenceObserver> _observers = new(TimeSpan.FromMinutes(10), logger);
+
+    // The run in progress: soft state. A restarted owner adopts the lease of the first report it receives.
+    private Guid? _lease;
+    private string? _silo;
+    private DateTimeOffset? _startedAt;
+    private int _step;
+    private int _totalSteps;
+    private double? _eta;
+    private byte[]? _preview;
+    private long _seq;
 
     private string Key => this.GetPrimaryKeyString();
+
+    private IQueuePartitionGrain Partition =>
+        GrainFactory.GetGrain<IQueuePartitionGrain>(QueuePartitions.Of(state.State.Spec!.Model, Key, _options.QueuePartitions));
 
     public async Task<CacheJoinResult> Join(Guid jobId, GenerationSpec spec, string apiKey)
     {
@@ -26,7 +47,7 @@ public sealed class ResultCacheGrain(
         {
             case CacheEntryStatus.Done:
                 metrics.CacheHit();
-                return new CacheJoinResult(CacheOutcome.Hit, state.State.Images, null);
+                return new CacheJoinResult(CacheOutcome.Hit, state.State.Images, null, state.State.CompletedAt);
 
             case CacheEntryStatus.Computing:
                 var joined = !state.State.Waiters.Contains(jobId);
@@ -37,8 +58,8 @@ public sealed class ResultCacheGrain(
                     metrics.DedupJoin();
                 }
 
-                // Idempotent: puts the work back when the queue lost it (the job watchdog calls Join again).
-                var position = await Queue.Enqueue(WorkItemOf(state.State.Spec!, state.State.ApiKey));
+                // Idempotent: puts the entry back if its partition lost it (an entry is never lost otherwise).
+                var position = _lease is null ? await Partition.Enqueue(EntryOf()) : (int?)null;
                 return new CacheJoinResult(joined ? CacheOutcome.Joined : CacheOutcome.Started, [], position);
 
             default:
@@ -46,20 +67,25 @@ public sealed class ResultCacheGrain(
                 state.State.Waiters = [jobId];
                 state.State.Spec = spec;
                 state.State.ApiKey = apiKey;
-                state.State.ComputingSince = time.GetUtcNow();
+                state.State.QueuedAt = time.GetUtcNow();
+                state.State.Attempts = 0;
                 await WriteAsync();
+                int queued;
                 try
                 {
-                    var queued = await Queue.Enqueue(WorkItemOf(spec, apiKey));
-                    return new CacheJoinResult(CacheOutcome.Started, [], queued);
+                    queued = await Partition.Enqueue(EntryOf());
                 }
-                catch (QueueFullException)
+                catch (Exception)
                 {
+                    // Not queued (full, or storage failed): as if the request never came.
                     state.State.Status = CacheEntryStatus.Empty;
                     state.State.Waiters = [];
                     await WriteAsync();
                     throw;
                 }
+
+                Emit(Event(InferenceEventKind.Queued) with { QueuePosition = queued });
+                return new CacheJoinResult(CacheOutcome.Started, [], queued);
         }
     }
 
@@ -70,117 +96,301 @@ public sealed class ResultCacheGrain(
             return;
         }
 
-        if (state.State.Waiters.Count == 0 && state.State.Status == CacheEntryStatus.Computing)
+        var unwanted = state.State.Waiters.Count == 0 && state.State.Status == CacheEntryStatus.Computing;
+        if (unwanted)
         {
             // Nobody wants this result any more: drop the work; a running worker stops at its next progress report.
             state.State.Status = CacheEntryStatus.Empty;
+            ResetRun();
+        }
+
+        await WriteAsync();
+        Emit(Event(InferenceEventKind.Left) with { Job = jobId });
+        if (unwanted)
+        {
+            await Partition.Complete(Key, failed: false);
+        }
+    }
+
+    public async Task<InferenceStatus> GetStatus(Guid jobId) =>
+        new(state.State.Status, await CurrentAsync(), state.State.Waiters.Contains(jobId), state.State.LastFailedAt, state.State.LastError);
+
+    public async Task<InferenceStatus> Watch(IInferenceObserver observer)
+    {
+        _observers.Subscribe(observer, observer);
+        return new(state.State.Status, await CurrentAsync(), false, state.State.LastFailedAt, state.State.LastError);
+    }
+
+    public Task Unwatch(IInferenceObserver observer)
+    {
+        _observers.Unsubscribe(observer);
+        return Task.CompletedTask;
+    }
+
+    public async Task<GenerationSpec?> Start(Guid leaseId, string silo)
+    {
+        if (!IsWanted)
+        {
+            await CompleteEntryAsync(failed: false); // done meanwhile, or every job left
+            return null;
+        }
+
+        _lease = leaseId;
+        _silo = silo;
+        _startedAt = time.GetUtcNow();
+        _step = 0;
+        _totalSteps = state.State.Spec!.Steps;
+        _eta = null;
+        _preview = null;
+        Emit(Event(InferenceEventKind.Started));
+        return state.State.Spec;
+    }
+
+    public Task<bool> Progress(Guid leaseId, int step, int totalSteps, double elapsedSeconds, byte[]? preview)
+    {
+        if (!IsWanted || !IsCurrent(leaseId))
+        {
+            return Task.FromResult(false);
+        }
+
+        // Reports can overtake each other: only a newer step counts, and it gets the next number.
+        if (step > _step)
+        {
+            _step = step;
+            _totalSteps = totalSteps;
+            _eta = step > 0 ? elapsedSeconds / step * (totalSteps - step) : null;
+            _preview = preview ?? _preview;
+            Emit(Event(InferenceEventKind.Progress) with { Preview = preview });
+        }
+
+        return Task.FromResult(true);
+    }
+
+    public async Task<bool> Renew(Guid leaseId, string silo) =>
+        IsWanted && IsCurrent(leaseId) && await Partition.Renew(Key, leaseId, silo);
+
+    public async Task Complete(Guid leaseId, IReadOnlyList<ImageRef> images, string silo)
+    {
+        if (state.State.Status != CacheEntryStatus.Done)
+        {
+            // Stored even when nobody waits any more: it is computed, and answers the next identical request.
+            var waiters = state.State.Waiters;
+            state.State.Status = CacheEntryStatus.Done;
+            state.State.Images = [.. images];
+            state.State.Waiters = [];
+            state.State.Inferences++;
+            state.State.CompletedAt = time.GetUtcNow();
+            state.State.Silo = silo;
+            state.State.Attempts = 0;
             await WriteAsync();
-            await Queue.Cancel(Key);
+            ResetRun();
+            var completed = Event(InferenceEventKind.Completed);
+            Emit(completed);
+            NotifyJobs(waiters, completed);
+        }
+
+        await CompleteEntryAsync(failed: false);
+    }
+
+    public async Task Fail(Guid leaseId, string error)
+    {
+        if (state.State.Status == CacheEntryStatus.Computing)
+        {
+            await FailAsync(error);
+        }
+        else
+        {
+            await CompleteEntryAsync(failed: false);
+        }
+    }
+
+    public async Task Retry(Guid leaseId, string reason, bool countAttempt)
+    {
+        if (!IsWanted)
+        {
+            await CompleteEntryAsync(failed: false);
             return;
         }
 
-        await WriteAsync();
-    }
-
-    public async Task<bool> ReportStarted(string silo)
-    {
-        if (state.State.Status != CacheEntryStatus.Computing || state.State.Waiters.Count == 0)
-        {
-            return false;
-        }
-
-        var now = time.GetUtcNow();
-        await Task.WhenAll(state.State.Waiters.Select(id => GrainFactory.GetGrain<IGenerationJobGrain>(id).OnStarted(silo, now)));
-        return true;
-    }
-
-    public async Task<bool> ReportProgress(int step, int totalSteps, double elapsedSeconds, byte[]? preview)
-    {
-        if (state.State.Status != CacheEntryStatus.Computing || state.State.Waiters.Count == 0)
-        {
-            return false;
-        }
-
-        // Awaited, so that each job sees the steps in order (one-way messages may overtake each other); the worker
-        // chains its reports without waiting on them, so a slow job grain never slows the engine.
-        try
-        {
-            await Task.WhenAll(state.State.Waiters.Select(id => GrainFactory.GetGrain<IGenerationJobGrain>(id).OnProgress(step, totalSteps, elapsedSeconds, preview)));
-        }
-        catch (Exception)
-        {
-            // A lost live update; the outcome is delivered separately.
-        }
-
-        return true;
-    }
-
-    public async Task ReportCompleted(IReadOnlyList<ImageRef> images, string silo)
-    {
-        if (state.State.Status == CacheEntryStatus.Done)
-        {
-            return; // a requeued duplicate finished too; the first result stands
-        }
-
-        var waiters = state.State.Waiters;
-        state.State.Status = CacheEntryStatus.Done;
-        state.State.Images = [.. images];
-        state.State.Waiters = [];
-        state.State.Inferences++;
-        state.State.ComputingSince = null;
-        await WriteAsync();
-
-        // Not awaited: the worker's report returns once the result is stored; telling the jobs may take retries
-        // while a job grain moves off a dead silo (the job's watchdog covers what still fails).
-        _ = NotifyAsync(waiters, job => job.OnCompleted(images, false, silo));
-    }
-
-    public async Task ReportFailed(string error)
-    {
-        if (state.State.Status != CacheEntryStatus.Computing)
+        if (countAttempt && !await CountAttemptAsync(reason))
         {
             return;
         }
 
+        if (IsCurrent(leaseId))
+        {
+            ResetRun();
+            Emit(Event(InferenceEventKind.Queued));
+        }
+
+        await Partition.Release(Key, leaseId, lost: countAttempt);
+    }
+
+    public async Task OnLeaseLost(Guid leaseId, string reason)
+    {
+        // The partition has put the entry back already.
+        if (!IsWanted)
+        {
+            await CompleteEntryAsync(failed: false);
+            return;
+        }
+
+        if (await CountAttemptAsync(reason) && (_lease is null || _lease == leaseId))
+        {
+            ResetRun();
+            Emit(Event(InferenceEventKind.Queued));
+        }
+    }
+
+    public Task<CacheEntry> GetEntry() =>
+        Task.FromResult(new CacheEntry(state.State.Status, state.State.Images, state.State.Waiters.Count, state.State.Inferences, state.State.Attempts));
+
+    private bool IsWanted => state.State.Status == CacheEntryStatus.Computing && state.State.Waiters.Count > 0;
+
+    /// <summary>Whether reports under <paramref name="leaseId"/> count; an owner that restarted adopts the first lease it hears of.</summary>
+    private bool IsCurrent(Guid leaseId)
+    {
+        _lease ??= leaseId;
+        return _lease == leaseId;
+    }
+
+    /// <summary>Counts one lost attempt; out of attempts, the jobs fail. True when the work goes on.</summary>
+    private async Task<bool> CountAttemptAsync(string reason)
+    {
+        state.State.Attempts++;
+        if (state.State.Attempts >= _options.MaxAttempts)
+        {
+            Log.GaveUp(logger, Key, state.State.Attempts, reason);
+            await FailAsync($"The work was lost {state.State.Attempts} times, the last time because {reason}; not retried.");
+            return false;
+        }
+
+        await WriteAsync();
+        return true;
+    }
+
+    private async Task FailAsync(string error)
+    {
         // Not cached: an identical request later tries again.
         var waiters = state.State.Waiters;
         state.State.Status = CacheEntryStatus.Empty;
         state.State.Waiters = [];
-        state.State.ComputingSince = null;
+        state.State.LastError = error;
+        state.State.LastFailedAt = time.GetUtcNow();
+        state.State.Attempts = 0;
         await WriteAsync();
-        _ = NotifyAsync(waiters, job => job.OnFailed(error));
+        ResetRun();
+        var failed = Event(InferenceEventKind.Failed);
+        Emit(failed);
+        NotifyJobs(waiters, failed);
+        await CompleteEntryAsync(failed: true);
     }
 
-    public Task<CacheEntry> GetEntry() =>
-        Task.FromResult(new CacheEntry(state.State.Status, state.State.Images, state.State.Waiters.Count, state.State.Inferences));
+    private async Task CompleteEntryAsync(bool failed)
+    {
+        if (state.State.Spec is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await Partition.Complete(Key, failed);
+        }
+        catch (Exception e)
+        {
+            // The entry stays queued; whoever leases it next hears that it is decided, and this runs again.
+            Log.CompleteFailed(logger, e, Key);
+        }
+    }
+
+    private void ResetRun()
+    {
+        _lease = null;
+        _silo = null;
+        _startedAt = null;
+        _step = 0;
+        _eta = null;
+        _preview = null;
+    }
+
+    /// <summary>The inference now as the event a new consumer starts from (its number is the last one given).</summary>
+    private async Task<InferenceEvent> CurrentAsync()
+    {
+        var current = state.State.Status switch
+        {
+            CacheEntryStatus.Done => Event(InferenceEventKind.Completed, next: false),
+            CacheEntryStatus.Computing when _lease is not null => Event(_step > 0 ? InferenceEventKind.Progress : InferenceEventKind.Started, next: false) with { Preview = _preview },
+            CacheEntryStatus.Computing => Event(InferenceEventKind.Queued, next: false) with { QueuePosition = await Partition.GetPosition(Key) },
+            _ when state.State.LastFailedAt is not null => Event(InferenceEventKind.Failed, next: false),
+            _ => Event(InferenceEventKind.Left, next: false),
+        };
+        return current;
+    }
+
+    private InferenceEvent Event(InferenceEventKind kind, bool next = true)
+    {
+        if (next)
+        {
+            // Numbers start from the clock, so that they keep increasing when the owner moves to another silo.
+            _seq = Math.Max(_seq + 1, time.GetUtcNow().UtcTicks);
+        }
+
+        return new InferenceEvent
+        {
+            Key = Key,
+            Seq = _seq,
+            Kind = kind,
+            Step = kind == InferenceEventKind.Completed ? _totalSteps : _step,
+            TotalSteps = _totalSteps > 0 ? _totalSteps : state.State.Spec?.Steps ?? 0,
+            EtaSeconds = _eta,
+            Images = state.State.Status == CacheEntryStatus.Done ? state.State.Images : [],
+            Error = kind == InferenceEventKind.Failed ? state.State.LastError : null,
+            Silo = state.State.Status == CacheEntryStatus.Done ? state.State.Silo : _silo,
+            StartedAt = _startedAt,
+            CompletedAt = state.State.Status == CacheEntryStatus.Done ? state.State.CompletedAt : state.State.LastFailedAt,
+        };
+    }
+
+    private void Emit(InferenceEvent inferenceEvent) => _observers.Notify(o => o.OnInferenceEvent(inferenceEvent));
+
+    private QueueEntry EntryOf()
+    {
+        var spec = state.State.Spec!;
+        return new QueueEntry(Key, state.State.ApiKey, spec.Model, QueueEntry.BatchKeyOf(spec), QueueEntry.CostOf(spec), state.State.QueuedAt ?? time.GetUtcNow());
+    }
 
     /// <summary>
-    /// Tells every waiting job the outcome. A job grain whose silo just died is reactivated elsewhere on a retry; one
-    /// that still cannot be told learns the outcome from its watchdog's re-join.
+    /// Tells every waiting job the outcome, without holding up this grain. A job grain whose silo just died is
+    /// reactivated elsewhere on a retry; one that still cannot be told reads the outcome from here when next asked.
     /// </summary>
-    private Task NotifyAsync(IEnumerable<Guid> jobs, Func<IGenerationJobGrain, Task> notify) =>
-        Task.WhenAll(jobs.Select(async id =>
+    private void NotifyJobs(List<Guid> jobs, InferenceEvent outcome)
+    {
+        foreach (var id in jobs)
         {
-            var job = GrainFactory.GetGrain<IGenerationJobGrain>(id);
-            for (var attempt = 1; ; attempt++)
-            {
-                try
-                {
-                    await notify(job);
-                    return;
-                }
-                catch (Exception) when (attempt < NotifyAttempts)
-                {
-                    await Task.Delay(TimeSpan.FromMilliseconds(250 << attempt));
-                }
-                catch (Exception)
-                {
-                    return;
-                }
-            }
-        }));
+            _ = NotifyAsync(GrainFactory.GetGrain<IGenerationJobGrain>(id), outcome);
+        }
+    }
 
-    private WorkItem WorkItemOf(GenerationSpec spec, string apiKey) => new(Key, spec, apiKey, state.State.ComputingSince ?? time.GetUtcNow());
+    private static async Task NotifyAsync(IGenerationJobGrain job, InferenceEvent outcome)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await job.OnOutcome(outcome);
+                return;
+            }
+            catch (Exception) when (attempt < NotifyAttempts)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(250 << attempt));
+            }
+            catch (Exception)
+            {
+                return;
+            }
+        }
+    }
 
     private async Task WriteAsync()
     {
@@ -190,8 +400,18 @@ public sealed class ResultCacheGrain(
         }
         catch
         {
+            // Memory is now ahead of storage: start over from what storage holds at the next call.
             DeactivateOnIdle();
             throw;
         }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Error, "Gave up on {Key} after {Attempts} lost attempts (the last: {Reason}); its jobs fail")]
+        public static partial void GaveUp(ILogger logger, string key, int attempts, string reason);
+
+        [LoggerMessage(2, LogLevel.Warning, "Completing the queue entry of {Key} failed; it is completed when next leased")]
+        public static partial void CompleteFailed(ILogger logger, Exception exception, string key);
     }
 }

@@ -32,9 +32,6 @@ public sealed class DiffusionOptions
     [Range(0, 256)]
     public int IntraOpThreads { get; set; }
 
-    /// <summary>How long an idle inference worker activation lives. Default: 2 minutes.</summary>
-    public TimeSpan WorkerIdleTimeout { get; set; } = TimeSpan.FromMinutes(2);
-
     /// <summary>
     /// How long an idle job or result-cache grain stays in memory; it reloads from storage when needed again.
     /// Default: 2 minutes (keeps a busy API's memory flat).
@@ -42,14 +39,9 @@ public sealed class DiffusionOptions
     public TimeSpan GrainIdleTimeout { get; set; } = TimeSpan.FromMinutes(2);
 
     /// <summary>
-    /// How often each silo re-reads its share of the reminder table. Every job removes its watchdog reminder when it
-    /// ends, and Orleans keeps a stopped entry (a tombstone, about a kilobyte) for each removed reminder until the silo's
-    /// next read, so this bounds that memory to about jobs per second x this interval. Default: 1 minute (Orleans' own
-    /// default, 5 minutes, lets a silo finishing 100 jobs/s hold some 30,000 tombstones).
+    /// How long an inference worker activation lives without work. It holds its model while it lives, so this is also how
+    /// long an idle model stays loaded before its memory is released. Default: 5 minutes; at least 1 second.
     /// </summary>
-    public TimeSpan ReminderRefreshInterval { get; set; } = TimeSpan.FromMinutes(1);
-
-    /// <summary>How long a model with no work stays loaded before its memory is released. Default: 5 minutes.</summary>
     public TimeSpan ModelUnloadAfter { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>Model ids kept loaded on every silo even when idle (provisioned concurrency). Default: none.</summary>
@@ -58,9 +50,20 @@ public sealed class DiffusionOptions
     /// <summary>Load the warm models (or, with none, nothing) at start rather than at first use. Default: true.</summary>
     public bool PreloadWarmModels { get; set; } = true;
 
-    /// <summary>Most waiting items the queue holds; more are refused with QueueFullException. Default: 1000.</summary>
+    /// <summary>
+    /// Most waiting requests the queue holds, shared evenly by its partitions (each holds this / <see cref="QueuePartitions"/>,
+    /// rounded up); more are refused with QueueFullException. Default: 1000.
+    /// </summary>
     [Range(1, 1_000_000)]
     public int MaxQueueLength { get; set; } = 1000;
+
+    /// <summary>
+    /// Queue partitions per model: requests spread over them by a hash of their request key, each a grain with its own
+    /// storage rows, so that no grain sees every job. Fair round robin between API keys is exact within a partition and
+    /// approximate across them. Default: 4.
+    /// </summary>
+    [Range(1, 256)]
+    public int QueuePartitions { get; set; } = 4;
 
     /// <summary>Most requests run together as one batched UNet call. Default: 4. 1 disables batching.</summary>
     [Range(1, 64)]
@@ -69,7 +72,7 @@ public sealed class DiffusionOptions
     /// <summary>How long a worker waits for compatible requests to join its batch. Default: 0 (take what waits now).</summary>
     public TimeSpan BatchWindow { get; set; } = TimeSpan.Zero;
 
-    /// <summary>A lease not renewed for this long goes back to the queue. Default: 60 seconds.</summary>
+    /// <summary>A lease not renewed for this long goes back to the queue (the partition's watchdog). Default: 60 seconds.</summary>
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>

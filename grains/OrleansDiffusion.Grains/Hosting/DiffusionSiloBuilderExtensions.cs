@@ -5,7 +5,9 @@ using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Hosting;
 using Orleans.Runtime;
+using Azure.Data.Tables;
 using OrleansDiffusion.Grains.Models;
+using OrleansDiffusion.Grains.Queue;
 using OrleansDiffusion.Grains.Workers;
 
 namespace OrleansDiffusion.Grains.Hosting;
@@ -17,6 +19,13 @@ public static class DiffusionSiloBuilderExtensions
     /// validated at start), the model catalog and host, worker slots, the runner and the worker pump, metrics, and the
     /// idle collection age of inference workers. The image store and grain storage are the host's choice.
     /// </summary>
+    /// <summary>Keeps the queue partitions' entries in Azure Table storage (one row each) instead of this silo's memory.</summary>
+    public static ISiloBuilder AddDiffusionQueueTable(this ISiloBuilder silo, TableServiceClient tables)
+    {
+        silo.Services.AddSingleton<IQueueStore>(new AzureTableQueueStore(tables));
+        return silo;
+    }
+
     public static ISiloBuilder AddDiffusion(this ISiloBuilder silo, IConfiguration configuration, Action<DiffusionOptions>? configure = null)
     {
         var services = silo.Services;
@@ -24,10 +33,8 @@ public static class DiffusionSiloBuilderExtensions
             .Bind(configuration.GetSection(DiffusionOptions.SectionName))
             .ValidateDataAnnotations()
             .Validate(o => o.Models.All(m => !string.IsNullOrWhiteSpace(m.Id) && !string.IsNullOrWhiteSpace(m.Path)), "Every Diffusion:Models entry needs an Id and a Path.")
-            .Validate(o => o.WorkerIdleTimeout >= TimeSpan.FromSeconds(1), "Diffusion:WorkerIdleTimeout must be at least 1 second.")
             .Validate(o => o.GrainIdleTimeout >= TimeSpan.FromSeconds(1), "Diffusion:GrainIdleTimeout must be at least 1 second.")
-            .Validate(o => o.ReminderRefreshInterval >= TimeSpan.FromSeconds(1), "Diffusion:ReminderRefreshInterval must be at least 1 second.")
-            .Validate(o => o.ModelUnloadAfter > TimeSpan.Zero, "Diffusion:ModelUnloadAfter must be positive.")
+            .Validate(o => o.ModelUnloadAfter >= TimeSpan.FromSeconds(1), "Diffusion:ModelUnloadAfter must be at least 1 second.")
             .Validate(o => o.LeaseDuration >= TimeSpan.FromSeconds(3), "Diffusion:LeaseDuration must be at least 3 seconds.")
             .Validate(o => o.PollInterval > TimeSpan.Zero, "Diffusion:PollInterval must be positive.")
             .Validate(o => o.BatchWindow >= TimeSpan.Zero, "Diffusion:BatchWindow must not be negative.")
@@ -47,16 +54,17 @@ public static class DiffusionSiloBuilderExtensions
         services.AddSingleton<DiffusionMetrics>();
         services.AddSingleton<ModelCatalog>();
         services.AddSingleton<ModelHost>();
+        services.TryAddSingleton<IQueueStore, MemoryQueueStore>();
         services.AddSingleton<WorkerSlots>();
         services.AddSingleton<InferenceRunner>();
         services.AddSingleton<WorkerPump>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<WorkerPump>());
 
-        // Idle inference workers are collected after WorkerIdleTimeout, jobs and cache entries after GrainIdleTimeout;
-        // the collection quantum must not exceed the shortest age.
+        // Idle inference workers (and with them their models) are collected after ModelUnloadAfter, jobs and cache
+        // entries after GrainIdleTimeout; the collection quantum must not exceed the shortest age.
         services.AddOptions<GrainCollectionOptions>().Configure<IOptions<DiffusionOptions>>((collection, diffusion) =>
         {
-            var idle = diffusion.Value.WorkerIdleTimeout;
+            var idle = diffusion.Value.ModelUnloadAfter;
             collection.ClassSpecificCollectionAge[typeof(InferenceWorkerGrain).FullName!] = idle;
             collection.ClassSpecificCollectionAge[typeof(Jobs.GenerationJobGrain).FullName!] = diffusion.Value.GrainIdleTimeout;
             collection.ClassSpecificCollectionAge[typeof(Cache.ResultCacheGrain).FullName!] = diffusion.Value.GrainIdleTimeout;
@@ -68,9 +76,6 @@ public static class DiffusionSiloBuilderExtensions
             }
         });
 
-        // Removed reminders (every finished job's watchdog) stay in memory as tombstones until the next table read.
-        services.AddOptions<ReminderOptions>().Configure<IOptions<DiffusionOptions>>((reminders, diffusion) =>
-            reminders.RefreshReminderListPeriod = diffusion.Value.ReminderRefreshInterval);
         return silo;
     }
 }

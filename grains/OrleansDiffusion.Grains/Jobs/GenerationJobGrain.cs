@@ -1,289 +1,240 @@
-using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.DependencyInjection;
 using Orleans.Runtime;
-using Orleans.Utilities;
+using Orleans.Storage;
 using OrleansDiffusion.Contracts;
 using OrleansDiffusion.Grains.Models;
 
 namespace OrleansDiffusion.Grains.Jobs;
 
 /// <summary>
-/// One job: accepts the request (persisted before <see cref="Submit"/> returns), joins the result cache, and
-/// follows the inference through the cache's reports. While the job is not finished, a reminder re-joins the cache
-/// every minute, so that a lost message or a lost queue entry can delay a job but never lose it.
+/// One job. It saves the accepted request before it joins the inference (so no outcome can overtake it), and saves
+/// again only for an outcome the inference's owner cannot tell later: a failure (not cached) or a cancellation. A
+/// success, the step and the queue position are read from the owner. The record is read lazily: a new job (a fresh id,
+/// the common case) is written without being read first, so accepting a job costs one storage write.
 /// </summary>
-public sealed class GenerationJobGrain(
-    [PersistentState("job", StorageNames.Jobs)] IPersistentState<JobState> state,
-    ModelCatalog catalog,
-    TimeProvider time,
-    ILogger<GenerationJobGrain> logger) : Grain, IGenerationJobGrain, IRemindable
+public sealed class GenerationJobGrain(ModelCatalog catalog, TimeProvider time) : Grain, IGenerationJobGrain
 {
-    private const string WatchdogReminder = "watchdog";
+    private const string StateName = "job";
 
-    private readonly ObserverManager<IJobObserver> _observers = new(TimeSpan.FromMinutes(10), logger);
+    private readonly GrainState<JobState> _record = new(new JobState());
+    private readonly SemaphoreSlim _writing = new(1, 1);
+    private readonly EventOrder _order = new();
+    private IGrainStorage? _storage;
+    private bool _loaded;
 
-    // The work can finish before this grain has run the rest of Submit after the cache's Join (the tiny model under
-    // load does, in milliseconds), and outcomes interleave. An outcome that arrives while Submit runs waits for it; one
-    // that finds no job recorded is kept here and applied by Submit. Before, it was dropped, and the job waited for its
-    // watchdog, a minute later.
-    private Task _submitting = Task.CompletedTask;
-    private Func<Task>? _earlyOutcome;
-    private int _step;
-    private int _totalSteps;
+    // A success, known from the owner (not persisted here: the owner keeps the result).
+    private Succeeded? _succeeded;
 
     private Guid Id => this.GetPrimaryKey();
 
+    private JobState State => _record.State!;
+
+    private IGrainStorage Storage => _storage ??= ServiceProvider.GetRequiredKeyedService<IGrainStorage>(StorageNames.Jobs);
+
+    private bool IsTerminal => _succeeded is not null || State.Status is JobStatus.Failed or JobStatus.Cancelled;
+
     public async Task<JobSnapshot> Submit(GenerationSpec spec, string apiKey)
     {
-        var submitted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _submitting = submitted.Task;
-        JobSnapshot snapshot;
-        try
-        {
-            snapshot = await SubmitAsync(spec, apiKey);
-        }
-        finally
-        {
-            submitted.SetResult();
-        }
-
-        if (_earlyOutcome is { } early && !snapshot.IsTerminal)
-        {
-            _earlyOutcome = null;
-            await early();
-            snapshot = Snapshot(null);
-        }
-
-        return snapshot;
-    }
-
-    private async Task<JobSnapshot> SubmitAsync(GenerationSpec spec, string apiKey)
-    {
         var normalized = catalog.Normalize(spec);
-        if (state.State.Status != JobStatus.None)
-        {
-            return state.State.Spec == normalized
-                ? await GetSnapshot()
-                : throw new ArgumentException($"Job {Id} already exists with another request.", nameof(spec));
-        }
-
         var key = catalog.KeyOf(normalized);
-        var joined = await Cache(key).Join(Id, normalized, apiKey);
-
-        state.State.Spec = normalized;
-        state.State.ApiKey = apiKey;
-        state.State.RequestKey = key;
-        state.State.CreatedAt = time.GetUtcNow();
-        if (joined.Outcome == CacheOutcome.Hit)
+        if (!_loaded || State.Status == JobStatus.None)
         {
-            state.State.Status = JobStatus.Succeeded;
-            state.State.Cached = true;
-            state.State.Images = [.. joined.Images];
-            state.State.CompletedAt = state.State.CreatedAt;
-        }
-        else
-        {
-            state.State.Status = JobStatus.Queued;
-            await this.RegisterOrUpdateReminder(WatchdogReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+            var created = await TryCreateAsync(normalized, apiKey, key);
+            if (created)
+            {
+                return await JoinAsync(removeOnFailure: true);
+            }
         }
 
-        await state.WriteStateAsync();
-        var snapshot = Snapshot(joined.QueuePosition);
-        Notify(snapshot.Status == JobStatus.Succeeded ? JobEventKind.Completed : JobEventKind.Queued, snapshot);
-        return snapshot;
+        if (State.Spec != normalized)
+        {
+            throw new ArgumentException($"Job {Id} already exists with another request.", nameof(spec));
+        }
+
+        return IsTerminal ? Snapshot(null) : await GetSnapshot();
     }
 
     public async Task<JobSnapshot> GetSnapshot()
     {
-        int? position = null;
-        if (state.State.Status == JobStatus.Queued && state.State.RequestKey is { } key)
-        {
-            position = await GrainFactory.GetGrain<IWorkQueueGrain>(IWorkQueueGrain.DefaultKey).GetPosition(key);
-        }
-
-        return Snapshot(position);
-    }
-
-    public async Task<JobSnapshot> Cancel()
-    {
-        if (state.State.Status is JobStatus.None || IsTerminal)
+        await LoadAsync();
+        if (State.Status == JobStatus.None || IsTerminal)
         {
             return Snapshot(null);
         }
 
-        state.State.Status = JobStatus.Cancelled;
-        state.State.CompletedAt = time.GetUtcNow();
-        await state.WriteStateAsync();
-        await Cache(state.State.RequestKey!).Leave(Id);
-        await StopWatchdogAsync();
-        var snapshot = Snapshot(null);
-        Notify(JobEventKind.Cancelled, snapshot);
-        return snapshot;
+        return await FollowAsync(await Owner.GetStatus(Id));
     }
 
-    public async Task<JobSnapshot> Subscribe(IJobObserver observer)
+    public async Task<JobSnapshot> Cancel()
     {
-        _observers.Subscribe(observer, observer);
-        return await GetSnapshot();
+        var current = await GetSnapshot();
+        if (current.Status == JobStatus.None || current.IsTerminal)
+        {
+            return current;
+        }
+
+        State.Status = JobStatus.Cancelled;
+        State.CompletedAt = time.GetUtcNow();
+        await WriteAsync();
+        await Owner.Leave(Id);
+        return Snapshot(null);
     }
 
-    public Task Unsubscribe(IJobObserver observer)
+    public async Task OnOutcome(InferenceEvent outcome)
     {
-        _observers.Unsubscribe(observer);
-        return Task.CompletedTask;
-    }
-
-    public async Task OnStarted(string silo, DateTimeOffset startedAt)
-    {
-        if (state.State.Status is not (JobStatus.Queued or JobStatus.Running))
+        await LoadAsync();
+        if (State.Status == JobStatus.None || IsTerminal || !_order.TryAdvance(outcome))
         {
             return;
         }
 
-        // A run that restarts elsewhere (its silo died) counts its steps from the beginning again; a start report that
-        // arrives after this run's first progress reports (one-way messages may be reordered) changes nothing.
-        var wasQueued = MarkRunning(startedAt);
-        if (state.State.Silo is not null && state.State.Silo != silo)
+        if (outcome.Kind == InferenceEventKind.Completed)
         {
-            _step = 0;
+            _succeeded = new Succeeded(outcome.Images, Cached: false, outcome.CompletedAt ?? time.GetUtcNow(), outcome.Silo);
         }
-
-        state.State.Silo = silo;
-        await state.WriteStateAsync();
-        if (wasQueued)
+        else if (outcome.Kind == InferenceEventKind.Failed)
         {
-            Notify(JobEventKind.Started, Snapshot(null));
+            await RecordFailureAsync(outcome.Error);
         }
     }
 
-    public Task OnProgress(int step, int totalSteps, double elapsedSeconds, byte[]? preview)
+    /// <summary>Writes the accepted record without reading first; false when a record already exists (it is loaded instead).</summary>
+    private async Task<bool> TryCreateAsync(GenerationSpec spec, string apiKey, string key)
     {
-        // Reports can overtake each other (and the start); only newer steps of a live job count.
-        if (state.State.Status is not (JobStatus.Running or JobStatus.Queued) || step <= _step)
+        _record.State = new JobState
         {
-            return Task.CompletedTask;
+            Status = JobStatus.Queued,
+            Spec = spec,
+            ApiKey = apiKey,
+            RequestKey = key,
+            CreatedAt = time.GetUtcNow(),
+        };
+
+        try
+        {
+            await WriteAsync();
+            _loaded = true;
+            return true;
         }
-
-        if (MarkRunning(time.GetUtcNow()))
+        catch (InconsistentStateException)
         {
-            Notify(JobEventKind.Started, Snapshot(null));
-        }
-
-        _step = step;
-        _totalSteps = totalSteps;
-        double? eta = step > 0 ? elapsedSeconds / step * (totalSteps - step) : null;
-        var snapshot = Snapshot(null);
-        _observers.Notify(o => o.OnJobEvent(new JobEvent(Id, JobEventKind.Progress, snapshot, preview, eta)));
-        return Task.CompletedTask;
-    }
-
-    public async Task OnCompleted(IReadOnlyList<ImageRef> images, bool cached, string? silo)
-    {
-        await _submitting;
-        if (state.State.Status is JobStatus.None)
-        {
-            _earlyOutcome = () => OnCompleted(images, cached, silo);
-            return;
-        }
-
-        if (IsTerminal)
-        {
-            return;
-        }
-
-        state.State.Status = JobStatus.Succeeded;
-        state.State.Images = [.. images];
-        state.State.Cached = cached;
-        state.State.Silo = silo ?? state.State.Silo;
-        state.State.StartedAt ??= state.State.CreatedAt;
-        state.State.CompletedAt = time.GetUtcNow();
-        _step = _totalSteps;
-        await state.WriteStateAsync();
-        await StopWatchdogAsync();
-        Notify(JobEventKind.Completed, Snapshot(null));
-    }
-
-    public async Task OnFailed(string error)
-    {
-        await _submitting;
-        if (state.State.Status is JobStatus.None)
-        {
-            _earlyOutcome = () => OnFailed(error);
-            return;
-        }
-
-        if (IsTerminal)
-        {
-            return;
-        }
-
-        state.State.Status = JobStatus.Failed;
-        state.State.Error = error;
-        state.State.CompletedAt = time.GetUtcNow();
-        await state.WriteStateAsync();
-        await StopWatchdogAsync();
-        Notify(JobEventKind.Failed, Snapshot(null));
-    }
-
-    public async Task ReceiveReminder(string reminderName, TickStatus status)
-    {
-        if (state.State.Status is JobStatus.None || IsTerminal)
-        {
-            await StopWatchdogAsync();
-            return;
-        }
-
-        // Re-joining is idempotent: it answers with the images when they are done, and re-queues lost work.
-        var joined = await Cache(state.State.RequestKey!).Join(Id, state.State.Spec!, state.State.ApiKey);
-        if (joined.Outcome == CacheOutcome.Hit)
-        {
-            await OnCompleted(joined.Images, cached: false, silo: null);
-        }
-    }
-
-    /// <summary>Queued becomes running (persisted with the next write); true when it changed.</summary>
-    private bool MarkRunning(DateTimeOffset startedAt)
-    {
-        if (state.State.Status != JobStatus.Queued)
-        {
+            // Submitted before (a client retry reaching a new activation): what is stored stands.
+            _record.State = new JobState();
+            _record.ETag = null;
+            _loaded = false;
+            await LoadAsync();
             return false;
         }
-
-        state.State.Status = JobStatus.Running;
-        state.State.StartedAt = startedAt;
-        return true;
     }
 
-    private bool IsTerminal => state.State.Status is JobStatus.Succeeded or JobStatus.Failed or JobStatus.Cancelled;
-
-    private IResultCacheGrain Cache(string key) => GrainFactory.GetGrain<IResultCacheGrain>(key);
-
-    private async Task StopWatchdogAsync()
+    private async Task<JobSnapshot> JoinAsync(bool removeOnFailure)
     {
-        var reminder = await this.GetReminder(WatchdogReminder);
-        if (reminder is not null)
+        CacheJoinResult joined;
+        try
         {
-            await this.UnregisterReminder(reminder);
+            joined = await Owner.Join(Id, State.Spec!, State.ApiKey);
+        }
+        catch (Exception) when (removeOnFailure)
+        {
+            // Not accepted (queue full, storage down): leave no job behind.
+            await Storage.ClearStateAsync(StateName, this.GetGrainId(), _record);
+            _record.State = new JobState();
+            _loaded = false;
+            throw;
+        }
+
+        if (joined.Outcome == CacheOutcome.Hit)
+        {
+            _succeeded = new Succeeded(joined.Images, Cached: true, joined.CompletedAt ?? State.CreatedAt, null);
+        }
+
+        return Snapshot(joined.QueuePosition);
+    }
+
+    /// <summary>The job as its inference stands; what the owner says also settles a job that missed its outcome.</summary>
+    private async Task<JobSnapshot> FollowAsync(InferenceStatus inference)
+    {
+        switch (inference.Status)
+        {
+            case CacheEntryStatus.Done:
+                // A result completed before this job was created answered it from the cache.
+                var completedAt = inference.Current.CompletedAt ?? State.CreatedAt;
+                _succeeded = new Succeeded(inference.Current.Images, completedAt <= State.CreatedAt, completedAt, inference.Current.Silo);
+                return Snapshot(null);
+
+            case CacheEntryStatus.Computing when inference.Waiting:
+                return Snapshot(inference.Current);
+
+            default:
+                if (inference.LastFailedAt >= State.CreatedAt)
+                {
+                    await RecordFailureAsync(inference.LastError);
+                    return Snapshot(null);
+                }
+
+                // Accepted, but the join never reached the owner (the caller gave up in between): join now.
+                return await JoinAsync(removeOnFailure: false);
         }
     }
 
-    private void Notify(JobEventKind kind, JobSnapshot snapshot) =>
-        _observers.Notify(o => o.OnJobEvent(new JobEvent(Id, kind, snapshot)));
-
-    private JobSnapshot Snapshot(int? position) => new()
+    private async Task RecordFailureAsync(string? error)
     {
-        Id = Id,
-        Status = state.State.Status,
-        Spec = state.State.Spec,
-        QueuePosition = state.State.Status == JobStatus.Queued ? position : null,
-        Step = state.State.Status == JobStatus.Succeeded ? _totalSteps : _step,
-        TotalSteps = _totalSteps,
-        Cached = state.State.Cached,
-        Images = state.State.Images,
-        Error = state.State.Error,
-        CreatedAt = state.State.CreatedAt,
-        StartedAt = state.State.StartedAt,
-        CompletedAt = state.State.CompletedAt,
-        RequestKey = state.State.RequestKey,
-        Silo = state.State.Silo,
-    };
+        State.Status = JobStatus.Failed;
+        State.Error = error ?? "The generation failed.";
+        State.CompletedAt = time.GetUtcNow();
+        await WriteAsync();
+    }
+
+    private async Task LoadAsync()
+    {
+        if (!_loaded)
+        {
+            await Storage.ReadStateAsync(StateName, this.GetGrainId(), _record);
+            _loaded = true;
+        }
+    }
+
+    private async Task WriteAsync()
+    {
+        // OnOutcome interleaves with the other calls: one write at a time, so the ETag stays in step.
+        await _writing.WaitAsync();
+        try
+        {
+            await Storage.WriteStateAsync(StateName, this.GetGrainId(), _record);
+        }
+        finally
+        {
+            _writing.Release();
+        }
+    }
+
+    private IResultCacheGrain Owner => GrainFactory.GetGrain<IResultCacheGrain>(State.RequestKey!);
+
+    private JobSnapshot Snapshot(int? position) => Snapshot(null, position);
+
+    private JobSnapshot Snapshot(InferenceEvent? live, int? position = null)
+    {
+        var steps = State.Spec?.Steps ?? 0;
+        var running = live is { Kind: InferenceEventKind.Started or InferenceEventKind.Progress };
+        var status = _succeeded is not null ? JobStatus.Succeeded : running ? JobStatus.Running : State.Status;
+        return new JobSnapshot
+        {
+            Id = Id,
+            Status = status,
+            Spec = State.Spec,
+            QueuePosition = status == JobStatus.Queued ? live?.QueuePosition ?? position : null,
+            Step = _succeeded is not null ? steps : live?.Step ?? 0,
+            TotalSteps = _succeeded is not null ? steps : live?.TotalSteps ?? 0,
+            Cached = _succeeded?.Cached ?? false,
+            Images = _succeeded?.Images ?? [],
+            Error = State.Error,
+            CreatedAt = State.CreatedAt,
+            StartedAt = _succeeded is not null ? null : live?.StartedAt,
+            CompletedAt = _succeeded?.CompletedAt ?? State.CompletedAt,
+            RequestKey = State.RequestKey,
+            Silo = _succeeded?.Silo ?? live?.Silo,
+        };
+    }
+
+    private sealed record Succeeded(IReadOnlyList<ImageRef> Images, bool Cached, DateTimeOffset CompletedAt, string? Silo);
 }

@@ -2,10 +2,15 @@ using OrleansDiffusion.Contracts;
 
 namespace OrleansDiffusion.Grains.Jobs;
 
-/// <summary>A job's persisted lifecycle. Per-step progress is not persisted: it is live state, sent to observers.</summary>
+/// <summary>
+/// A job's persisted record: what was accepted (written before the job joins its inference) and, only when its
+/// inference's owner cannot tell it later, the final outcome (failed, cancelled). Success and progress are read from the
+/// owner, which keeps the result.
+/// </summary>
 [GenerateSerializer, Alias("od.JobState")]
 public sealed class JobState
 {
+    /// <summary><see cref="JobStatus.Queued"/> once accepted; then <see cref="JobStatus.Failed"/> or <see cref="JobStatus.Cancelled"/> when recorded.</summary>
     [Id(0)] public JobStatus Status { get; set; }
 
     [Id(1)] public GenerationSpec? Spec { get; set; }
@@ -16,15 +21,7 @@ public sealed class JobState
 
     [Id(4)] public DateTimeOffset CreatedAt { get; set; }
 
-    [Id(5)] public DateTimeOffset? StartedAt { get; set; }
+    [Id(5)] public DateTimeOffset? CompletedAt { get; set; }
 
-    [Id(6)] public DateTimeOffset? CompletedAt { get; set; }
-
-    [Id(7)] public List<ImageRef> Images { get; set; } = [];
-
-    [Id(8)] public string? Error { get; set; }
-
-    [Id(9)] public bool Cached { get; set; }
-
-    [Id(10)] public string? Silo { get; set; }
+    [Id(6)] public string? Error { get; set; }
 }

@@ -7,31 +7,28 @@ using OrleansDiffusion.Grains.Hosting;
 namespace OrleansDiffusion.Grains.Models;
 
 /// <summary>
-/// The ONNX sessions of this silo, shared by its inference workers. A model loads on first use and is unloaded,
-/// its native memory released, once no work has used it for <see cref="DiffusionOptions.ModelUnloadAfter"/>:
-/// an idle silo holds no model. Models in <see cref="DiffusionOptions.WarmModels"/> stay loaded.
+/// The ONNX sessions of this silo, shared by its inference workers. A model is held by the inference worker activations
+/// for it (<see cref="Hold"/>) and by the runs that use it (<see cref="Acquire"/>); it loads on first use and is unloaded,
+/// its native memory released, when the last holder lets go: the last worker activation for it is collected after
+/// <see cref="DiffusionOptions.ModelUnloadAfter"/> without work, so an idle silo holds no model. Models in
+/// <see cref="DiffusionOptions.WarmModels"/> stay loaded.
 /// </summary>
 public sealed partial class ModelHost : IDisposable
 {
     private readonly ModelCatalog _catalog;
     private readonly DiffusionOptions _options;
     private readonly DiffusionMetrics _metrics;
-    private readonly TimeProvider _time;
     private readonly ILogger<ModelHost> _logger;
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
-    private readonly ITimer _sweeper;
     private bool _disposed;
 
-    public ModelHost(ModelCatalog catalog, IOptions<DiffusionOptions> options, DiffusionMetrics metrics, TimeProvider time, ILogger<ModelHost> logger)
+    public ModelHost(ModelCatalog catalog, IOptions<DiffusionOptions> options, DiffusionMetrics metrics, ILogger<ModelHost> logger)
     {
         _catalog = catalog;
         _options = options.Value;
         _metrics = metrics;
-        _time = time;
         _logger = logger;
-        var period = TimeSpan.FromTicks(Math.Clamp(_options.ModelUnloadAfter.Ticks / 4, TimeSpan.FromMilliseconds(100).Ticks, TimeSpan.FromSeconds(30).Ticks));
-        _sweeper = time.CreateTimer(_ => UnloadIdle(), null, period, period);
     }
 
     /// <summary>The ids of the models loaded now.</summary>
@@ -62,19 +59,7 @@ public sealed partial class ModelHost : IDisposable
     public ModelLease Acquire(string modelId)
     {
         var catalogModel = _catalog.Get(modelId);
-        Entry entry;
-        lock (_gate)
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            if (!_entries.TryGetValue(modelId, out entry!))
-            {
-                entry = new Entry();
-                _entries[modelId] = entry;
-            }
-
-            entry.Users++;
-        }
-
+        var entry = Reserve(modelId);
         try
         {
             // One loader per model; others wait for it rather than loading a second copy.
@@ -115,6 +100,17 @@ public sealed partial class ModelHost : IDisposable
         }
     }
 
+    /// <summary>
+    /// Keeps <paramref name="modelId"/> loaded once it is loaded, without loading it, until the hold is disposed (an
+    /// inference worker activation holds its model while it lives).
+    /// </summary>
+    public IDisposable Hold(string modelId)
+    {
+        _catalog.Get(modelId);
+        Reserve(modelId);
+        return new ModelHold(this, modelId);
+    }
+
     /// <summary>Loads the warm models now (the start-up preload).</summary>
     public void Preload()
     {
@@ -124,37 +120,8 @@ public sealed partial class ModelHost : IDisposable
         }
     }
 
-    /// <summary>Unloads every model that is idle and not warm; returns how many it unloaded.</summary>
-    public int UnloadIdle()
-    {
-        var now = _time.GetUtcNow();
-        List<(string Id, DiffusionModel Model)> victims = [];
-        lock (_gate)
-        {
-            foreach (var (id, entry) in _entries)
-            {
-                if (entry.Model is not null && entry.Users == 0 && !_options.WarmModels.Contains(id)
-                    && now - entry.LastUsed >= _options.ModelUnloadAfter)
-                {
-                    victims.Add((id, entry.Model));
-                    entry.Model = null;
-                }
-            }
-        }
-
-        foreach (var (id, model) in victims)
-        {
-            model.Dispose();
-            _metrics.ModelUnloaded();
-            Log.Unloaded(_logger, id);
-        }
-
-        return victims.Count;
-    }
-
     public void Dispose()
     {
-        _sweeper.Dispose();
         lock (_gate)
         {
             _disposed = true;
@@ -166,13 +133,43 @@ public sealed partial class ModelHost : IDisposable
         }
     }
 
+    /// <summary>One holder fewer; the last one unloads the model (unless it is warm).</summary>
     internal void Release(string modelId)
     {
+        DiffusionModel? unload = null;
         lock (_gate)
         {
             var entry = _entries[modelId];
             entry.Users--;
-            entry.LastUsed = _time.GetUtcNow();
+            if (entry.Users == 0 && entry.Model is not null && !_options.WarmModels.Contains(modelId) && !_disposed)
+            {
+                unload = entry.Model;
+                entry.Model = null;
+            }
+        }
+
+        if (unload is not null)
+        {
+            // A loader waiting on the load gate sees no model and loads it again.
+            unload.Dispose();
+            _metrics.ModelUnloaded();
+            Log.Unloaded(_logger, modelId);
+        }
+    }
+
+    private Entry Reserve(string modelId)
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (!_entries.TryGetValue(modelId, out var entry))
+            {
+                entry = new Entry();
+                _entries[modelId] = entry;
+            }
+
+            entry.Users++;
+            return entry;
         }
     }
 
@@ -181,6 +178,19 @@ public sealed partial class ModelHost : IDisposable
         Provider = string.Equals(_options.Provider, "cuda", StringComparison.OrdinalIgnoreCase) ? ExecutionProvider.Cuda : ExecutionProvider.Cpu,
         IntraOpThreads = _options.IntraOpThreads,
     };
+
+    private sealed class ModelHold(ModelHost host, string modelId) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                host.Release(modelId);
+            }
+        }
+    }
 
     private sealed class Entry
     {
@@ -191,8 +201,6 @@ public sealed partial class ModelHost : IDisposable
         public int Users { get; set; }
 
         public int Loads { get; set; }
-
-        public DateTimeOffset LastUsed { get; set; }
     }
 
     private static partial class Log
@@ -200,7 +208,7 @@ public sealed partial class ModelHost : IDisposable
         [LoggerMessage(1, LogLevel.Information, "Model {Model} loaded in {Milliseconds:F0} ms")]
         public static partial void Loaded(ILogger logger, string model, double milliseconds);
 
-        [LoggerMessage(2, LogLevel.Information, "Model {Model} unloaded after idling")]
+        [LoggerMessage(2, LogLevel.Information, "Model {Model} unloaded: no worker holds it")]
         public static partial void Unloaded(ILogger logger, string model);
     }
 }

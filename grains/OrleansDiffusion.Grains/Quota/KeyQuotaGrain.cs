@@ -5,69 +5,57 @@ namespace OrleansDiffusion.Grains.Quota;
 /// <summary>
 /// Counts an API key's unfinished jobs across the cluster. A full quota is checked again against the jobs themselves
 /// before it refuses: jobs that finished, and reservations whose job never arrived (the API process died between the
-/// two calls) for a minute, free their places. Persisted, so a quota survives the grain moving.
+/// two calls) for a minute, free their places. Soft state, in memory: it costs no storage per job, and a quota whose
+/// silo dies starts counting again from zero (it is a guard against one key crowding out the others, not an account).
 /// </summary>
-public sealed class KeyQuotaGrain(
-    [PersistentState("quota", StorageNames.Jobs)] IPersistentState<KeyQuotaState> state,
-    TimeProvider time) : Grain, IKeyQuotaGrain
+public sealed class KeyQuotaGrain(TimeProvider time) : Grain, IKeyQuotaGrain
 {
     private static readonly TimeSpan Abandoned = TimeSpan.FromMinutes(1);
 
+    /// <summary>Unfinished jobs and when each was admitted; at most the key's limit.</summary>
+    private readonly Dictionary<Guid, DateTimeOffset> _active = [];
+
     public async Task<bool> TryAcquire(Guid jobId, int max)
     {
-        if (state.State.Active.ContainsKey(jobId))
+        if (_active.ContainsKey(jobId))
         {
             return true;
         }
 
-        if (state.State.Active.Count >= max)
+        if (_active.Count >= max)
         {
             await PruneAsync();
         }
 
-        if (state.State.Active.Count >= max)
+        if (_active.Count >= max)
         {
             return false;
         }
 
-        state.State.Active[jobId] = time.GetUtcNow();
-        await state.WriteStateAsync();
+        _active[jobId] = time.GetUtcNow();
+
+        // Kept in memory while it counts jobs (idle collection would forget them).
+        DelayDeactivation(TimeSpan.FromMinutes(30));
         return true;
     }
 
-    public async Task Release(Guid jobId)
+    public Task Release(Guid jobId)
     {
-        if (state.State.Active.Remove(jobId))
-        {
-            await state.WriteStateAsync();
-        }
+        _active.Remove(jobId);
+        return Task.CompletedTask;
     }
 
     private async Task PruneAsync()
     {
         var now = time.GetUtcNow();
-        var ids = state.State.Active.Keys.ToList();
+        var ids = _active.Keys.ToList();
         var snapshots = await Task.WhenAll(ids.Select(id => GrainFactory.GetGrain<IGenerationJobGrain>(id).GetSnapshot()));
-        var removed = 0;
         for (var i = 0; i < ids.Count; i++)
         {
-            var finished = snapshots[i].IsTerminal || (snapshots[i].Status == JobStatus.None && now - state.State.Active[ids[i]] > Abandoned);
-            if (finished && state.State.Active.Remove(ids[i]))
+            if (snapshots[i].IsTerminal || (snapshots[i].Status == JobStatus.None && now - _active[ids[i]] > Abandoned))
             {
-                removed++;
+                _active.Remove(ids[i]);
             }
         }
-
-        if (removed > 0)
-        {
-            await state.WriteStateAsync();
-        }
     }
-}
-
-[GenerateSerializer, Alias("od.KeyQuotaState")]
-public sealed class KeyQuotaState
-{
-    /// <summary>Unfinished jobs and when each was admitted.</summary>
-    [Id(0)] public Dictionary<Guid, DateTimeOffset> Active { get; set; } = [];
 }

@@ -5,14 +5,14 @@ using OrleansDiffusion.Grains.Hosting;
 namespace OrleansDiffusion.Grains.Workers;
 
 /// <summary>
-/// Sends every step of the engine's progress to the result caches of a run, in order (one report in flight per
-/// cache, the next chained behind it) and without blocking the engine thread. When no cache wants its result any
-/// more (every waiting job cancelled) the run is cancelled: the answer to one step's report is seen during a later
-/// step, so work stops within a step or two.
+/// Sends every step of the engine's progress to the owners of a run's inferences (one report in flight per owner, the
+/// next chained behind it; the owner numbers them) without blocking the engine thread. When no owner wants its result
+/// any more (every waiting job cancelled, or the lease lost) the run is cancelled: the answer to one step's report is
+/// seen during a later step, so work stops within a step or two.
 /// </summary>
-internal sealed class CacheProgress(IResultCacheGrain[] caches, CancellationTokenSource cancellation, DiffusionMetrics metrics) : IProgress<GenerationProgress>
+internal sealed class CacheProgress(IResultCacheGrain[] owners, Guid leaseId, CancellationTokenSource cancellation, DiffusionMetrics metrics) : IProgress<GenerationProgress>
 {
-    private readonly Task<bool>[] _chains = [.. caches.Select(_ => Task.FromResult(true))];
+    private readonly Task<bool>[] _chains = [.. owners.Select(_ => Task.FromResult(true))];
     private TimeSpan _previous;
 
     public void Report(GenerationProgress value)
@@ -20,7 +20,7 @@ internal sealed class CacheProgress(IResultCacheGrain[] caches, CancellationToke
         metrics.Step(value.Elapsed - _previous);
         _previous = value.Elapsed;
         var unwanted = 0;
-        for (var i = 0; i < caches.Length; i++)
+        for (var i = 0; i < owners.Length; i++)
         {
             if (_chains[i] is { IsCompletedSuccessfully: true, Result: false })
             {
@@ -29,10 +29,10 @@ internal sealed class CacheProgress(IResultCacheGrain[] caches, CancellationToke
             }
 
             // The preview belongs to image 0 of the batch, which is the first item's.
-            _chains[i] = SendAfterAsync(_chains[i], caches[i], value, i == 0 ? value.Preview : null);
+            _chains[i] = SendAfterAsync(_chains[i], owners[i], value, i == 0 ? value.Preview : null);
         }
 
-        if (unwanted == caches.Length)
+        if (unwanted == owners.Length)
         {
             cancellation.Cancel();
         }
@@ -54,7 +54,7 @@ internal sealed class CacheProgress(IResultCacheGrain[] caches, CancellationToke
         }
     }
 
-    private static async Task<bool> SendAfterAsync(Task<bool> previous, IResultCacheGrain cache, GenerationProgress value, byte[]? preview)
+    private async Task<bool> SendAfterAsync(Task<bool> previous, IResultCacheGrain owner, GenerationProgress value, byte[]? preview)
     {
         try
         {
@@ -68,6 +68,6 @@ internal sealed class CacheProgress(IResultCacheGrain[] caches, CancellationToke
             // The previous report was lost; this one may still arrive.
         }
 
-        return await cache.ReportProgress(value.Step, value.TotalSteps, value.Elapsed.TotalSeconds, preview);
+        return await owner.Progress(leaseId, value.Step, value.TotalSteps, value.Elapsed.TotalSeconds, preview);
     }
 }

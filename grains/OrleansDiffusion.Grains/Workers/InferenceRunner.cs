@@ -15,9 +15,10 @@ using OrleansDiffusion.Grains.Storage;
 namespace OrleansDiffusion.Grains.Workers;
 
 /// <summary>
-/// Runs leased work on this silo, off the grain scheduler: loads the model through the <see cref="ModelHost"/>,
-/// runs the engine (several compatible requests as one batch), stores every image before reporting success, and
-/// keeps the lease alive meanwhile. A stopping silo hands unfinished work back to the queue.
+/// Runs leased work on this silo, off the grain scheduler: asks each entry's owner for its spec, loads the model through
+/// the <see cref="ModelHost"/>, runs the engine (several compatible requests as one batch), stores every image before
+/// reporting success to the owner, and keeps the lease alive through the owners meanwhile. A stopping silo hands
+/// unfinished work back. It talks to the owners alone.
 /// </summary>
 public sealed partial class InferenceRunner(
     IGrainFactory grains,
@@ -48,8 +49,6 @@ public sealed partial class InferenceRunner(
 
     /// <summary>Requests this silo completed (each item of a batch counts).</summary>
     public int CompletedItems => _completedItems;
-
-    private IWorkQueueGrain Queue => grains.GetGrain<IWorkQueueGrain>(IWorkQueueGrain.DefaultKey);
 
     /// <summary>Starts a lease in the background; its worker slot is released when it ends.</summary>
     public void Start(WorkLease lease)
@@ -95,60 +94,44 @@ public sealed partial class InferenceRunner(
         var renewing = RenewAsync(run, renewal.Token);
         try
         {
-            var active = new List<WorkItem>();
-            foreach (var item in lease.Items)
+            foreach (var entry in lease.Items)
             {
-                if (await Cache(item).ReportStarted(SiloId))
+                // The owner hands out the spec, or null when the result is no longer wanted (it completes the entry).
+                if (await OwnerOf(entry).Start(lease.LeaseId, SiloId) is { } spec)
                 {
-                    active.Add(item);
-                }
-                else
-                {
-                    await Queue.Complete(lease.LeaseId, item.Id); // nobody waits (cancelled) or already done
+                    run.Items.Add(new RunItem(entry, spec));
                 }
             }
 
-            if (active.Count > 0)
+            if (run.Items.Count > 0)
             {
-                await GenerateAsync(run, active);
+                await GenerateAsync(run);
             }
         }
         catch (OperationCanceledException) when (_dead)
         {
-            // A dead process reports nothing; the queue requeues its lease when the silo is declared dead.
+            // A dead process reports nothing; the partition's watchdog requeues its work when the silo is declared dead.
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
         {
-            await TryAsync(() => Queue.Abandon(lease.LeaseId));
-        }
-        catch (OperationCanceledException) when (run.LeaseLost)
-        {
-            // The queue already gave this work to another silo.
+            await ForEachUnreportedAsync(run, item => OwnerOf(item.Entry).Retry(lease.LeaseId, "its silo stopped", countAttempt: false));
         }
         catch (OperationCanceledException)
         {
-            // Every job waiting for this work was cancelled.
-            foreach (var item in lease.Items)
-            {
-                await TryAsync(() => Queue.Complete(lease.LeaseId, item.Id));
-            }
+            // Every owner said the result is no longer wanted (cancelled) or the lease was lost: the owners decided.
         }
         catch (Exception e) when (IsPermanent(e))
         {
             metrics.InferenceFailed();
             Log.Failed(logger, e, lease.LeaseId);
-            foreach (var item in lease.Items)
-            {
-                await TryAsync(() => Cache(item).ReportFailed(e.Message));
-                await TryAsync(() => Queue.Complete(lease.LeaseId, item.Id));
-            }
+            await ForEachUnreportedAsync(run, item => OwnerOf(item.Entry).Fail(lease.LeaseId, e.Message));
         }
         catch (Exception e)
         {
             // Storage blips and unreachable grains: the work goes back to the queue and runs again later.
             metrics.InferenceFailed();
             Log.Retrying(logger, e, lease.LeaseId);
-            await TryAsync(() => Queue.Retry(lease.LeaseId, e.Message));
+            await ForEachUnreportedAsync(run, item => OwnerOf(item.Entry).Retry(lease.LeaseId, e.Message, countAttempt: true));
         }
         finally
         {
@@ -161,9 +144,10 @@ public sealed partial class InferenceRunner(
         }
     }
 
-    private async Task GenerateAsync(Run run, List<WorkItem> items)
+    private async Task GenerateAsync(Run run)
     {
         var token = run.Cancellation.Token;
+        var items = run.Items;
         var requests = new List<GenerationRequest>(items.Count);
         foreach (var item in items)
         {
@@ -180,7 +164,7 @@ public sealed partial class InferenceRunner(
 
         var started = Stopwatch.GetTimestamp();
         IReadOnlyList<GenerationResult> results;
-        var progress = new CacheProgress([.. items.Select(Cache)], run.Cancellation, metrics);
+        var progress = new CacheProgress([.. items.Select(i => OwnerOf(i.Entry))], run.Lease.LeaseId, run.Cancellation, metrics);
         using (var model = models.Acquire(items[0].Spec.Model))
         {
             results = new DiffusionPipeline(model.Model).GenerateBatch(requests, progress, token);
@@ -193,8 +177,8 @@ public sealed partial class InferenceRunner(
         Interlocked.Add(ref _completedItems, items.Count);
 
         // Stored before success is reported: a job never succeeds without its images. Once computed, a result is
-        // stored and reported even while the silo stops (handing it back would compute it again); only a dead
-        // process reports nothing.
+        // stored and reported even while the silo stops or its lease was lost (the owner keeps the first result; handing
+        // it back would compute it again); only a dead process reports nothing.
         for (var i = 0; i < items.Count; i++)
         {
             if (_dead)
@@ -203,11 +187,12 @@ public sealed partial class InferenceRunner(
             }
 
             var refs = await Task.WhenAll(results[i].Images.Select(image => images.SaveImageAsync(image.Png, image.Seed, image.Width, image.Height, CancellationToken.None)));
-            await Cache(items[i]).ReportCompleted(refs, SiloId);
-            await Queue.Complete(run.Lease.LeaseId, items[i].Id);
+            await OwnerOf(items[i].Entry).Complete(run.Lease.LeaseId, refs, SiloId);
+            items[i].Reported = true;
         }
     }
 
+    /// <summary>Renews each item's lease through its owner; when every item's lease is lost, the run stops.</summary>
     private async Task RenewAsync(Run run, CancellationToken cancellationToken)
     {
         var period = _options.LeaseDuration / 3;
@@ -216,19 +201,24 @@ public sealed partial class InferenceRunner(
             while (true)
             {
                 await Task.Delay(period, time, cancellationToken);
-                bool renewed;
-                try
+                var live = 0;
+                foreach (var entry in run.Lease.Items)
                 {
-                    renewed = await Queue.Renew(run.Lease.LeaseId);
-                }
-                catch (Exception e) when (e is not OperationCanceledException)
-                {
-                    continue; // the queue is moving or storage blinked: try again at the next period
+                    try
+                    {
+                        if (await OwnerOf(entry).Renew(run.Lease.LeaseId, SiloId))
+                        {
+                            live++;
+                        }
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException)
+                    {
+                        live++; // the owner or partition is moving, or storage blinked: try again at the next period
+                    }
                 }
 
-                if (!renewed)
+                if (live == 0)
                 {
-                    run.LeaseLost = true;
                     await run.Cancellation.CancelAsync();
                     return;
                 }
@@ -239,7 +229,15 @@ public sealed partial class InferenceRunner(
         }
     }
 
-    private IResultCacheGrain Cache(WorkItem item) => grains.GetGrain<IResultCacheGrain>(item.Id);
+    private async Task ForEachUnreportedAsync(Run run, Func<RunItem, Task> action)
+    {
+        foreach (var item in run.Items.Where(i => !i.Reported))
+        {
+            await TryAsync(() => action(item));
+        }
+    }
+
+    private IResultCacheGrain OwnerOf(QueueEntry entry) => grains.GetGrain<IResultCacheGrain>(entry.Key);
 
     private static bool IsPermanent(Exception e) =>
         e is InvalidModelException or InvalidImageException or ArgumentException or OnnxRuntimeException;
@@ -264,7 +262,18 @@ public sealed partial class InferenceRunner(
 
         public Task? Task { get; set; }
 
-        public volatile bool LeaseLost;
+        /// <summary>The entries whose owners handed out a spec: the work of this run.</summary>
+        public List<RunItem> Items { get; } = [];
+    }
+
+    private sealed class RunItem(QueueEntry entry, GenerationSpec spec)
+    {
+        public QueueEntry Entry { get; } = entry;
+
+        public GenerationSpec Spec { get; } = spec;
+
+        /// <summary>Its outcome reached the owner.</summary>
+        public bool Reported { get; set; }
     }
 
     private static partial class Log
@@ -272,13 +281,13 @@ public sealed partial class InferenceRunner(
         [LoggerMessage(1, LogLevel.Error, "Inference for lease {Lease} failed")]
         public static partial void Failed(ILogger logger, Exception exception, Guid lease);
 
-        [LoggerMessage(2, LogLevel.Warning, "Inference for lease {Lease} hit a transient fault; handing it back to the queue")]
+        [LoggerMessage(2, LogLevel.Warning, "Inference for lease {Lease} hit a transient fault; handing it back")]
         public static partial void Retrying(ILogger logger, Exception exception, Guid lease);
 
-        [LoggerMessage(3, LogLevel.Warning, "Stopping: handing {Count} running lease(s) back to the queue")]
+        [LoggerMessage(3, LogLevel.Warning, "Stopping: handing {Count} running lease(s) back")]
         public static partial void HandingBack(ILogger logger, int count);
 
-        [LoggerMessage(4, LogLevel.Warning, "A call to the queue or the result cache failed")]
+        [LoggerMessage(4, LogLevel.Warning, "A call to an inference owner failed")]
         public static partial void CallFailed(ILogger logger, Exception exception);
     }
 }

@@ -8,10 +8,11 @@ using OrleansDiffusion.Grains.Models;
 namespace OrleansDiffusion.Grains.Workers;
 
 /// <summary>
-/// Each silo's pull loop: while a worker slot is free it leases work from the queue (the queue prefers items whose
-/// model this silo already holds) and starts it on a local stateless inference worker. An idle pump is woken by the
-/// queue when work arrives, and asks again every <see cref="DiffusionOptions.PollInterval"/> in any case (a wake-up is
-/// soft state and can be lost), so no silo sits idle while work waits. It runs while the silo is
+/// Each silo's pull loop: while a worker slot is free it leases work from the queue partitions (those of the models this
+/// silo already holds first, then the others, starting one partition further each time so that partitions take turns)
+/// and starts it on the local stateless inference worker of its model. An idle pump is woken by a partition when work
+/// arrives, and asks again every <see cref="DiffusionOptions.PollInterval"/> in any case (a wake-up is soft state and
+/// can be lost), so no silo sits idle while work waits. It runs while the silo is
 /// active: a stopping silo leases nothing more, lets running work finish for <see cref="DiffusionOptions.DrainTimeout"/>,
 /// then hands the rest back.
 /// </summary>
@@ -20,14 +21,18 @@ public sealed partial class WorkerPump(
     WorkerSlots slots,
     InferenceRunner runner,
     ModelHost models,
+    ModelCatalog catalog,
     IOptions<DiffusionOptions> options,
     TimeProvider time,
     ILogger<WorkerPump> logger) : ILifecycleParticipant<ISiloLifecycle>, IWorkAvailableObserver
 {
     // Renewed well before the queue lets it lapse.
-    private static readonly TimeSpan Resubscribe = IWorkQueueGrain.SubscriptionLifetime / 3;
+    private static readonly TimeSpan Resubscribe = IQueuePartitionGrain.SubscriptionLifetime / 3;
 
     private readonly DiffusionOptions _options = options.Value;
+    private readonly string[] _partitions = [.. QueuePartitions.All(catalog.Models.Select(m => m.Id), options.Value.QueuePartitions)];
+    private string? _wokenBy;
+    private int _turn;
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private IWorkAvailableObserver? _observer;
     private DateTimeOffset _subscribedAt = DateTimeOffset.MinValue;
@@ -76,7 +81,7 @@ public sealed partial class WorkerPump(
         {
             try
             {
-                await grains.GetGrain<IWorkQueueGrain>(IWorkQueueGrain.DefaultKey).Unsubscribe(_observer);
+                await Task.WhenAll(_partitions.Select(p => Partition(p).Unsubscribe(_observer)));
             }
             catch (Exception e)
             {
@@ -92,7 +97,6 @@ public sealed partial class WorkerPump(
 
     private async Task LoopAsync(CancellationToken cancellationToken)
     {
-        var queue = grains.GetGrain<IWorkQueueGrain>(IWorkQueueGrain.DefaultKey);
         while (!cancellationToken.IsCancellationRequested)
         {
             try
@@ -107,12 +111,12 @@ public sealed partial class WorkerPump(
             WorkLease? lease = null;
             try
             {
-                lease = await queue.Lease(runner.SiloId, models.LoadedModels, _options.MaxBatchSize);
+                lease = await LeaseAsync();
                 if (lease is not null && _options.BatchWindow > TimeSpan.Zero && lease.Items.Count < _options.MaxBatchSize && lease.Items[0].BatchKey is not null)
                 {
                     // The batching window: give compatible requests a moment to arrive and join this batch.
                     await Task.Delay(_options.BatchWindow, time, CancellationToken.None);
-                    var more = await queue.LeaseMore(lease.LeaseId, _options.MaxBatchSize - lease.Items.Count);
+                    var more = await Partition(lease.Partition).LeaseMore(lease.LeaseId, _options.MaxBatchSize - lease.Items.Count);
                     lease = lease with { Items = [.. lease.Items, .. more] };
                 }
             }
@@ -124,7 +128,7 @@ public sealed partial class WorkerPump(
             if (lease is null)
             {
                 slots.Release();
-                if (await SubscribeAsync(queue))
+                if (await SubscribeAsync())
                 {
                     continue; // work that arrived before the subscription woke nobody: look once more
                 }
@@ -148,7 +152,7 @@ public sealed partial class WorkerPump(
 
             try
             {
-                await grains.GetGrain<IInferenceWorkerGrain>(0).Start(lease);
+                await grains.GetGrain<IInferenceWorkerGrain>(lease.Items[0].Model).Start(lease);
             }
             catch (Exception e)
             {
@@ -156,21 +160,51 @@ public sealed partial class WorkerPump(
                 slots.Release();
                 try
                 {
-                    await queue.Abandon(lease.LeaseId);
+                    await Task.WhenAll(lease.Items.Select(i => Partition(lease.Partition).Release(i.Key, lease.LeaseId, lost: false)));
                 }
-                catch (Exception abandon)
+                catch (Exception release)
                 {
-                    Log.LeaseFailed(logger, abandon); // the lease expires and the work is requeued anyway
+                    Log.LeaseFailed(logger, release); // the lease expires and the work is requeued anyway
                 }
             }
         }
     }
 
-    /// <summary>The queue's wake-up: the next wait ends at once (wake-ups coalesce).</summary>
-    void IWorkAvailableObserver.WorkAvailable() => Volatile.Read(ref _wake).TrySetResult();
+    /// <summary>
+    /// Leases from the first partition that has work: the one that woke this pump, then those of the models this silo
+    /// holds, then the rest, starting one further each time.
+    /// </summary>
+    private async Task<WorkLease?> LeaseAsync()
+    {
+        var loaded = models.LoadedModels;
+        var start = _turn++ % _partitions.Length;
+        var woken = Interlocked.Exchange(ref _wokenBy, null);
+        var order = _partitions.Skip(start).Concat(_partitions.Take(start))
+            .OrderBy(p => p == woken ? 0 : loaded.Contains(ModelOf(p)) ? 1 : 2);
+        foreach (var partition in order)
+        {
+            if (await Partition(partition).Lease(runner.SiloId, _options.MaxBatchSize) is { } lease)
+            {
+                return lease;
+            }
+        }
+
+        return null;
+    }
+
+    private static string ModelOf(string partition) => partition[..partition.LastIndexOf('~')];
+
+    private IQueuePartitionGrain Partition(string partition) => grains.GetGrain<IQueuePartitionGrain>(partition);
+
+    /// <summary>A partition's wake-up: the next wait ends at once (wake-ups coalesce), and that partition is asked first.</summary>
+    void IWorkAvailableObserver.WorkAvailable(string partition)
+    {
+        Volatile.Write(ref _wokenBy, partition);
+        Volatile.Read(ref _wake).TrySetResult();
+    }
 
     /// <summary>Subscribes (or renews) this idle pump for wake-ups; true when the subscription was new.</summary>
-    private async Task<bool> SubscribeAsync(IWorkQueueGrain queue)
+    private async Task<bool> SubscribeAsync()
     {
         var now = time.GetUtcNow();
         if (now - _subscribedAt < Resubscribe)
@@ -181,7 +215,7 @@ public sealed partial class WorkerPump(
         try
         {
             _observer ??= grains.CreateObjectReference<IWorkAvailableObserver>(this);
-            await queue.Subscribe(_observer);
+            await Task.WhenAll(_partitions.Select(p => Partition(p).Subscribe(_observer)));
         }
         catch (Exception e)
         {
@@ -189,7 +223,7 @@ public sealed partial class WorkerPump(
             return false;
         }
 
-        var fresh = now - _subscribedAt > IWorkQueueGrain.SubscriptionLifetime;
+        var fresh = now - _subscribedAt > IQueuePartitionGrain.SubscriptionLifetime;
         _subscribedAt = now;
         return fresh;
     }

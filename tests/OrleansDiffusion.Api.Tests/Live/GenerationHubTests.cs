@@ -108,7 +108,7 @@ public sealed class GenerationHubTests : IDisposable
     }
 
     [Fact]
-    public async Task Stale_and_out_of_order_events_are_dropped_and_one_observer_serves_all_connections()
+    public async Task Events_older_than_the_last_applied_are_dropped_and_one_observer_serves_all_connections()
     {
         using var http = _factory.CreateClient();
         await using var first = await HubRecorder.ConnectAsync(_factory.Server);
@@ -118,13 +118,17 @@ public sealed class GenerationHubTests : IDisposable
         await second.SubscribeAsync(id);
         Assert.Equal(1, Relay.ObservedJobs);
 
-        // Drive the feed by hand past anything the real job will report soon: step 140, then a late step 120 and a late start.
+        // Drive the feed by hand with events numbered past anything the real owner will number for minutes: step 140,
+        // then a late step 120, a late start and a late queued (lower numbers), then the end.
         var snapshot = await _factory.Services.GetRequiredService<IGrainFactory>().GetGrain<IGenerationJobGrain>(id).GetSnapshot();
-        var running = snapshot with { Status = JobStatus.Running, TotalSteps = 150 };
-        await Relay.DeliverAsync(id, new JobEvent(id, JobEventKind.Progress, running with { Step = 140 }, [1, 2, 3], 1.5));
-        await Relay.DeliverAsync(id, new JobEvent(id, JobEventKind.Progress, running with { Step = 120 }, [4], 9));
-        await Relay.DeliverAsync(id, new JobEvent(id, JobEventKind.Started, running with { Step = 0 }));
-        await Relay.DeliverAsync(id, new JobEvent(id, JobEventKind.Queued, snapshot with { QueuePosition = 3 }));
+        var ahead = DateTimeOffset.UtcNow.AddMinutes(10).UtcTicks;
+        InferenceEvent Event(long seq, InferenceEventKind kind, int step = 0, byte[]? preview = null) =>
+            new() { Key = snapshot.RequestKey!, Seq = ahead + seq, Kind = kind, Step = step, TotalSteps = 150, Preview = preview, Job = kind == InferenceEventKind.Left ? id : null };
+        await Relay.DeliverAsync(id, Event(10, InferenceEventKind.Progress, 140, [1, 2, 3]));
+        await Relay.DeliverAsync(id, Event(8, InferenceEventKind.Progress, 120, [4]));
+        await Relay.DeliverAsync(id, Event(5, InferenceEventKind.Started));
+        await Relay.DeliverAsync(id, Event(4, InferenceEventKind.Queued));
+        await Relay.DeliverAsync(id, Event(11, InferenceEventKind.Left));
         await http.DeleteAsync($"/v1/generations/{id}", TestContext.Current.CancellationToken);
 
         foreach (var hub in new[] { first, second })

@@ -87,7 +87,7 @@ public static class ClusterBenchmark
         using var model = DiffusionModel.Load(harness.ModelDirectory, new ExecutionOptions { IntraOpThreads = 1 });
         var pipeline = new DiffusionPipeline(model);
         var observer = new CompletionObserver();
-        var reference = harness.Client.CreateObjectReference<IJobObserver>(observer);
+        var reference = harness.Client.CreateObjectReference<IInferenceObserver>(observer);
         var seed = pollInterval.Ticks; // distinct seeds per cluster, so nothing is a cache hit
         var grain = new List<double>(jobs);
         var direct = new List<double>(jobs);
@@ -140,7 +140,7 @@ public static class ClusterBenchmark
             cacheRows.Add(Row($"2. cache hit, Submit of a computed spec, {cacheHits} submits", "vs engine direct p50", $"x{Percentile(direct, 50) / Percentile(hits, 50):F0} faster"));
         }
 
-        harness.Client.DeleteObjectReference<IJobObserver>(reference);
+        harness.Client.DeleteObjectReference<IInferenceObserver>(reference);
     }
 
     /// <summary>Identical requests under different job ids and API keys, all at once, on 2 silos: one inference.</summary>
@@ -149,7 +149,7 @@ public static class ClusterBenchmark
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"dedup: 2 silos, {requests} identical concurrent requests ..."));
         await using var harness = await ClusterHarness.StartAsync(2, o => Configure(o, TimeSpan.FromMilliseconds(50)), root: root);
         var observer = new CompletionObserver();
-        var reference = harness.Client.CreateObjectReference<IJobObserver>(observer);
+        var reference = harness.Client.CreateObjectReference<IInferenceObserver>(observer);
 
         // Warm both silos (grain types, model loaded by WarmModels) with distinct jobs first.
         await Task.WhenAll(Enumerable.Range(0, 4).Select(i => RunJobAsync(harness, observer, reference, SmallJob with { Seed = 900 + i }, "warmup")));
@@ -166,7 +166,7 @@ public static class ClusterBenchmark
         var succeeded = results.Count(r => r.Status == JobStatus.Succeeded);
         var sameImage = results.Select(r => r.Images.FirstOrDefault()?.Key).Distinct().Count() == 1;
         Expect(succeeded == requests && sameImage, $"{succeeded}/{requests} succeeded, same image: {sameImage}");
-        harness.Client.DeleteObjectReference<IJobObserver>(reference);
+        harness.Client.DeleteObjectReference<IInferenceObserver>(reference);
 
         var name = string.Create(CultureInfo.InvariantCulture, $"3. dedup, {requests} identical concurrent requests, 2 silos");
         return
@@ -199,7 +199,7 @@ public static class ClusterBenchmark
                 o.BatchWindow = TimeSpan.FromMilliseconds(50);
             }, root: root);
             var observer = new CompletionObserver();
-            var reference = harness.Client.CreateObjectReference<IJobObserver>(observer);
+            var reference = harness.Client.CreateObjectReference<IInferenceObserver>(observer);
             var runner = harness.RunnerOf(harness.ActiveSilos.Single());
             var walls = new List<double>();
             var runs = 0;
@@ -218,7 +218,7 @@ public static class ClusterBenchmark
                 }
             }
 
-            harness.Client.DeleteObjectReference<IJobObserver>(reference);
+            harness.Client.DeleteObjectReference<IInferenceObserver>(reference);
             var median = Percentile(walls, 50);
             throughput[maxBatch] = requests / (median / 1000);
             var label = maxBatch == 1 ? "MaxBatchSize 1" : "MaxBatchSize 8, window 50 ms";
@@ -272,27 +272,28 @@ public static class ClusterBenchmark
         options.WarmModels = [ModelId]; // loaded at start, not by the first measured job
     }
 
-    /// <summary>Submits under a fresh job id and completes on the observer's terminal event (or Subscribe's snapshot).</summary>
-    private static async Task<JobSnapshot> RunJobAsync(ClusterHarness harness, CompletionObserver observer, IJobObserver reference, GenerationSpec spec, string apiKey)
+    /// <summary>Submits under a fresh job id and completes on its inference's outcome event (or the watch's current state).</summary>
+    private static async Task<JobSnapshot> RunJobAsync(ClusterHarness harness, CompletionObserver observer, IInferenceObserver reference, GenerationSpec spec, string apiKey)
     {
-        var id = Guid.NewGuid();
-        var completion = observer.Expect(id);
-        var job = harness.Job(id);
+        var job = harness.Job(Guid.NewGuid());
         var submitted = await job.Submit(spec, apiKey);
-        if (!submitted.IsTerminal)
+        if (submitted.IsTerminal)
         {
-            var current = await job.Subscribe(reference);
-            if (current.IsTerminal)
-            {
-                observer.Complete(id, current);
-            }
-        }
-        else
-        {
-            observer.Complete(id, submitted);
+            return submitted;
         }
 
-        return await completion.WaitAsync(TimeSpan.FromSeconds(120));
+        var key = submitted.RequestKey!;
+        var completion = observer.Expect(key);
+        var owner = harness.Client.GetGrain<IResultCacheGrain>(key);
+        var current = await owner.Watch(reference);
+        if (current.Current.IsOutcome)
+        {
+            observer.Complete(key);
+        }
+
+        await completion.WaitAsync(TimeSpan.FromSeconds(120));
+        await owner.Unwatch(reference);
+        return await job.GetSnapshot();
     }
 
     private static double Percentile(List<double> values, int percentile)
@@ -312,27 +313,27 @@ public static class ClusterBenchmark
         }
     }
 
-    /// <summary>One observer for all jobs of a client: completes each job's task on its terminal event.</summary>
-    private sealed class CompletionObserver : IJobObserver
+    /// <summary>One observer for all jobs of a client: completes each inference's task on its outcome event.</summary>
+    private sealed class CompletionObserver : IInferenceObserver
     {
-        private readonly ConcurrentDictionary<Guid, TaskCompletionSource<JobSnapshot>> _pending = new();
+        private readonly ConcurrentDictionary<string, TaskCompletionSource> _pending = new(StringComparer.Ordinal);
 
-        public Task<JobSnapshot> Expect(Guid id) =>
-            _pending.GetOrAdd(id, _ => new TaskCompletionSource<JobSnapshot>(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+        public Task Expect(string key) =>
+            _pending.GetOrAdd(key, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
 
-        public void Complete(Guid id, JobSnapshot snapshot)
+        public void Complete(string key)
         {
-            if (_pending.TryRemove(id, out var completion))
+            if (_pending.TryRemove(key, out var completion))
             {
-                completion.TrySetResult(snapshot);
+                completion.TrySetResult();
             }
         }
 
-        public Task OnJobEvent(JobEvent jobEvent)
+        public Task OnInferenceEvent(InferenceEvent inferenceEvent)
         {
-            if (jobEvent.Snapshot.IsTerminal)
+            if (inferenceEvent.IsOutcome)
             {
-                Complete(jobEvent.JobId, jobEvent.Snapshot);
+                Complete(inferenceEvent.Key);
             }
 
             return Task.CompletedTask;

@@ -95,15 +95,12 @@ public sealed class ClusterHarness : IAsyncDisposable
             {
                 silo.AddMemoryGrainStorage(StorageNames.Jobs);
                 silo.AddMemoryGrainStorage(StorageNames.Cache);
-                silo.UseInMemoryReminderService();
             }
             else
             {
                 silo.AddAzureTableGrainStorage(StorageNames.Jobs, o => o.TableServiceClient = new TableServiceClient(azureConnectionString));
                 silo.AddAzureBlobGrainStorage(StorageNames.Cache, o => o.BlobServiceClient = new BlobServiceClient(azureConnectionString));
-
-                // Durable reminders, as in production: a job's watchdog survives the silo that held it.
-                silo.UseAzureTableReminderService(o => o.TableServiceClient = new TableServiceClient(azureConnectionString));
+                silo.AddDiffusionQueueTable(new TableServiceClient(azureConnectionString));
             }
 
             // A killed silo is noticed in seconds, not the production default of a minute or more.

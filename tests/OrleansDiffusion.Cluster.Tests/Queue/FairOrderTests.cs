@@ -6,14 +6,14 @@ namespace OrleansDiffusion.Cluster.Tests.Queue;
 
 public sealed class FairOrderTests
 {
-    private static WorkItem Item(string id, string key) => new(id, new GenerationSpec { Prompt = id }, key, DateTimeOffset.UnixEpoch);
+    private static QueueEntry Item(string id, string key) => new(id, key, "demo", null, 1, DateTimeOffset.UnixEpoch);
 
     [Fact]
     public void Keys_take_turns_in_the_order_of_their_oldest_item()
     {
         var pending = new[] { Item("a1", "a"), Item("a2", "a"), Item("a3", "a"), Item("b1", "b"), Item("c1", "c"), Item("b2", "b") };
 
-        var order = FairOrder.Of(pending, lastServedKey: null).Select(i => i.Id);
+        var order = FairOrder.Of(pending, lastServedKey: null).Select(i => i.Key);
 
         Assert.Equal(["a1", "b1", "c1", "a2", "b2", "a3"], order);
     }
@@ -23,8 +23,8 @@ public sealed class FairOrderTests
     {
         var pending = new[] { Item("a2", "a"), Item("b1", "b"), Item("c1", "c") };
 
-        Assert.Equal(["b1", "c1", "a2"], FairOrder.Of(pending, lastServedKey: "a").Select(i => i.Id));
-        Assert.Equal(["a2", "b1", "c1"], FairOrder.Of(pending, lastServedKey: "gone").Select(i => i.Id));
+        Assert.Equal(["b1", "c1", "a2"], FairOrder.Of(pending, lastServedKey: "a").Select(i => i.Key));
+        Assert.Equal(["a2", "b1", "c1"], FairOrder.Of(pending, lastServedKey: "gone").Select(i => i.Key));
     }
 
     [Fact]
@@ -32,7 +32,7 @@ public sealed class FairOrderTests
     {
         var pending = Enumerable.Range(0, 100).Select(i => Item($"a{i}", "a")).Append(Item("b0", "b")).ToList();
 
-        Assert.Equal(1, FairOrder.Of(pending, lastServedKey: null).FindIndex(i => i.Id == "b0"));
+        Assert.Equal(1, FairOrder.Of(pending, lastServedKey: null).FindIndex(i => i.Key == "b0"));
     }
 }
 

@@ -1,0 +1,301 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Concurrency;
+using Orleans.Runtime;
+using OrleansDiffusion.Contracts;
+using OrleansDiffusion.Grains.Hosting;
+
+namespace OrleansDiffusion.Grains.Queue;
+
+/// <summary>
+/// One partition of the work queue. Entries are stored one row each (<see cref="IQueueStore"/>): an enqueue writes one
+/// row and a completion deletes one, whatever the backlog, and concurrent writes are group-committed. Leases live in
+/// memory only: the watchdog (a timer, no reminder) puts back the work of a silo that left the cluster or stopped
+/// renewing and tells the work's owner, which counts the attempt. Reentrant: every change of the in-memory state happens
+/// before the first await of a call, so calls interleave only while they wait for storage, which is what lets writes
+/// gather into one transaction.
+/// </summary>
+[Reentrant]
+public sealed partial class QueuePartitionGrain(
+    IQueueStore store,
+    IOptions<DiffusionOptions> options,
+    IClusterMembershipService membership,
+    DiffusionMetrics metrics,
+    TimeProvider time,
+    ILogger<QueuePartitionGrain> logger) : Grain, IQueuePartitionGrain
+{
+    private readonly DiffusionOptions _options = options.Value;
+    private readonly List<QueueEntry> _pending = [];
+    private readonly Dictionary<string, Leased> _leased = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _adding = new(StringComparer.Ordinal);
+    private readonly Dictionary<IWorkAvailableObserver, DateTimeOffset> _idle = [];
+    private string? _lastServedKey;
+    private long _completed;
+    private long _requeued;
+    private long _gaveUp;
+
+    private string Partition => this.GetPrimaryKeyString();
+
+    /// <summary>Each partition's share of <see cref="DiffusionOptions.MaxQueueLength"/>.</summary>
+    private int Bound => (_options.MaxQueueLength + _options.QueuePartitions - 1) / _options.QueuePartitions;
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _pending.AddRange(await store.LoadAsync(Partition, cancellationToken));
+        this.RegisterGrainTimer(CheckLeases, new GrainTimerCreationOptions(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1)) { KeepAlive = true, Interleave = true });
+
+        // The queue's overview computes the scaling signal from the partitions it has heard of.
+        GrainFactory.GetGrain<IWorkQueueGrain>(IWorkQueueGrain.DefaultKey).Touch().Ignore();
+    }
+
+    public async Task<int> Enqueue(QueueEntry entry)
+    {
+        if (Position(entry.Key) is { } existing)
+        {
+            return existing;
+        }
+
+        if (_leased.ContainsKey(entry.Key) || _adding.Contains(entry.Key))
+        {
+            return 0;
+        }
+
+        if (_pending.Count + _adding.Count >= Bound)
+        {
+            throw new QueueFullException($"The queue holds {_pending.Count} requests for model '{entry.Model}' in this partition, its limit; retry later.");
+        }
+
+        // Visible to leases only once stored: a worker never starts work that a storage fault then un-queues.
+        _adding.Add(entry.Key);
+        try
+        {
+            await store.AddAsync(Partition, entry);
+        }
+        finally
+        {
+            _adding.Remove(entry.Key);
+        }
+
+        _pending.Add(entry);
+        WakeIdleSilos();
+        return Position(entry.Key) ?? 0;
+    }
+
+    public Task<WorkLease?> Lease(string silo, int maxBatch)
+    {
+        if (_pending.Count == 0)
+        {
+            return Task.FromResult<WorkLease?>(null);
+        }
+
+        var order = FairOrder.Of(_pending, _lastServedKey);
+        var head = order[0];
+        var items = new List<QueueEntry> { head };
+        if (maxBatch > 1 && head.BatchKey is { } batchKey)
+        {
+            items.AddRange(order.Skip(1).Where(e => e.BatchKey == batchKey).Take(maxBatch - 1));
+        }
+
+        var leaseId = Guid.NewGuid();
+        var expires = time.GetUtcNow() + _options.LeaseDuration;
+        foreach (var item in items)
+        {
+            _pending.Remove(item);
+            _leased[item.Key] = new Leased(item, leaseId, silo, expires);
+        }
+
+        _lastServedKey = head.ApiKey;
+        return Task.FromResult<WorkLease?>(new WorkLease(leaseId, silo, Partition, items, expires));
+    }
+
+    public Task<IReadOnlyList<QueueEntry>> LeaseMore(Guid leaseId, int max)
+    {
+        var lease = _leased.Values.FirstOrDefault(l => l.LeaseId == leaseId);
+        if (max <= 0 || lease?.Entry.BatchKey is not { } batchKey)
+        {
+            return Task.FromResult<IReadOnlyList<QueueEntry>>([]);
+        }
+
+        var more = FairOrder.Of(_pending, _lastServedKey).Where(e => e.BatchKey == batchKey).Take(max).ToList();
+        foreach (var item in more)
+        {
+            _pending.Remove(item);
+            _leased[item.Key] = lease with { Entry = item };
+        }
+
+        return Task.FromResult<IReadOnlyList<QueueEntry>>(more);
+    }
+
+    public Task<bool> Renew(string key, Guid leaseId, string silo)
+    {
+        var expires = time.GetUtcNow() + _options.LeaseDuration;
+        if (_leased.TryGetValue(key, out var leased))
+        {
+            if (leased.LeaseId != leaseId)
+            {
+                return Task.FromResult(false);
+            }
+
+            _leased[key] = leased with { ExpiresAt = expires };
+            return Task.FromResult(true);
+        }
+
+        // This partition restarted while the work ran: it loaded the entry as pending. The run keeps it.
+        var index = _pending.FindIndex(e => e.Key == key);
+        if (index < 0)
+        {
+            return Task.FromResult(false);
+        }
+
+        _leased[key] = new Leased(_pending[index], leaseId, silo, expires);
+        _pending.RemoveAt(index);
+        return Task.FromResult(true);
+    }
+
+    public async Task Complete(string key, bool failed)
+    {
+        var known = _leased.Remove(key) | _pending.RemoveAll(e => e.Key == key) > 0;
+        if (!known)
+        {
+            return; // completed before (a repeated report): nothing stored any more
+        }
+
+        if (failed)
+        {
+            _gaveUp++;
+        }
+        else
+        {
+            _completed++;
+        }
+
+        await store.RemoveAsync(Partition, key);
+    }
+
+    public Task Release(string key, Guid leaseId, bool lost)
+    {
+        if (_leased.TryGetValue(key, out var leased) && leased.LeaseId == leaseId)
+        {
+            _leased.Remove(key);
+            Requeue(leased, lost ? "lost" : "handed back", lost);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task<int?> GetPosition(string key) => Task.FromResult(Position(key));
+
+    public Task<PartitionCounts> GetCounts()
+    {
+        var bySilo = _leased.Values.GroupBy(l => l.Silo).ToDictionary(g => g.Key, g => g.Count());
+        DateTimeOffset? oldest = _pending.Count == 0 ? null : _pending.Min(e => e.EnqueuedAt);
+        return Task.FromResult(new PartitionCounts(Partition, _pending.Count, bySilo, oldest, _completed, _requeued, _gaveUp));
+    }
+
+    public Task Subscribe(IWorkAvailableObserver observer)
+    {
+        _idle[observer] = time.GetUtcNow() + IQueuePartitionGrain.SubscriptionLifetime;
+        return Task.CompletedTask;
+    }
+
+    public Task Unsubscribe(IWorkAvailableObserver observer)
+    {
+        _idle.Remove(observer);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>The watchdog: work whose silo left or whose lease was not renewed in time goes back to the front.</summary>
+    private Task CheckLeases(CancellationToken cancellationToken)
+    {
+        if (_leased.Count == 0)
+        {
+            return Task.CompletedTask;
+        }
+
+        var now = time.GetUtcNow();
+        var snapshot = membership.CurrentSnapshot;
+        foreach (var leased in _leased.Values.Where(l => l.ExpiresAt <= now || SiloIsGone(snapshot, l.Silo)).ToList())
+        {
+            _leased.Remove(leased.Entry.Key);
+            var why = leased.ExpiresAt <= now ? "its lease expired" : "its silo left the cluster";
+            Requeue(leased, why, lost: true);
+
+            // The owner counts the attempt and, out of attempts, fails its jobs and completes the entry. One-way: a
+            // partition never waits on an owner (owners wait on partitions).
+            GrainFactory.GetGrain<IResultCacheGrain>(leased.Entry.Key).OnLeaseLost(leased.LeaseId, why).Ignore();
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private void Requeue(Leased leased, string why, bool lost)
+    {
+        // Back to the front: it was next before.
+        _pending.Insert(0, leased.Entry);
+        if (lost)
+        {
+            _requeued++;
+            metrics.Requeued(1);
+        }
+
+        Log.Requeued(logger, leased.Entry.Key, leased.Silo, why);
+        WakeIdleSilos();
+    }
+
+    private static bool SiloIsGone(ClusterMembershipSnapshot snapshot, string silo)
+    {
+        try
+        {
+            return snapshot.GetSiloStatus(SiloAddress.FromParsableString(silo)) is SiloStatus.Dead or SiloStatus.None;
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+    }
+
+    private void WakeIdleSilos()
+    {
+        var now = time.GetUtcNow();
+        foreach (var (observer, expires) in _idle.ToList())
+        {
+            if (expires <= now)
+            {
+                _idle.Remove(observer);
+                continue;
+            }
+
+            try
+            {
+                observer.WorkAvailable(Partition); // one-way: a gone silo costs nothing here, its subscription lapses
+            }
+            catch (Exception e)
+            {
+                Log.WakeFailed(logger, e);
+                _idle.Remove(observer);
+            }
+        }
+    }
+
+    private int? Position(string key)
+    {
+        if (!_pending.Exists(e => e.Key == key))
+        {
+            return null;
+        }
+
+        var index = FairOrder.Of(_pending, _lastServedKey).FindIndex(e => e.Key == key);
+        return index < 0 ? null : index;
+    }
+
+    private sealed record Leased(QueueEntry Entry, Guid LeaseId, string Silo, DateTimeOffset ExpiresAt);
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Warning, "Requeued {Key} leased by {Silo}: {Reason}")]
+        public static partial void Requeued(ILogger logger, string key, string silo, string reason);
+
+        [LoggerMessage(2, LogLevel.Debug, "Waking an idle silo failed; it polls")]
+        public static partial void WakeFailed(ILogger logger, Exception exception);
+    }
+}
