@@ -7,6 +7,8 @@ using OrleansDiffusion.Benchmarks.Cluster;
 // dotnet run -c Release --project tests/OrleansDiffusion.Benchmarks -- cluster [jobs]  : grain path overhead, cache hits, dedup, batching
 // dotnet run -c Release --project tests/OrleansDiffusion.Benchmarks -- api [seconds] [--storage azure|memory] [--no-full-gc]
 //                                                                                      : API end to end over the engine, cache hits, memory under load
+// dotnet run -c Release --project tests/OrleansDiffusion.Benchmarks -- burst [jobs] [--clients N]
+//                                                                                      : a burst of distinct jobs on Azure storage: storage requests and bytes per job, accept latency, drain rate
 // dotnet run -c Release --project tests/OrleansDiffusion.Benchmarks -- --filter '*'    : BenchmarkDotNet (steps and generation)
 if (args.Length > 0 && args[0] == "stages")
 {
@@ -21,6 +23,11 @@ if (args.Length > 0 && args[0] == "cluster")
 if (args.Length > 0 && args[0] == "api")
 {
     return await OrleansDiffusion.Benchmarks.Api.ApiLoadBenchmark.RunAsync(args[1..], Console.Out);
+}
+
+if (args.Length > 0 && args[0] == "burst")
+{
+    return await OrleansDiffusion.Benchmarks.Burst.BurstBenchmark.RunAsync(args[1..], Console.Out);
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(StepBenchmarks).Assembly).Run(args);

@@ -66,13 +66,13 @@ public static class ApiLoadBenchmark
             // Warm-up, then end to end: submit and poll until done, distinct seeds so nothing comes from the cache.
             for (var i = 0; i < 5; i++)
             {
-                await RunJobAsync(http, seed: 1_000_000 + i);
+                await RunJobAsync(http, Body(seed: 1_000_000 + i));
             }
 
             var endToEnd = new List<double>();
             for (var i = 0; i < 40; i++)
             {
-                endToEnd.Add(await RunJobAsync(http, seed: i));
+                endToEnd.Add(await RunJobAsync(http, Body(seed: i)));
             }
 
             var hits = new List<double>();
@@ -185,10 +185,11 @@ public static class ApiLoadBenchmark
 
     private static object Body(long seed) => new { prompt = "a lighthouse at dusk", steps = Steps, width = Size, height = Size, seed, scheduler = "euler" };
 
-    private static async Task<double> RunJobAsync(HttpClient http, long seed)
+    /// <summary>Submits <paramref name="body"/> to <c>POST /v1/generations</c> and polls every 5 ms until it succeeded; its milliseconds.</summary>
+    internal static async Task<double> RunJobAsync(HttpClient http, object body)
     {
         var started = Stopwatch.GetTimestamp();
-        var response = await http.PostAsJsonAsync("/v1/generations", Body(seed));
+        var response = await http.PostAsJsonAsync("/v1/generations", body);
         response.EnsureSuccessStatusCode();
         var location = response.Headers.Location!.ToString();
         while (true)
@@ -223,7 +224,7 @@ public static class ApiLoadBenchmark
         {
             while (!stop.IsCancellationRequested)
             {
-                var ms = await RunJobAsync(http, Interlocked.Increment(ref seed));
+                var ms = await RunJobAsync(http, Body(Interlocked.Increment(ref seed)));
                 Interlocked.Increment(ref done);
                 lock (slowestGate)
                 {
@@ -338,7 +339,7 @@ public static class ApiLoadBenchmark
         return times;
     }
 
-    private static async Task WaitReadyAsync(HttpClient http, ApiProcess api)
+    internal static async Task WaitReadyAsync(HttpClient http, ApiProcess api)
     {
         var deadline = DateTime.UtcNow.AddMinutes(5);
         while (DateTime.UtcNow < deadline)
@@ -368,7 +369,7 @@ public static class ApiLoadBenchmark
     private static void Row(TextWriter output, string name, List<double> values) =>
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {Percentile(values, 50):F1} | {Percentile(values, 99):F1} |"));
 
-    private static double Percentile(List<double> values, double percentile)
+    internal static double Percentile(List<double> values, double percentile)
     {
         var sorted = values.Order().ToList();
         var index = (int)Math.Ceiling(percentile / 100.0 * sorted.Count) - 1;

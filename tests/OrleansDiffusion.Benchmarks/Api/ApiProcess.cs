@@ -32,10 +32,23 @@ internal sealed class ApiProcess : IAsyncDisposable
 
     /// <summary>
     /// Builds client-api (Release) and starts it on <paramref name="port"/> with its files under <paramref name="root"/>;
-    /// grain state in Azure storage when <paramref name="azureConnectionString"/> is given, else in memory.
+    /// grain state in Azure storage when <paramref name="azureConnectionString"/> is given, else in memory. Images go to
+    /// an Azure Blob container of that same account when <paramref name="imagesInAzure"/>, else to local disk under
+    /// <paramref name="root"/>. <paramref name="settings"/> are configuration keys given after all of the above, so
+    /// they override them.
     /// </summary>
-    public static async Task<ApiProcess> StartAsync(string root, int port, string? azureConnectionString)
+    public static async Task<ApiProcess> StartAsync(
+        string root,
+        int port,
+        string? azureConnectionString,
+        bool imagesInAzure = false,
+        IReadOnlyDictionary<string, string>? settings = null)
     {
+        if (imagesInAzure && azureConnectionString is null)
+        {
+            throw new ArgumentException("Images in Azure Blob need the Azure storage connection string.", nameof(imagesInAzure));
+        }
+
         var project = Path.Combine(FindRepositoryRoot(), "client-api");
         await BuildAsync(project);
 
@@ -67,6 +80,17 @@ internal sealed class ApiProcess : IAsyncDisposable
         if (azureConnectionString is not null)
         {
             arguments.AddRange(["--Diffusion:Cluster:Storage", "AzureStorage", "--Diffusion:Cluster:ConnectionString", azureConnectionString]);
+        }
+
+        if (imagesInAzure)
+        {
+            arguments.AddRange(["--Diffusion:ImageStore:Provider", "AzureBlob", "--Diffusion:ImageStore:ConnectionString", azureConnectionString!]);
+        }
+
+        // The command line's last value of a key wins.
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>())
+        {
+            arguments.AddRange(["--" + key, value]);
         }
 
         foreach (var argument in arguments)
