@@ -34,7 +34,7 @@ public interface IQueuePartitionGrain : IGrainWithStringKey
     [Alias("Complete")]
     Task Complete(string key, bool failed);
 
-    /// <summary>Puts a leased entry back at the front (a stopping silo, a transient fault); <paramref name="lost"/> counts it as requeued work.</summary>
+    /// <summary>Puts a leased entry back at the front: a transient fault (<paramref name="lost"/>) or a stopping silo.</summary>
     [Alias("Release")]
     Task Release(string key, Guid leaseId, bool lost);
 

@@ -16,7 +16,7 @@ public interface IWorkQueueGrain : IGrainWithStringKey
     [Alias("GetScaleSignal")]
     Task<ScaleSignal> GetScaleSignal();
 
-    /// <summary>Called by a partition when it activates, so the signal covers work the queue holds after a restart.</summary>
+    /// <summary>Called by the worker pumps now and then, so that the gauges and the signal are kept wherever the overview lives.</summary>
     [Alias("Touch"), Orleans.Concurrency.OneWay]
     Task Touch();
 }

@@ -24,7 +24,9 @@ public sealed partial class ResultCacheGrain(
     private const int NotifyAttempts = 6;
 
     private readonly DiffusionOptions _options = options.Value;
-    private readonly ObserverManager<IInferenceObserver> _observers = new(TimeSpan.FromMinutes(10), logger);
+    private static readonly TimeSpan ObserverLifetime = TimeSpan.FromMinutes(10);
+
+    private readonly ObserverManager<IInferenceObserver> _observers = new(ObserverLifetime, logger);
 
     // The run in progress: soft state. A restarted owner adopts the lease of the first report it receives.
     private Guid? _lease;
@@ -117,6 +119,8 @@ public sealed partial class ResultCacheGrain(
 
     public async Task<InferenceStatus> Watch(IInferenceObserver observer)
     {
+        // Watchers live in memory: stay until they would have expired anyway (they renew every few minutes).
+        DelayDeactivation(ObserverLifetime);
         _observers.Subscribe(observer, observer);
         return new(state.State.Status, await CurrentAsync(), false, state.State.LastFailedAt, state.State.LastError);
     }

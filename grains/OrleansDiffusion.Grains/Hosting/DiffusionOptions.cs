@@ -40,7 +40,7 @@ public sealed class DiffusionOptions
 
     /// <summary>
     /// How long an inference worker activation lives without work. It holds its model while it lives, so this is also how
-    /// long an idle model stays loaded before its memory is released. Default: 5 minutes; at least 1 second.
+    /// long an idle model stays loaded before its memory is released. Default: 5 minutes; at least 2 seconds.
     /// </summary>
     public TimeSpan ModelUnloadAfter { get; set; } = TimeSpan.FromMinutes(5);
 

@@ -34,7 +34,7 @@ public static class DiffusionSiloBuilderExtensions
             .ValidateDataAnnotations()
             .Validate(o => o.Models.All(m => !string.IsNullOrWhiteSpace(m.Id) && !string.IsNullOrWhiteSpace(m.Path)), "Every Diffusion:Models entry needs an Id and a Path.")
             .Validate(o => o.GrainIdleTimeout >= TimeSpan.FromSeconds(1), "Diffusion:GrainIdleTimeout must be at least 1 second.")
-            .Validate(o => o.ModelUnloadAfter >= TimeSpan.FromSeconds(1), "Diffusion:ModelUnloadAfter must be at least 1 second.")
+            .Validate(o => o.ModelUnloadAfter >= TimeSpan.FromSeconds(2), "Diffusion:ModelUnloadAfter must be at least 2 seconds.")
             .Validate(o => o.LeaseDuration >= TimeSpan.FromSeconds(3), "Diffusion:LeaseDuration must be at least 3 seconds.")
             .Validate(o => o.PollInterval > TimeSpan.Zero, "Diffusion:PollInterval must be positive.")
             .Validate(o => o.BatchWindow >= TimeSpan.Zero, "Diffusion:BatchWindow must not be negative.")

@@ -43,9 +43,6 @@ public sealed partial class QueuePartitionGrain(
     {
         _pending.AddRange(await store.LoadAsync(Partition, cancellationToken));
         this.RegisterGrainTimer(CheckLeases, new GrainTimerCreationOptions(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1)) { KeepAlive = true, Interleave = true });
-
-        // The queue's overview computes the scaling signal from the partitions it has heard of.
-        GrainFactory.GetGrain<IWorkQueueGrain>(IWorkQueueGrain.DefaultKey).Touch().Ignore();
     }
 
     public async Task<int> Enqueue(QueueEntry entry)
@@ -177,7 +174,7 @@ public sealed partial class QueuePartitionGrain(
         if (_leased.TryGetValue(key, out var leased) && leased.LeaseId == leaseId)
         {
             _leased.Remove(key);
-            Requeue(leased, lost ? "lost" : "handed back", lost);
+            Requeue(leased, lost ? "a transient fault" : "its silo handed it back");
         }
 
         return Task.CompletedTask;
@@ -218,7 +215,7 @@ public sealed partial class QueuePartitionGrain(
         {
             _leased.Remove(leased.Entry.Key);
             var why = leased.ExpiresAt <= now ? "its lease expired" : "its silo left the cluster";
-            Requeue(leased, why, lost: true);
+            Requeue(leased, why);
 
             // The owner counts the attempt and, out of attempts, fails its jobs and completes the entry. One-way: a
             // partition never waits on an owner (owners wait on partitions).
@@ -228,15 +225,12 @@ public sealed partial class QueuePartitionGrain(
         return Task.CompletedTask;
     }
 
-    private void Requeue(Leased leased, string why, bool lost)
+    private void Requeue(Leased leased, string why)
     {
         // Back to the front: it was next before.
         _pending.Insert(0, leased.Entry);
-        if (lost)
-        {
-            _requeued++;
-            metrics.Requeued(1);
-        }
+        _requeued++;
+        metrics.Requeued(1);
 
         Log.Requeued(logger, leased.Entry.Key, leased.Silo, why);
         WakeIdleSilos();

@@ -37,6 +37,7 @@ public sealed partial class InferenceRunner(
     private volatile bool _dead;
     private int _completedRuns;
     private int _completedItems;
+    private int _handedBack;
 
     /// <summary>The silo name the queue knows this silo by.</summary>
     public string SiloId { get; } = silo.SiloAddress.ToParsableString();
@@ -49,6 +50,9 @@ public sealed partial class InferenceRunner(
 
     /// <summary>Requests this silo completed (each item of a batch counts).</summary>
     public int CompletedItems => _completedItems;
+
+    /// <summary>Requests this silo handed back unfinished while it stopped.</summary>
+    public int HandedBack => _handedBack;
 
     /// <summary>Starts a lease in the background; its worker slot is released when it ends.</summary>
     public void Start(WorkLease lease)
@@ -114,6 +118,7 @@ public sealed partial class InferenceRunner(
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
         {
+            Interlocked.Add(ref _handedBack, run.Items.Count(i => !i.Reported));
             await ForEachUnreportedAsync(run, item => OwnerOf(item.Entry).Retry(lease.LeaseId, "its silo stopped", countAttempt: false));
         }
         catch (OperationCanceledException)

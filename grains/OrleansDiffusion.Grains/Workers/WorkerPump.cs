@@ -216,6 +216,9 @@ public sealed partial class WorkerPump(
         {
             _observer ??= grains.CreateObjectReference<IWorkAvailableObserver>(this);
             await Task.WhenAll(_partitions.Select(p => Partition(p).Subscribe(_observer)));
+
+            // Keeps the queue overview (gauges, scaling signal) active wherever it lives, also after its silo left.
+            await grains.GetGrain<IWorkQueueGrain>(IWorkQueueGrain.DefaultKey).Touch();
         }
         catch (Exception e)
         {

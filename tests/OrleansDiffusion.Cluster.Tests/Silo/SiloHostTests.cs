@@ -83,7 +83,7 @@ public sealed class SiloHostTests : IDisposable
             "diffusion_inference_runs_total", "diffusion_model_loads_total", "diffusion_model_load_duration_seconds",
             "diffusion_step_latency_seconds", "diffusion_compute_seconds_per_image", "diffusion_jobs_running", "diffusion_queue_depth",
             // .NET's own: what the api benchmark and an operator watch for flat memory.
-            "dotnet_gc_last_collection_heap_size_bytes", "dotnet_process_memory_working_set_bytes", "orleans_reminders_active",
+            "dotnet_gc_last_collection_heap_size_bytes", "dotnet_process_memory_working_set_bytes",
         })
         {
             Assert.Contains(name, metrics, StringComparison.Ordinal);
