@@ -71,13 +71,18 @@ public sealed partial class ResultCacheGrain(
                 state.State.ApiKey = apiKey;
                 state.State.QueuedAt = time.GetUtcNow();
                 state.State.Attempts = 0;
-                await WriteAsync();
+
+                // Both at once: an entry queued before the spec is stored waits for this call to end (a worker's Start
+                // queues behind it), and one whose owner failed to store the spec is completed by its first Start.
+                var write = WriteAsync();
+                var enqueue = Partition.Enqueue(EntryOf());
                 int queued;
                 try
                 {
-                    queued = await Partition.Enqueue(EntryOf());
+                    await Task.WhenAll(write, enqueue);
+                    queued = enqueue.Result;
                 }
-                catch (Exception)
+                catch (Exception) when (write.IsCompletedSuccessfully)
                 {
                     // Not queued (full, or storage failed): as if the request never came.
                     state.State.Status = CacheEntryStatus.Empty;

@@ -39,7 +39,10 @@ public sealed class GenerationJobGrain(ModelCatalog catalog, TimeProvider time) 
         var key = catalog.KeyOf(normalized);
         if (!_loaded || State.Status == JobStatus.None)
         {
+            // The owner loads its state while this job's record is written (it is joined only after).
+            var warming = GrainFactory.GetGrain<IResultCacheGrain>(key).GetEntry();
             var created = await TryCreateAsync(normalized, apiKey, key);
+            await IgnoreAsync(warming);
             if (created)
             {
                 return await JoinAsync(removeOnFailure: true);
@@ -174,6 +177,18 @@ public sealed class GenerationJobGrain(ModelCatalog catalog, TimeProvider time) 
 
                 // Accepted, but the join never reached the owner (the caller gave up in between): join now.
                 return await JoinAsync(removeOnFailure: false);
+        }
+    }
+
+    private static async Task IgnoreAsync(Task task)
+    {
+        try
+        {
+            await task;
+        }
+        catch (Exception)
+        {
+            // Only a warm-up: the join that follows reports any trouble.
         }
     }
 

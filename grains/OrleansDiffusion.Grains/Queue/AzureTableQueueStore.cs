@@ -9,12 +9,18 @@ namespace OrleansDiffusion.Grains.Queue;
 /// Queue entries as Azure Table rows: partition key = queue partition, row key = request key, a few small columns. Writes
 /// to one partition are group-committed: while one entity-group transaction (up to 100 rows) is in flight, the next
 /// operations gather and go together in the following one, so a burst costs a fraction of a request per operation and
-/// every operation still waits until its row is stored.
+/// every add still waits until its row is stored. Removals are not waited for: they ride along with the next
+/// transaction, or go on their own after <see cref="RemoveDelay"/>. A removal that never reaches storage (the process
+/// died first) leaves a row that a restarted partition loads as pending; whoever leases it hears from the entry's owner
+/// that it is decided, and it is removed again.
 /// </summary>
 public sealed class AzureTableQueueStore(TableServiceClient service, string tableName = StorageNames.QueueTable) : IQueueStore
 {
     // The entity-group transaction limit.
     private const int MaxBatch = 100;
+
+    /// <summary>How long removals wait for an add to travel with before they go on their own.</summary>
+    public static readonly TimeSpan RemoveDelay = TimeSpan.FromSeconds(1);
 
     private readonly TableClient _table = service.GetTableClient(tableName);
     private readonly ConcurrentDictionary<string, Writer> _writers = new(StringComparer.Ordinal);
@@ -43,8 +49,12 @@ public sealed class AzureTableQueueStore(TableServiceClient service, string tabl
     public Task AddAsync(string partition, QueueEntry entry) =>
         WriterOf(partition).Submit(new Operation(entry.Key, new TableTransactionAction(TableTransactionActionType.UpsertReplace, RowOf(partition, entry))));
 
-    public Task RemoveAsync(string partition, string key) =>
-        WriterOf(partition).Submit(new Operation(key, new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(partition, key), ETag.All)));
+    /// <summary>Schedules the removal and returns at once (see the class remarks).</summary>
+    public Task RemoveAsync(string partition, string key)
+    {
+        _ = WriterOf(partition).Submit(new Operation(key, new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(partition, key), ETag.All)));
+        return Task.CompletedTask;
+    }
 
     private static TableEntity RowOf(string partition, QueueEntry entry) => new(partition, entry.Key)
     {
@@ -81,30 +91,42 @@ public sealed class AzureTableQueueStore(TableServiceClient service, string tabl
     {
         private readonly Lock _gate = new();
         private readonly List<Operation> _waiting = [];
+        private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private bool _flushing;
 
         public Task Submit(Operation operation)
         {
+            var removal = operation.Action.ActionType == TableTransactionActionType.Delete;
             lock (_gate)
             {
                 _waiting.Add(operation);
                 if (!_flushing)
                 {
                     _flushing = true;
-                    _ = Task.Run(FlushAsync);
+                    _ = Task.Run(() => FlushAsync(removal ? RemoveDelay : TimeSpan.Zero));
+                }
+                else if (!removal)
+                {
+                    _wake.TrySetResult(); // an add does not wait for removals' delay
                 }
             }
 
             return operation.Done.Task;
         }
 
-        private async Task FlushAsync()
+        private async Task FlushAsync(TimeSpan delay)
         {
+            if (delay > TimeSpan.Zero)
+            {
+                await Task.WhenAny(_wake.Task, Task.Delay(delay));
+            }
+
             while (true)
             {
                 List<Operation> batch;
                 lock (_gate)
                 {
+                    _wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                     batch = TakeBatch();
                     if (batch.Count == 0)
                     {

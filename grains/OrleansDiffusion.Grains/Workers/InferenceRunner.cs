@@ -54,7 +54,7 @@ public sealed partial class InferenceRunner(
     /// <summary>Requests this silo handed back unfinished while it stopped.</summary>
     public int HandedBack => _handedBack;
 
-    /// <summary>Starts a lease in the background; its worker slot is released when it ends.</summary>
+    /// <summary>Starts a lease in the background; its worker slot is released when the engine is done with it.</summary>
     public void Start(WorkLease lease)
     {
         var run = new Run(lease, CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token));
@@ -98,12 +98,13 @@ public sealed partial class InferenceRunner(
         var renewing = RenewAsync(run, renewal.Token);
         try
         {
-            foreach (var entry in lease.Items)
+            // Each owner hands out its spec, or null when the result is no longer wanted (it completes its entry).
+            var specs = await Task.WhenAll(lease.Items.Select(entry => OwnerOf(entry).Start(lease.LeaseId, SiloId)));
+            for (var i = 0; i < specs.Length; i++)
             {
-                // The owner hands out the spec, or null when the result is no longer wanted (it completes the entry).
-                if (await OwnerOf(entry).Start(lease.LeaseId, SiloId) is { } spec)
+                if (specs[i] is { } spec)
                 {
-                    run.Items.Add(new RunItem(entry, spec));
+                    run.Items.Add(new RunItem(lease.Items[i], spec));
                 }
             }
 
@@ -145,7 +146,7 @@ public sealed partial class InferenceRunner(
             metrics.RunEnded();
             _running.TryRemove(lease.LeaseId, out _);
             run.Cancellation.Dispose();
-            slots.Release();
+            run.ReleaseSlot(slots);
         }
     }
 
@@ -175,6 +176,8 @@ public sealed partial class InferenceRunner(
             results = new DiffusionPipeline(model.Model).GenerateBatch(requests, progress, token);
         }
 
+        // The engine is done: the slot takes the next work while these images are stored and reported.
+        run.ReleaseSlot(slots);
         await progress.FlushAsync();
 
         metrics.InferenceRun(results.Sum(r => r.Images.Count), Stopwatch.GetElapsedTime(started));
@@ -183,18 +186,20 @@ public sealed partial class InferenceRunner(
 
         // Stored before success is reported: a job never succeeds without its images. Once computed, a result is
         // stored and reported even while the silo stops or its lease was lost (the owner keeps the first result; handing
-        // it back would compute it again); only a dead process reports nothing.
-        for (var i = 0; i < items.Count; i++)
-        {
-            if (_dead)
-            {
-                throw new OperationCanceledException("The process died.");
-            }
+        // it back would compute it again); only a dead process reports nothing. The items of a batch finish together.
+        await Task.WhenAll(items.Select((item, i) => FinishAsync(run, item, results[i])));
+    }
 
-            var refs = await Task.WhenAll(results[i].Images.Select(image => images.SaveImageAsync(image.Png, image.Seed, image.Width, image.Height, CancellationToken.None)));
-            await OwnerOf(items[i].Entry).Complete(run.Lease.LeaseId, refs, SiloId);
-            items[i].Reported = true;
+    private async Task FinishAsync(Run run, RunItem item, GenerationResult result)
+    {
+        if (_dead)
+        {
+            throw new OperationCanceledException("The process died.");
         }
+
+        var refs = await Task.WhenAll(result.Images.Select(image => images.SaveImageAsync(image.Png, image.Seed, image.Width, image.Height, CancellationToken.None)));
+        await OwnerOf(item.Entry).Complete(run.Lease.LeaseId, refs, SiloId);
+        item.Reported = true;
     }
 
     /// <summary>Renews each item's lease through its owner; when every item's lease is lost, the run stops.</summary>
@@ -269,6 +274,17 @@ public sealed partial class InferenceRunner(
 
         /// <summary>The entries whose owners handed out a spec: the work of this run.</summary>
         public List<RunItem> Items { get; } = [];
+
+        private int _slotReleased;
+
+        /// <summary>Frees the run's worker slot, once: when the engine is done, or when the run ends otherwise.</summary>
+        public void ReleaseSlot(WorkerSlots slots)
+        {
+            if (Interlocked.Exchange(ref _slotReleased, 1) == 0)
+            {
+                slots.Release();
+            }
+        }
     }
 
     private sealed class RunItem(QueueEntry entry, GenerationSpec spec)

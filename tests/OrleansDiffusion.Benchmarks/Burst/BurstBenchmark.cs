@@ -60,7 +60,7 @@ public static class BurstBenchmark
             var limit = (options.Jobs + WarmUpJobs + 100).ToString(CultureInfo.InvariantCulture);
             api = await ApiProcess.StartAsync(root, port, ConnectionString(blob.Port, queue.Port, table.Port), imagesInAzure: true, new Dictionary<string, string>
             {
-                ["Diffusion:MaxQueueLength"] = limit,
+                ["Diffusion:MaxQueueLength"] = (4 * (options.Jobs + WarmUpJobs + 100)).ToString(CultureInfo.InvariantCulture), // each of the 4 partitions may hold all
                 ["Diffusion:Api:MaxConcurrentJobsPerKey"] = limit,
                 ["Diffusion:GrainIdleTimeout"] = "00:02:00",
             });
