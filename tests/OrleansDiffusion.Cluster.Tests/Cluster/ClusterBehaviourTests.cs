@@ -179,6 +179,36 @@ public sealed class ClusterBehaviourTests
     }
 
     [Fact]
+    public async Task A_job_saves_only_what_its_owner_cannot_tell_and_reads_its_success_from_the_owner()
+    {
+        await using var harness = await ClusterHarness.StartAsync(1);
+        try
+        {
+            var (computed, _) = await harness.SubmitAsync(Spec("remembered"));
+            Assert.Equal(JobStatus.Succeeded, (await harness.WaitAsync(computed)).Status);
+            var (hit, answered) = await harness.SubmitAsync(Spec("remembered"));
+            Assert.True(answered.Cached);
+
+            // Every activation goes: the jobs come back from their records, which never saved the success.
+            var management = harness.Client.GetGrain<IManagementGrain>(0);
+            await management.ForceActivationCollection(TimeSpan.Zero, TestContext.Current.CancellationToken);
+            var jobs = (await management.GetSimpleGrainStatistics(TestContext.Current.CancellationToken)).Where(g => g.GrainType.Contains("GenerationJob", StringComparison.Ordinal));
+            Assert.Equal(0, jobs.Sum(g => g.ActivationCount));
+
+            var first = await harness.Job(computed).GetSnapshot();
+            var second = await harness.Job(hit).GetSnapshot();
+            Assert.Equal((JobStatus.Succeeded, false), (first.Status, first.Cached));
+            Assert.Equal((JobStatus.Succeeded, true), (second.Status, second.Cached));
+            Assert.Equal(first.Images, second.Images);
+            Assert.Single(first.Images);
+        }
+        finally
+        {
+            harness.DeleteRoot();
+        }
+    }
+
+    [Fact]
     public async Task A_worker_talks_to_the_owner_alone_and_the_owner_completes_its_queue_entry()
     {
         // No silo runs inference: the test is the worker. It leases the entry from its partition, gets the spec from the
