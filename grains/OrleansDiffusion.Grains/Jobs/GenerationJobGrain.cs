@@ -22,8 +22,15 @@ public sealed class GenerationJobGrain(ModelCatalog catalog, TimeProvider time) 
     private IGrainStorage? _storage;
     private bool _loaded;
 
+    /// <summary>How old a running job's step may be when a client reads it.</summary>
+    private static readonly TimeSpan LiveStatusAge = TimeSpan.FromMilliseconds(100);
+
     // A success, known from the owner (not persisted here: the owner keeps the result).
     private Succeeded? _succeeded;
+
+    // The inference as last read from its owner while it ran.
+    private InferenceEvent? _live;
+    private long _liveAt;
 
     private Guid Id => this.GetPrimaryKey();
 
@@ -57,20 +64,11 @@ public sealed class GenerationJobGrain(ModelCatalog catalog, TimeProvider time) 
         return IsTerminal ? Snapshot(null) : await GetSnapshot();
     }
 
-    public async Task<JobSnapshot> GetSnapshot()
-    {
-        await LoadAsync();
-        if (State.Status == JobStatus.None || IsTerminal)
-        {
-            return Snapshot(null);
-        }
-
-        return await FollowAsync(await Owner.GetStatus(Id));
-    }
+    public Task<JobSnapshot> GetSnapshot() => ReadAsync(LiveStatusAge);
 
     public async Task<JobSnapshot> Cancel()
     {
-        var current = await GetSnapshot();
+        var current = await ReadAsync(TimeSpan.Zero);
         if (current.Status == JobStatus.None || current.IsTerminal)
         {
             return current;
@@ -91,6 +89,8 @@ public sealed class GenerationJobGrain(ModelCatalog catalog, TimeProvider time) 
             return;
         }
 
+        _live = null;
+
         if (outcome.Kind == InferenceEventKind.Completed)
         {
             _succeeded = new Succeeded(outcome.Images, Cached: false, outcome.CompletedAt ?? time.GetUtcNow(), outcome.Silo);
@@ -99,6 +99,29 @@ public sealed class GenerationJobGrain(ModelCatalog catalog, TimeProvider time) 
         {
             await RecordFailureAsync(outcome.Error);
         }
+    }
+
+    /// <summary>
+    /// The job now. A running job's step comes from its owner, asked at most once per <paramref name="maxAge"/>: a client
+    /// that polls every few milliseconds costs the owner nothing more (the outcome is pushed here, never cached).
+    /// </summary>
+    private async Task<JobSnapshot> ReadAsync(TimeSpan maxAge)
+    {
+        await LoadAsync();
+        if (State.Status == JobStatus.None || IsTerminal)
+        {
+            return Snapshot(null);
+        }
+
+        if (_live is { } live && time.GetElapsedTime(_liveAt) < maxAge)
+        {
+            return Snapshot(live);
+        }
+
+        var status = await Owner.GetStatus(Id);
+        var snapshot = await FollowAsync(status);
+        (_live, _liveAt) = status is { Status: CacheEntryStatus.Computing, Waiting: true } ? (status.Current, time.GetTimestamp()) : (null, 0);
+        return snapshot;
     }
 
     /// <summary>Writes the accepted record without reading first; false when a record already exists (it is loaded instead).</summary>

@@ -228,7 +228,10 @@ public sealed class ClusterBehaviourTests
             Assert.Equal("by hand", spec!.Prompt);
             Assert.Equal(JobStatus.Running, (await harness.Job(id).GetSnapshot()).Status);
             Assert.True(await owner.Progress(lease.LeaseId, 1, spec.Steps, 0.1, null));
-            Assert.Equal(1, (await harness.Job(id).GetSnapshot()).Step); // the job reads its step from the owner
+            await ClusterHarness.EventuallyAsync( // the job reads its step from the owner, at most every 100 ms
+                async () => (await harness.Job(id).GetSnapshot()).Step == 1,
+                TimeSpan.FromSeconds(5),
+                "the job's step read from its owner");
 
             ImageRef[] images = [new("images/0000000000000000000000000000000000000000000000000000000000000000.png", spec.Seed, 64, 64, 100)];
             await owner.Complete(lease.LeaseId, images, "a-test-worker");
