@@ -16,14 +16,14 @@ public sealed class GenerationJobGrain(ModelCatalog catalog, TimeProvider time) 
 {
     private const string StateName = "job";
 
+    /// <summary>How old a running job's step may be when a client reads it.</summary>
+    private static readonly TimeSpan LiveStatusAge = TimeSpan.FromMilliseconds(100);
+
     private readonly GrainState<JobState> _record = new(new JobState());
     private readonly SemaphoreSlim _writing = new(1, 1);
     private readonly EventOrder _order = new();
     private IGrainStorage? _storage;
     private bool _loaded;
-
-    /// <summary>How old a running job's step may be when a client reads it.</summary>
-    private static readonly TimeSpan LiveStatusAge = TimeSpan.FromMilliseconds(100);
 
     // A success, known from the owner (not persisted here: the owner keeps the result).
     private Succeeded? _succeeded;

@@ -177,7 +177,7 @@ public sealed partial class WorkerPump(
     private async Task<WorkLease?> LeaseAsync()
     {
         var loaded = models.LoadedModels;
-        var start = _turn++ % _partitions.Length;
+        var start = (int)((uint)_turn++ % (uint)_partitions.Length);
         var woken = Interlocked.Exchange(ref _wokenBy, null);
         var order = _partitions.Skip(start).Concat(_partitions.Take(start))
             .OrderBy(p => p == woken ? 0 : loaded.Contains(ModelOf(p)) ? 1 : 2);
