@@ -49,16 +49,16 @@ public static class GenerationEndpoints
         }
     }
 
-    public static async Task<Results<Ok<GenerationResponse>, NotFound>> GetAsync(Guid id, GenerationService generations, HttpContext http)
+    public static async Task<Results<Ok<GenerationResponse>, NotFound>> GetAsync(Guid id, GenerationService generations, ClaimsPrincipal user, HttpContext http)
     {
         var snapshot = await generations.Job(id).GetSnapshot();
-        return snapshot.Status == JobStatus.None ? TypedResults.NotFound() : TypedResults.Ok(ToResponse(snapshot, http));
+        return IsVisibleTo(snapshot, user) ? TypedResults.Ok(ToResponse(snapshot, http)) : TypedResults.NotFound();
     }
 
-    public static async Task<Results<Ok<GenerationResponse>, NotFound>> CancelAsync(Guid id, GenerationService generations, HttpContext http)
+    public static async Task<Results<Ok<GenerationResponse>, NotFound>> CancelAsync(Guid id, GenerationService generations, ClaimsPrincipal user, HttpContext http)
     {
         var job = generations.Job(id);
-        if ((await job.GetSnapshot()).Status == JobStatus.None)
+        if (!IsVisibleTo(await job.GetSnapshot(), user))
         {
             return TypedResults.NotFound();
         }
@@ -70,10 +70,11 @@ public static class GenerationEndpoints
         Guid id,
         int index,
         GenerationService generations,
+        ClaimsPrincipal user,
         CancellationToken cancellationToken)
     {
         var snapshot = await generations.Job(id).GetSnapshot();
-        if (index < 0 || index >= snapshot.Images.Count)
+        if (!IsVisibleTo(snapshot, user) || index < 0 || index >= snapshot.Images.Count)
         {
             return TypedResults.NotFound();
         }
@@ -87,6 +88,13 @@ public static class GenerationEndpoints
         var bytes = await generations.ReadImageAsync(image, cancellationToken);
         return bytes is null ? TypedResults.NotFound() : TypedResults.File(bytes, "image/png", $"{id}-{index}.png");
     }
+
+    /// <summary>
+    /// Whether the caller may see the job: it exists, and the caller's key submitted it or is an admin key. Another
+    /// key's job is answered exactly as an unknown id, so a job id tells an outsider nothing.
+    /// </summary>
+    public static bool IsVisibleTo(JobSnapshot snapshot, ClaimsPrincipal user) =>
+        snapshot.Status != JobStatus.None && (snapshot.ApiKey == ApiKeyOf(user) || user.IsInRole(ApiKeyAuthenticationHandler.AdminRole));
 
     /// <summary>The caller's API key name (the quota and fairness key).</summary>
     public static string ApiKeyOf(ClaimsPrincipal user) => user.Identity?.Name ?? ApiKeyAuthenticationHandler.Anonymous;

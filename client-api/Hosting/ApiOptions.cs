@@ -46,4 +46,7 @@ public sealed class ApiKeyEntry
 
     [Required, RegularExpression("^[0-9a-fA-F]{64}$")]
     public string Sha256 { get; set; } = string.Empty;
+
+    /// <summary>An admin key sees and cancels every key's jobs. Default: false.</summary>
+    public bool Admin { get; set; }
 }

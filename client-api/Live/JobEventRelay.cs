@@ -61,9 +61,10 @@ public sealed partial class JobEventRelay : IAsyncDisposable
 
     /// <summary>
     /// Adds the connection to the job's group after sending it the job's current state. Returns the grain's snapshot;
-    /// <see cref="JobStatus.None"/> means there is no such job, and nothing was subscribed.
+    /// <see cref="JobStatus.None"/> means there is no such job, or none that <paramref name="visible"/> lets the caller see,
+    /// and nothing was subscribed.
     /// </summary>
-    public async Task<JobSnapshot> SubscribeAsync(string connectionId, string baseUrl, Guid id)
+    public async Task<JobSnapshot> SubscribeAsync(string connectionId, string baseUrl, Guid id, Func<JobSnapshot, bool> visible)
     {
         while (true)
         {
@@ -77,14 +78,14 @@ public sealed partial class JobEventRelay : IAsyncDisposable
                 }
 
                 var snapshot = await Job(id).GetSnapshot();
-                if (snapshot.Status == JobStatus.None)
+                if (!visible(snapshot))
                 {
                     if (feed.Connections.Count == 0)
                     {
                         await CloseAsync(feed);
                     }
 
-                    return snapshot;
+                    return snapshot with { Status = JobStatus.None };
                 }
 
                 // What the job and its inference know beyond the feed goes to those already watching; then the newcomer

@@ -22,6 +22,9 @@ public sealed class ApiKeyAuthenticationHandler(
     public const string SchemeName = "ApiKey";
     public const string Anonymous = "anonymous";
 
+    /// <summary>The role of keys configured with <c>Admin=true</c>.</summary>
+    public const string AdminRole = "admin";
+
     protected override Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         var keys = api.Value.Keys;
@@ -41,7 +44,7 @@ public sealed class ApiKeyAuthenticationHandler(
         {
             if (CryptographicOperations.FixedTimeEquals(hash, Convert.FromHexString(entry.Sha256)))
             {
-                return Task.FromResult(Success(entry.Name));
+                return Task.FromResult(Success(entry.Name, entry.Admin));
             }
         }
 
@@ -100,8 +103,10 @@ public sealed class ApiKeyAuthenticationHandler(
         return null;
     }
 
-    private AuthenticateResult Success(string name) =>
+    private static AuthenticateResult Success(string name, bool admin = false) =>
         AuthenticateResult.Success(new AuthenticationTicket(
-            new ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.Name, name)], SchemeName)),
+            new ClaimsPrincipal(new ClaimsIdentity(
+                admin ? [new Claim(ClaimTypes.Name, name), new Claim(ClaimTypes.Role, AdminRole)] : [new Claim(ClaimTypes.Name, name)],
+                SchemeName)),
             SchemeName));
 }

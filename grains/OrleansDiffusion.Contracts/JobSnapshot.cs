@@ -36,5 +36,8 @@ public sealed record JobSnapshot
     /// <summary>The silo that ran (or runs) the inference.</summary>
     [Id(13)] public string? Silo { get; init; }
 
+    /// <summary>The name of the API key that submitted the job: the only key (besides an admin) that may see it.</summary>
+    [Id(14)] public string? ApiKey { get; init; }
+
     public bool IsTerminal => Status is JobStatus.Succeeded or JobStatus.Failed or JobStatus.Cancelled;
 }

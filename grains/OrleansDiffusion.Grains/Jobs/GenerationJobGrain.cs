@@ -271,6 +271,7 @@ public sealed class GenerationJobGrain(ModelCatalog catalog, TimeProvider time) 
             CompletedAt = _succeeded?.CompletedAt ?? State.CompletedAt,
             RequestKey = State.RequestKey,
             Silo = _succeeded?.Silo ?? live?.Silo,
+            ApiKey = State.Status == JobStatus.None ? null : State.ApiKey,
         };
     }
 
