@@ -62,9 +62,10 @@ public static class Automatic1111Endpoints
         [FromQuery(Name = "skip_current_image")] bool? skipCurrentImage,
         GenerationService generations,
         Automatic1111State state,
-        TimeProvider time)
+        TimeProvider time,
+        ClaimsPrincipal user)
     {
-        var (current, count) = state.Snapshot();
+        var (current, count) = state.Snapshot(GenerationEndpoints.ApiKeyOf(user));
         if (current is null)
         {
             return TypedResults.Ok(new Automatic1111Progress(0, 0, new(false, false, string.Empty, 0, "0", 0, 0, 0), null, null));
@@ -85,16 +86,16 @@ public static class Automatic1111Endpoints
             textinfo));
     }
 
-    public static Task<Ok<object>> InterruptAsync(GenerationService generations, Automatic1111State state) =>
-        StopCurrentAsync(generations, state, skip: false);
+    public static Task<Ok<object>> InterruptAsync(GenerationService generations, Automatic1111State state, ClaimsPrincipal user) =>
+        StopCurrentAsync(generations, state, GenerationEndpoints.ApiKeyOf(user), skip: false);
 
     /// <summary>A1111 skips to the next image of a batch; a job here is one unit, so skip stops it like interrupt.</summary>
-    public static Task<Ok<object>> SkipAsync(GenerationService generations, Automatic1111State state) =>
-        StopCurrentAsync(generations, state, skip: true);
+    public static Task<Ok<object>> SkipAsync(GenerationService generations, Automatic1111State state, ClaimsPrincipal user) =>
+        StopCurrentAsync(generations, state, GenerationEndpoints.ApiKeyOf(user), skip: true);
 
-    public static async Task<Ok<Dictionary<string, object>>> GetOptionsAsync(IGrainFactory grains, Automatic1111State state)
+    public static async Task<Ok<Dictionary<string, object>>> GetOptionsAsync(IGrainFactory grains, ClaimsPrincipal user)
     {
-        var model = CurrentModel(await ModelsAsync(grains), state);
+        var model = await CurrentModelAsync(grains, await ModelsAsync(grains), user);
         return TypedResults.Ok(new Dictionary<string, object>(StringComparer.Ordinal)
         {
             ["sd_model_checkpoint"] = model is null ? string.Empty : TitleOf(model),
@@ -108,9 +109,12 @@ public static class Automatic1111Endpoints
         });
     }
 
-    /// <summary>Only <c>sd_model_checkpoint</c> changes anything: the model of later requests to this API process.</summary>
+    /// <summary>
+    /// Only <c>sd_model_checkpoint</c> changes anything: the model of the caller's later requests, through any API
+    /// process (it is kept in the cluster, per key).
+    /// </summary>
     public static async Task<Results<JsonHttpResult<object?>, JsonHttpResult<Automatic1111Error>>> SetOptionsAsync(
-        HttpRequest http, IGrainFactory grains, Automatic1111State state, IOptions<JsonOptions> json, CancellationToken cancellationToken)
+        HttpRequest http, IGrainFactory grains, ClaimsPrincipal user, IOptions<JsonOptions> json, CancellationToken cancellationToken)
     {
         var body = await JsonBody.ReadAsync<Dictionary<string, JsonElement>>(http, json.Value.SerializerOptions, cancellationToken);
         if (body.Value is not { } options)
@@ -126,7 +130,7 @@ public static class Automatic1111Endpoints
                 return Automatic1111ErrorShape.Result(StatusCodes.Status422UnprocessableEntity, $"Model not found: {checkpoint}");
             }
 
-            state.Model = model.Id;
+            await grains.GetGrain<IKeySettingsGrain>(GenerationEndpoints.ApiKeyOf(user)).SetModel(model.Id);
         }
 
         return TypedResults.Json<object?>(null);
@@ -189,7 +193,7 @@ public static class Automatic1111Endpoints
         }
 
         var models = await ModelsAsync(grains);
-        var model = CurrentModel(models, state);
+        var model = await CurrentModelAsync(grains, models, user);
         if (request.OverrideSettings is { } overrides && overrides.TryGetValue("sd_model_checkpoint", out var checkpoint) && checkpoint.ValueKind == JsonValueKind.String)
         {
             model = FindModel(models, checkpoint.GetString());
@@ -237,7 +241,7 @@ public static class Automatic1111Endpoints
         }
 
         var id = Guid.NewGuid();
-        var job = state.Begin(id, time.GetUtcNow());
+        var job = state.Begin(GenerationEndpoints.ApiKeyOf(user), id, time.GetUtcNow());
         var submitted = false;
         JobSnapshot final;
         try
@@ -356,9 +360,9 @@ public static class Automatic1111Endpoints
             Version);
     }
 
-    private static async Task<Ok<object>> StopCurrentAsync(GenerationService generations, Automatic1111State state, bool skip)
+    private static async Task<Ok<object>> StopCurrentAsync(GenerationService generations, Automatic1111State state, string apiKey, bool skip)
     {
-        if (state.Snapshot().Current is { } current)
+        if (state.Snapshot(apiKey).Current is { } current)
         {
             if (skip)
             {
@@ -378,9 +382,12 @@ public static class Automatic1111Endpoints
     private static async Task<IReadOnlyList<ModelInfo>> ModelsAsync(IGrainFactory grains) =>
         await grains.GetGrain<IModelInfoGrain>(0).GetModels();
 
-    /// <summary>The model POST options chose, while the cluster still serves it; else the cluster's default.</summary>
-    private static ModelInfo? CurrentModel(IReadOnlyList<ModelInfo> models, Automatic1111State state) =>
-        models.FirstOrDefault(m => m.Id == state.Model) ?? models.FirstOrDefault(m => m.IsDefault) ?? models.FirstOrDefault();
+    /// <summary>The model the caller's key chose with POST options, while the cluster still serves it; else the cluster's default.</summary>
+    private static async Task<ModelInfo?> CurrentModelAsync(IGrainFactory grains, IReadOnlyList<ModelInfo> models, ClaimsPrincipal user)
+    {
+        var chosen = await grains.GetGrain<IKeySettingsGrain>(GenerationEndpoints.ApiKeyOf(user)).GetModel();
+        return models.FirstOrDefault(m => m.Id == chosen) ?? models.FirstOrDefault(m => m.IsDefault) ?? models.FirstOrDefault();
+    }
 
     /// <summary>A checkpoint by title (<c>id [hash]</c>), model name, short hash or SHA-256, as A1111 matches them.</summary>
     private static ModelInfo? FindModel(IReadOnlyList<ModelInfo> models, string? name) =>

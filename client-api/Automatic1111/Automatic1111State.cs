@@ -3,21 +3,19 @@ using OrleansDiffusion.Contracts;
 namespace OrleansDiffusion.Api.Automatic1111;
 
 /// <summary>
-/// What AUTOMATIC1111 keeps per process and its clients rely on: the selected checkpoint (POST options) and the jobs
-/// this API process runs for <c>/sdapi</c>, the oldest of which is the "current" job that progress, interrupt and skip
-/// address. A1111 runs one job at a time; the cluster runs several, so <c>job_count</c> counts them all.
+/// The <c>/sdapi</c> jobs this API process runs, per API key: the oldest of a key's jobs is that key's "current" job,
+/// the one its progress, interrupt and skip address (A1111 runs one job at a time; the cluster runs several, so
+/// <c>job_count</c> counts them all). A key never sees or stops another key's jobs. The checkpoint a key selects is kept
+/// in the cluster (<see cref="IKeySettingsGrain"/>), not here.
 /// </summary>
 public sealed class Automatic1111State
 {
     private readonly Lock _lock = new();
     private readonly List<Automatic1111Job> _jobs = [];
 
-    /// <summary>The model id chosen with POST options (a model the cluster serves); null for the cluster's default.</summary>
-    public string? Model { get; set; }
-
-    public Automatic1111Job Begin(Guid id, DateTimeOffset startedAt)
+    public Automatic1111Job Begin(string apiKey, Guid id, DateTimeOffset startedAt)
     {
-        var job = new Automatic1111Job(id, startedAt);
+        var job = new Automatic1111Job(apiKey, id, startedAt);
         lock (_lock)
         {
             _jobs.Add(job);
@@ -34,12 +32,13 @@ public sealed class Automatic1111State
         }
     }
 
-    /// <summary>The oldest unfinished job and how many there are.</summary>
-    public (Automatic1111Job? Current, int Count) Snapshot()
+    /// <summary>The key's oldest unfinished job and how many it has.</summary>
+    public (Automatic1111Job? Current, int Count) Snapshot(string apiKey)
     {
         lock (_lock)
         {
-            return (_jobs.Count > 0 ? _jobs[0] : null, _jobs.Count);
+            var own = _jobs.Where(j => j.ApiKey == apiKey).ToList();
+            return (own.FirstOrDefault(), own.Count);
         }
     }
 }
@@ -47,8 +46,11 @@ public sealed class Automatic1111State
 /// <summary>
 /// One running <c>/sdapi</c> job: it keeps the latest live preview, fed in order from the inference's event stream.
 /// </summary>
-public sealed class Automatic1111Job(Guid id, DateTimeOffset startedAt)
+public sealed class Automatic1111Job(string apiKey, Guid id, DateTimeOffset startedAt)
 {
+    /// <summary>The name of the API key that runs it.</summary>
+    public string ApiKey { get; } = apiKey;
+
     public Guid Id { get; } = id;
 
     public DateTimeOffset StartedAt { get; } = startedAt;
