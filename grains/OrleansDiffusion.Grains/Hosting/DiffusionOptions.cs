@@ -96,6 +96,9 @@ public sealed class DiffusionOptions
     [Range(0, 1000)]
     public int PreviewInterval { get; set; } = 5;
 
+    /// <summary>Who shares results (section <c>Diffusion:Cache</c>).</summary>
+    public CacheOptions Cache { get; set; } = new();
+
     /// <summary>How the autoscaling signal (<c>diffusion_desired_silos</c>) is computed (section <c>Diffusion:Scaling</c>).</summary>
     public ScalingOptions Scaling { get; set; } = new();
 }
@@ -109,4 +112,21 @@ public sealed class ModelOptions
     /// <summary>A diffusers/optimum ONNX export folder.</summary>
     [Required]
     public string Path { get; set; } = string.Empty;
+}
+
+/// <summary>Who shares results (section <c>Diffusion:Cache</c>).</summary>
+public sealed class CacheOptions
+{
+    /// <summary>
+    /// <see cref="CacheScope.Global"/> (the default): identical requests from any key share one inference and its images,
+    /// so a key that submits exactly another key's request (prompt, seed, every setting) gets the same images, at once.
+    /// <see cref="CacheScope.Key"/>: only requests of the same key are shared.
+    /// </summary>
+    public CacheScope Scope { get; set; } = CacheScope.Global;
+}
+
+public enum CacheScope
+{
+    Global,
+    Key,
 }

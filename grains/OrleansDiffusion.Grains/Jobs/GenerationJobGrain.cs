@@ -43,7 +43,7 @@ public sealed class GenerationJobGrain(ModelCatalog catalog, TimeProvider time) 
     public async Task<JobSnapshot> Submit(GenerationSpec spec, string apiKey)
     {
         var normalized = catalog.Normalize(spec);
-        var key = catalog.KeyOf(normalized);
+        var key = catalog.KeyOf(normalized, apiKey);
         if (!_loaded || State.Status == JobStatus.None)
         {
             // The owner loads its state while this job's record is written (it is joined only after).

@@ -19,6 +19,7 @@ public sealed partial class ModelCatalog
     public const int MaxPromptLength = 4000;
 
     private readonly Dictionary<string, CatalogModel> _models;
+    private readonly CacheScope _cacheScope;
 
     public ModelCatalog(IOptions<DiffusionOptions> options, ILogger<ModelCatalog> logger)
         : this(options.Value, logger)
@@ -28,6 +29,7 @@ public sealed partial class ModelCatalog
     public ModelCatalog(DiffusionOptions options, ILogger logger)
     {
         Limits = GenerationLimits.Default;
+        _cacheScope = options.Cache.Scope;
         var configured = options.Models;
         if (configured.Count == 0)
         {
@@ -122,8 +124,12 @@ public sealed partial class ModelCatalog
         return normalized;
     }
 
-    /// <summary>The request key of a normalized spec.</summary>
-    public string KeyOf(GenerationSpec normalized) => RequestKey.Compute(normalized, Get(normalized.Model).Hash);
+    /// <summary>
+    /// The request key of a normalized spec submitted by <paramref name="apiKey"/>: the same for every key with
+    /// <see cref="CacheScope.Global"/> (the default), one per key with <see cref="CacheScope.Key"/>.
+    /// </summary>
+    public string KeyOf(GenerationSpec normalized, string apiKey) =>
+        RequestKey.Compute(normalized, Get(normalized.Model).Hash, _cacheScope == CacheScope.Key ? apiKey : null);
 
     /// <summary>The engine request for a normalized spec.</summary>
     public static GenerationRequest ToEngineRequest(GenerationSpec spec, float[]? initImage, int previewInterval = 0)

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using OrleansDiffusion.Contracts;
+using OrleansDiffusion.Grains.Hosting;
 
 namespace OrleansDiffusion.Grains.Models;
 
@@ -13,7 +14,10 @@ namespace OrleansDiffusion.Grains.Models;
 /// </summary>
 public static class RequestKey
 {
-    public static string Compute(GenerationSpec spec, string modelHash)
+    /// <param name="spec">A normalized spec.</param>
+    /// <param name="modelHash">The fingerprint of the model's files.</param>
+    /// <param name="scope">With <see cref="CacheScope.Key"/>, the API key's name: results are then shared by that key only.</param>
+    public static string Compute(GenerationSpec spec, string modelHash, string? scope = null)
     {
         using var buffer = new MemoryStream();
         using (var json = new Utf8JsonWriter(buffer))
@@ -35,6 +39,11 @@ public static class RequestKey
             {
                 json.WriteString("initImage", spec.InitImageKey);
                 json.WriteString("strength", spec.Strength.ToString("R", CultureInfo.InvariantCulture));
+            }
+
+            if (scope is not null)
+            {
+                json.WriteString("scope", scope);
             }
 
             json.WriteEndObject();

@@ -179,6 +179,32 @@ public sealed class ClusterBehaviourTests
     }
 
     [Fact]
+    public async Task With_the_cache_scoped_to_keys_identical_requests_of_two_keys_are_computed_apart()
+    {
+        await using var harness = await ClusterHarness.StartAsync(1, o => o.Cache.Scope = CacheScope.Key);
+        try
+        {
+            var (alice, _) = await harness.SubmitAsync(Spec("the same request"), "alice");
+            var (bob, _) = await harness.SubmitAsync(Spec("the same request"), "bob");
+            var first = await harness.WaitAsync(alice);
+            var second = await harness.WaitAsync(bob);
+
+            Assert.NotEqual(first.RequestKey, second.RequestKey);
+            Assert.False(second.Cached);
+            Assert.Equal(2, harness.ActiveSilos.Sum(s => harness.RunnerOf(s).CompletedItems));
+
+            // Within one key the cache still answers.
+            var (again, answered) = await harness.SubmitAsync(Spec("the same request"), "alice");
+            Assert.True(answered.Cached);
+            Assert.Equal(first.RequestKey, (await harness.Job(again).GetSnapshot()).RequestKey);
+        }
+        finally
+        {
+            harness.DeleteRoot();
+        }
+    }
+
+    [Fact]
     public async Task A_job_saves_only_what_its_owner_cannot_tell_and_reads_its_success_from_the_owner()
     {
         await using var harness = await ClusterHarness.StartAsync(1);
@@ -259,7 +285,8 @@ public sealed class ClusterBehaviourTests
         await using var harness = await ClusterHarness.StartAsync(1, root: root);
         try
         {
-            var (id, _) = await harness.SubmitAsync(Spec("long job", steps: 60));
+            // The most steps a request may have: the run must still be far from done when the test sees step 2.
+            var (id, _) = await harness.SubmitAsync(Spec("long job", steps: 150));
             var runner = harness.RunnerOf(harness.ActiveSilos.Single());
             await ClusterHarness.EventuallyAsync(async () => (await harness.Job(id).GetSnapshot()).Step >= 2, TimeSpan.FromSeconds(60), "two steps done");
 
@@ -271,7 +298,7 @@ public sealed class ClusterBehaviourTests
             Assert.Equal(0, runner.CompletedRuns);
             var snapshot = await harness.Job(id).GetSnapshot();
             Assert.Equal(JobStatus.Cancelled, snapshot.Status);
-            Assert.True(snapshot.Step < 60 && snapshot.Step <= stepAtCancel + 3, $"stopped at step {snapshot.Step}, cancelled at {stepAtCancel}");
+            Assert.True(snapshot.Step < 150 && snapshot.Step <= stepAtCancel + 3, $"stopped at step {snapshot.Step}, cancelled at {stepAtCancel}");
             var entry = await harness.Client.GetGrain<IResultCacheGrain>(snapshot.RequestKey!).GetEntry();
             Assert.Equal(CacheEntryStatus.Empty, entry.Status);
             Assert.Equal(0, (await harness.Client.GetGrain<IWorkQueueGrain>(IWorkQueueGrain.DefaultKey).GetStats()).Running);
