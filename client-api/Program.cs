@@ -5,6 +5,7 @@ using OrleansDiffusion.Api.Live;
 using OrleansDiffusion.Api.Models;
 using OrleansDiffusion.Api.OpenAI;
 using OrleansDiffusion.Api.Scaling;
+using OrleansDiffusion.Api.Security;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddDiffusionApi();
@@ -12,6 +13,7 @@ builder.AddKedaScaler();
 
 var app = builder.Build();
 app.UseDiffusionApi();
+app.UseSecurityHeaders();
 app.UseDefaultFiles();
 app.UseStaticFiles();
 app.MapGenerationApi();

@@ -11,7 +11,7 @@ namespace OrleansDiffusion.Api.Generations;
 /// What every API surface does with the cluster: accept a job (storing an init image first, within the per-key
 /// quota), read it, cancel it, wait for it, and read its images.
 /// </summary>
-public sealed class GenerationService(IGrainFactory grains, IImageStore images, IOptions<ApiOptions> options)
+public sealed class GenerationService(IGrainFactory grains, IImageStore images, IOptions<ApiOptions> options, IOptions<ImageStoreOptions> imageStore)
 {
     public static readonly ImageLimits UploadLimits = new() { MaxBytes = 12 << 20, MaxPixels = 4096 * 4096, MaxSide = 4096 };
 
@@ -93,7 +93,7 @@ public sealed class GenerationService(IGrainFactory grains, IImageStore images, 
 
     /// <summary>A time-limited URL straight to storage, or null when the API must stream the image itself.</summary>
     public Task<Uri?> DirectUrlAsync(ImageRef image, CancellationToken cancellationToken) =>
-        images.GetReadUrlAsync(image.Key, options.Value.ImageUrlLifetime, cancellationToken);
+        images.GetReadUrlAsync(image.Key, imageStore.Value.ReadUrlLifetime, cancellationToken);
 
     private static async Task ReleaseAsync(IKeyQuotaGrain quota, Guid id)
     {

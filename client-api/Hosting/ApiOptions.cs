@@ -27,9 +27,6 @@ public sealed class ApiOptions
     /// <summary>Largest request body in bytes. Default: 16 MiB (an init image travels as base64 inside it).</summary>
     [Range(1024, 256L << 20)]
     public long MaxRequestBodyBytes { get; set; } = 16L << 20;
-
-    /// <summary>How long image URLs handed out stay valid. Default: 60 minutes.</summary>
-    public TimeSpan ImageUrlLifetime { get; set; } = TimeSpan.FromMinutes(60);
 }
 
 public enum ApiMode

@@ -12,6 +12,13 @@ public static class JsonBody
     public static async Task<JsonBodyResult<T>> ReadAsync<T>(HttpRequest request, JsonSerializerOptions options, CancellationToken cancellationToken)
         where T : class
     {
+        // A JSON endpoint takes JSON only: a "simple" cross-site request (text/plain, form) from any web page the user
+        // visits would otherwise reach an API that trusts loopback callers without a CORS preflight.
+        if (!request.HasJsonContentType())
+        {
+            return new(null, "The request body must be JSON, sent with Content-Type: application/json.", null, StatusCodes.Status415UnsupportedMediaType);
+        }
+
         try
         {
             var value = await JsonSerializer.DeserializeAsync<T>(request.Body, options, cancellationToken);

@@ -62,4 +62,23 @@ public sealed class WebPageTests : IDisposable
         Assert.Contains("signalR", await http.GetStringAsync("/lib/signalr.min.js", TestContext.Current.CancellationToken), StringComparison.Ordinal);
         Assert.Contains("/hubs/generations", await http.GetStringAsync("/app.js", TestContext.Current.CancellationToken), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task The_page_forbids_framing_sniffing_and_scripts_from_elsewhere()
+    {
+        using var http = _api.CreateClient();
+
+        foreach (var path in new[] { "/", "/app.js", "/v1/models" })
+        {
+            using var response = await http.GetAsync(path, TestContext.Current.CancellationToken);
+            Assert.Equal("nosniff", response.Headers.GetValues("X-Content-Type-Options").Single());
+            var policy = response.Headers.GetValues("Content-Security-Policy").Single();
+            Assert.Contains("frame-ancestors 'none'", policy, StringComparison.Ordinal);
+            Assert.Contains("script-src 'self'", policy, StringComparison.Ordinal);
+            Assert.DoesNotContain("unsafe", policy, StringComparison.Ordinal);
+        }
+
+        // The page itself still works under it: A_prompt_is_counted_generated_with_live_progress_and_shown_in_the_gallery
+        // drives it in Chromium, which enforces the policy.
+    }
 }
