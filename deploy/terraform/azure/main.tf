@@ -1,4 +1,4 @@
-# Azure resources for OrleansDiffusion: storage (images, cluster membership, grain state, reminders) and a GPU node
+# Azure resources for OrleansDiffusion: storage (images, cluster membership, grain state, queue entries) and a GPU node
 # pool for the silos on an existing AKS cluster. Written to be plausible against azurerm 4.x; NOT applied here.
 # A root module: `terraform -chdir=deploy/terraform/azure apply -var kubernetes_cluster_id=...` (az login first;
 # the subscription comes from ARM_SUBSCRIPTION_ID or the Azure CLI).
@@ -52,7 +52,7 @@ resource "azurerm_storage_container" "images" {
   container_access_type = "private"
 }
 
-# Result cache and work queue grain state (AddAzureBlobGrainStorage's default container).
+# Inference owners' (result cache) grain state (AddAzureBlobGrainStorage's default container).
 resource "azurerm_storage_container" "grainstate" {
   name                  = "grainstate"
   storage_account_id    = azurerm_storage_account.this.id

@@ -86,7 +86,7 @@ public sealed class DiffusionMetrics : IDisposable
 
     public void RunEnded() => _running.Add(-1);
 
-    /// <summary>Set by the queue grain on the silo that hosts it; null when it deactivates.</summary>
+    /// <summary>Set by the queue overview grain on the silo that hosts it; null when it deactivates.</summary>
     public void SetQueue(int pending, int running, double oldestSeconds)
     {
         lock (_queueGate)
@@ -95,7 +95,7 @@ public sealed class DiffusionMetrics : IDisposable
         }
     }
 
-    /// <summary>Set by the queue grain with each new scaling signal.</summary>
+    /// <summary>Set by the queue overview grain with each new scaling signal.</summary>
     public void SetDesiredSilos(int desired)
     {
         lock (_queueGate)
