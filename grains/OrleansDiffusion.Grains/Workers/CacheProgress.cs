@@ -5,14 +5,16 @@ using OrleansDiffusion.Grains.Hosting;
 namespace OrleansDiffusion.Grains.Workers;
 
 /// <summary>
-/// Sends every step of the engine's progress to the owners of a run's inferences (one report in flight per owner, the
-/// next chained behind it; the owner numbers them) without blocking the engine thread. When no owner wants its result
-/// any more (every waiting job cancelled, or the lease lost) the run is cancelled: the answer to one step's report is
-/// seen during a later step, so work stops within a step or two.
+/// Sends the engine's progress to the owners of a run's inferences without blocking the engine thread: one report in
+/// flight per owner, and while it travels only the latest step waits behind it (a step supersedes the ones before it,
+/// and its preview, or the latest one seen, goes with it). Steps slower than a grain call (every real model's) are each
+/// reported; a tiny model's sub-millisecond steps coalesce instead of queueing calls. When no owner wants its result
+/// any more (every waiting job cancelled, or the lease lost) the run is cancelled: the answer to one report is seen
+/// during a later step, so work stops within a step or two.
 /// </summary>
 internal sealed class CacheProgress(IResultCacheGrain[] owners, Guid leaseId, CancellationTokenSource cancellation, DiffusionMetrics metrics) : IProgress<GenerationProgress>
 {
-    private readonly Task<bool>[] _chains = [.. owners.Select(_ => Task.FromResult(true))];
+    private readonly Channel[] _channels = [.. owners.Select((owner, i) => new Channel(owner, leaseId, first: i == 0))];
     private TimeSpan _previous;
 
     public void Report(GenerationProgress value)
@@ -20,54 +22,104 @@ internal sealed class CacheProgress(IResultCacheGrain[] owners, Guid leaseId, Ca
         metrics.Step(value.Elapsed - _previous);
         _previous = value.Elapsed;
         var unwanted = 0;
-        for (var i = 0; i < owners.Length; i++)
+        foreach (var channel in _channels)
         {
-            if (_chains[i] is { IsCompletedSuccessfully: true, Result: false })
+            if (channel.Unwanted)
             {
                 unwanted++;
                 continue;
             }
 
-            // The preview belongs to image 0 of the batch, which is the first item's.
-            _chains[i] = SendAfterAsync(_chains[i], owners[i], value, i == 0 ? value.Preview : null);
+            channel.Send(value);
         }
 
-        if (unwanted == owners.Length)
+        if (unwanted == _channels.Length)
         {
             cancellation.Cancel();
         }
     }
 
-    /// <summary>Waits until every report sent so far was delivered (before the run reports its result).</summary>
+    /// <summary>Waits until the last report of each owner was delivered (before the run reports its result).</summary>
     public async Task FlushAsync()
     {
-        foreach (var chain in _chains)
+        foreach (var channel in _channels)
         {
-            try
-            {
-                await chain;
-            }
-            catch (Exception)
-            {
-                // A lost progress report is not worth failing the run for.
-            }
+            await channel.FlushAsync();
         }
     }
 
-    private async Task<bool> SendAfterAsync(Task<bool> previous, IResultCacheGrain owner, GenerationProgress value, byte[]? preview)
+    /// <summary>One owner's reports: at most one in flight, at most one (the latest) waiting.</summary>
+    private sealed class Channel(IResultCacheGrain owner, Guid leaseId, bool first)
     {
-        try
+        private readonly Lock _gate = new();
+        private GenerationProgress? _waiting;
+        private byte[]? _waitingPreview;
+        private Task _sending = Task.CompletedTask;
+        private bool _inFlight;
+
+        /// <summary>True once the owner answered that it no longer wants the result.</summary>
+        public bool Unwanted { get; private set; }
+
+        public void Send(GenerationProgress value)
         {
-            if (!await previous)
+            // The preview belongs to image 0 of the batch, which is the first item's.
+            var preview = first ? value.Preview : null;
+            lock (_gate)
             {
-                return false;
+                if (_inFlight)
+                {
+                    _waitingPreview = preview ?? _waitingPreview;
+                    _waiting = value;
+                    return;
+                }
+
+                _inFlight = true;
+                _sending = SendLoopAsync(value, preview);
             }
         }
-        catch (Exception)
+
+        public async Task FlushAsync()
         {
-            // The previous report was lost; this one may still arrive.
+            Task sending;
+            lock (_gate)
+            {
+                sending = _sending;
+            }
+
+            await sending;
         }
 
-        return await owner.Progress(leaseId, value.Step, value.TotalSteps, value.Elapsed.TotalSeconds, preview);
+        private async Task SendLoopAsync(GenerationProgress value, byte[]? preview)
+        {
+            while (true)
+            {
+                try
+                {
+                    if (!await owner.Progress(leaseId, value.Step, value.TotalSteps, value.Elapsed.TotalSeconds, preview))
+                    {
+                        Unwanted = true;
+                    }
+                }
+                catch (Exception)
+                {
+                    // A lost progress report is not worth failing the run for; the next one may still arrive.
+                }
+
+                lock (_gate)
+                {
+                    if (_waiting is not { } next || Unwanted)
+                    {
+                        _waiting = null;
+                        _waitingPreview = null;
+                        _inFlight = false;
+                        return;
+                    }
+
+                    (value, preview) = (next, _waitingPreview);
+                    _waiting = null;
+                    _waitingPreview = null;
+                }
+            }
+        }
     }
 }

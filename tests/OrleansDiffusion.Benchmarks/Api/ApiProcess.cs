@@ -70,7 +70,7 @@ internal sealed class ApiProcess : IAsyncDisposable
             "--Diffusion:Cluster:GatewayPort", ApiLoadBenchmark.FreePort().ToString(CultureInfo.InvariantCulture),
             "--Diffusion:DemoModelDirectory", Path.Combine(root, "demo-model"),
             "--Diffusion:ImageStore:LocalRoot", Path.Combine(root, "images"),
-            "--Diffusion:PollInterval", "00:00:00.005",
+            "--Diffusion:PollInterval", "00:00:01",
             "--Diffusion:GrainIdleTimeout", "00:00:15",
             "--Diffusion:IntraOpThreads", "1",
             "--Diffusion:Api:RequestsPerMinute", "1000000",
