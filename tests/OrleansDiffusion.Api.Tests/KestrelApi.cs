@@ -32,7 +32,7 @@ public sealed class KestrelApi : IDisposable
 
     public void Dispose() => Factory.Dispose();
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

@@ -59,6 +59,23 @@ public sealed class HubRecorder : IAsyncDisposable
         return recorder;
     }
 
+    /// <summary>A client of a server on a real port (WebSockets, the bearer token as browsers send it: in the query).</summary>
+    public static async Task<HubRecorder> ConnectAsync(Uri baseAddress, string? accessToken)
+    {
+        var connection = new HubConnectionBuilder()
+            .WithUrl(new Uri(baseAddress, "/hubs/generations"), options =>
+            {
+                if (accessToken is not null)
+                {
+                    options.AccessTokenProvider = () => Task.FromResult<string?>(accessToken);
+                }
+            })
+            .Build();
+        var recorder = new HubRecorder(connection);
+        await connection.StartAsync(TestContext.Current.CancellationToken);
+        return recorder;
+    }
+
     public Task SubscribeAsync(Guid id) => Connection.InvokeAsync("Subscribe", id, TestContext.Current.CancellationToken);
 
     /// <summary>The next event, or a failure after <paramref name="seconds"/>.</summary>
