@@ -102,13 +102,18 @@ public static class ApiHostingExtensions
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseRateLimiter();
+        // The dashboard reads grain state and streams the log: with keys, admin keys only; without, the host is
+        // loopback-only anyway and the dashboard answers loopback connections only.
+        Action<RouteGroupBuilder>? protectDashboard = options.Keys.Count > 0
+            ? dashboard => dashboard.RequireAuthorization(policy => policy.RequireRole(ApiKeyAuthenticationHandler.AdminRole))
+            : null;
         if (options.Mode == ApiMode.CoHosted)
         {
-            app.MapDiffusionSiloEndpoints();
+            app.MapDiffusionSiloEndpoints(protectDashboard);
         }
         else
         {
-            app.MapDiffusionClientEndpoints();
+            app.MapDiffusionClientEndpoints(protectDashboard);
         }
 
         return app;
