@@ -49,6 +49,8 @@ public static class ApiHostingExtensions
             builder.Services.Configure<HostFilteringOptions>(hosts => hosts.AllowedHosts = [.. AnonymousAccessGuard.LoopbackHosts]);
         }
 
+        builder.Services.AddSingleton<JobIds>();
+        builder.Services.AddSingleton<KeyRateLimiter>();
         builder.Services.AddSingleton<GenerationService>();
         builder.Services.AddSingleton<Automatic1111State>();
         builder.Services.TryAddSingleton(TimeProvider.System);
@@ -82,20 +84,10 @@ public static class ApiHostingExtensions
                     await shape.WriteAsync(context.HttpContext, "Rate limit reached for this API key; retry after the Retry-After delay.", "rate_limit_exceeded");
                 }
             };
-            limiter.AddPolicy(PerKeyPolicy, context =>
-            {
-                var perMinute = context.RequestServices.GetRequiredService<IOptions<ApiOptions>>().Value.RequestsPerMinute;
-                return RateLimitPartition.GetTokenBucketLimiter(
-                    context.User.Identity?.Name ?? ApiKeyAuthenticationHandler.Anonymous,
-                    _ => new TokenBucketRateLimiterOptions
-                    {
-                        TokenLimit = perMinute,
-                        TokensPerPeriod = perMinute,
-                        ReplenishmentPeriod = TimeSpan.FromMinutes(1),
-                        QueueLimit = 0,
-                        AutoReplenishment = true,
-                    });
-            });
+            // The key's bucket is shared with the hub's calls (KeyRateLimiter), not one the middleware owns.
+            limiter.AddPolicy(PerKeyPolicy, context => RateLimitPartition.Get(
+                context.User.Identity?.Name ?? ApiKeyAuthenticationHandler.Anonymous,
+                key => context.RequestServices.GetRequiredService<KeyRateLimiter>().For(key)));
         });
         return builder;
     }
