@@ -240,7 +240,7 @@ public static class Automatic1111Endpoints
             return Invalid(string.Join(" ", errors.Select(e => $"{Rename(e.Key)}: {e.Value[0]}")));
         }
 
-        var id = Guid.NewGuid();
+        var id = await generations.NewIdAsync();
         var job = state.Begin(GenerationEndpoints.ApiKeyOf(user), id, time.GetUtcNow());
         var submitted = false;
         JobSnapshot final;

@@ -37,7 +37,7 @@ public static class GenerationEndpoints
             return TypedResults.ValidationProblem(errors);
         }
 
-        var id = Guid.NewGuid();
+        var id = await generations.NewIdAsync();
         try
         {
             var snapshot = await generations.SubmitAsync(id, request, ApiKeyOf(user), cancellationToken);
@@ -51,12 +51,22 @@ public static class GenerationEndpoints
 
     public static async Task<Results<Ok<GenerationResponse>, NotFound>> GetAsync(Guid id, GenerationService generations, ClaimsPrincipal user, HttpContext http)
     {
+        if (!await generations.IsGenuineAsync(id))
+        {
+            return TypedResults.NotFound();
+        }
+
         var snapshot = await generations.Job(id).GetSnapshot();
         return IsVisibleTo(snapshot, user) ? TypedResults.Ok(ToResponse(snapshot, http)) : TypedResults.NotFound();
     }
 
     public static async Task<Results<Ok<GenerationResponse>, NotFound>> CancelAsync(Guid id, GenerationService generations, ClaimsPrincipal user, HttpContext http)
     {
+        if (!await generations.IsGenuineAsync(id))
+        {
+            return TypedResults.NotFound();
+        }
+
         var job = generations.Job(id);
         if (!IsVisibleTo(await job.GetSnapshot(), user))
         {
@@ -73,6 +83,11 @@ public static class GenerationEndpoints
         ClaimsPrincipal user,
         CancellationToken cancellationToken)
     {
+        if (!await generations.IsGenuineAsync(id))
+        {
+            return TypedResults.NotFound();
+        }
+
         var snapshot = await generations.Job(id).GetSnapshot();
         if (!IsVisibleTo(snapshot, user) || index < 0 || index >= snapshot.Images.Count)
         {

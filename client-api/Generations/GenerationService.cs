@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Options;
 using OrleansDiffusion.Api.Hosting;
 using OrleansDiffusion.Api.Live;
+using OrleansDiffusion.Api.Security;
 using OrleansDiffusion.Contracts;
 using OrleansDiffusion.Engine.Imaging;
 using OrleansDiffusion.Grains.Storage;
@@ -11,11 +12,21 @@ namespace OrleansDiffusion.Api.Generations;
 /// What every API surface does with the cluster: accept a job (storing an init image first, within the per-key
 /// quota), read it, cancel it, wait for it, and read its images.
 /// </summary>
-public sealed class GenerationService(IGrainFactory grains, IImageStore images, IOptions<ApiOptions> options, IOptions<ImageStoreOptions> imageStore)
+public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImageStore images, IOptions<ApiOptions> options, IOptions<ImageStoreOptions> imageStore)
 {
     public static readonly ImageLimits UploadLimits = new() { MaxBytes = 12 << 20, MaxPixels = 4096 * 4096, MaxSide = 4096 };
 
+    /// <summary>The job's grain. Call it only with an id that <see cref="IsGenuineAsync"/> accepted or this API made.</summary>
     public IGenerationJobGrain Job(Guid id) => grains.GetGrain<IGenerationJobGrain>(id);
+
+    /// <summary>A new job id, signed so that the API can recognise it later (<see cref="JobIds"/>).</summary>
+    public ValueTask<Guid> NewIdAsync() => jobIds.NewAsync();
+
+    /// <summary>
+    /// Whether an API process of this cluster made the id. Every surface asks this before it calls a job grain with an
+    /// id a client gave, and answers a made-up id as an unknown one, so guessing activates no grain.
+    /// </summary>
+    public ValueTask<bool> IsGenuineAsync(Guid id) => jobIds.IsGenuineAsync(id);
 
     /// <summary>
     /// Submits a job. Throws <see cref="ArgumentException"/> (bad request), <see cref="InvalidImageException"/>,

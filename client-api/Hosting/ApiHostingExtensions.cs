@@ -1,8 +1,8 @@
-using System.Net;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.HostFiltering;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -18,6 +18,9 @@ namespace OrleansDiffusion.Api.Hosting;
 public static class ApiHostingExtensions
 {
     public const string PerKeyPolicy = "per-key";
+
+    /// <summary>The host-filtering setting ASP.NET Core reads (host names separated by ';').</summary>
+    public const string AllowedHostsKey = "AllowedHosts";
 
     /// <summary>
     /// The API's services: the cluster (a co-hosted silo, or an Orleans client), API keys, per-key rate limits,
@@ -37,6 +40,17 @@ public static class ApiHostingExtensions
             builder.Services.AddImageStore(builder.Configuration.GetSection(ImageStoreOptions.SectionName));
         }
 
+        builder.Services.AddHostedService<AnonymousAccessGuard>();
+        if (options.Keys.Count == 0 && string.IsNullOrWhiteSpace(builder.Configuration[AllowedHostsKey]))
+        {
+            // Anonymous mode trusts whoever reaches it on loopback; a web page the user visits can reach loopback too,
+            // under a name of its own that resolves to 127.0.0.1 (DNS rebinding). Only loopback names are answered,
+            // unless the operator configured AllowedHosts.
+            builder.Services.Configure<HostFilteringOptions>(hosts => hosts.AllowedHosts = [.. AnonymousAccessGuard.LoopbackHosts]);
+        }
+
+        builder.Services.AddSingleton<JobIds>();
+        builder.Services.AddSingleton<KeyRateLimiter>();
         builder.Services.AddSingleton<GenerationService>();
         builder.Services.AddSingleton<Automatic1111State>();
         builder.Services.TryAddSingleton(TimeProvider.System);
@@ -70,61 +84,40 @@ public static class ApiHostingExtensions
                     await shape.WriteAsync(context.HttpContext, "Rate limit reached for this API key; retry after the Retry-After delay.", "rate_limit_exceeded");
                 }
             };
-            limiter.AddPolicy(PerKeyPolicy, context =>
-            {
-                var perMinute = context.RequestServices.GetRequiredService<IOptions<ApiOptions>>().Value.RequestsPerMinute;
-                return RateLimitPartition.GetTokenBucketLimiter(
-                    context.User.Identity?.Name ?? ApiKeyAuthenticationHandler.Anonymous,
-                    _ => new TokenBucketRateLimiterOptions
-                    {
-                        TokenLimit = perMinute,
-                        TokensPerPeriod = perMinute,
-                        ReplenishmentPeriod = TimeSpan.FromMinutes(1),
-                        QueueLimit = 0,
-                        AutoReplenishment = true,
-                    });
-            });
+            // The key's bucket is shared with the hub's calls (KeyRateLimiter), not one the middleware owns.
+            limiter.AddPolicy(PerKeyPolicy, context => RateLimitPartition.Get(
+                context.User.Identity?.Name ?? ApiKeyAuthenticationHandler.Anonymous,
+                key => context.RequestServices.GetRequiredService<KeyRateLimiter>().For(key)));
         });
         return builder;
     }
 
-    /// <summary>Middleware in order, and the health/metrics endpoints. Refuses to start open to the network without keys.</summary>
+    /// <summary>
+    /// Middleware in order, and the health/metrics endpoints and the dashboard. Without keys the host refuses to start
+    /// open to the network (<see cref="AnonymousAccessGuard"/>).
+    /// </summary>
     public static WebApplication UseDiffusionApi(this WebApplication app)
     {
         var options = app.Services.GetRequiredService<IOptions<ApiOptions>>().Value;
-        if (options.Keys.Count == 0)
-        {
-            EnsureLoopbackOnly(app.Configuration[WebHostDefaults.ServerUrlsKey]);
-        }
-
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseRateLimiter();
+        // The dashboard reads grain state and streams the log: with keys, admin keys only; without, the host is
+        // loopback-only anyway and the dashboard answers loopback connections only.
+        Action<RouteGroupBuilder>? protectDashboard = options.Keys.Count > 0
+            ? dashboard => dashboard.RequireAuthorization(policy => policy.RequireRole(ApiKeyAuthenticationHandler.AdminRole))
+            : null;
         if (options.Mode == ApiMode.CoHosted)
         {
-            app.MapDiffusionSiloEndpoints();
+            app.MapDiffusionSiloEndpoints(protectDashboard);
         }
         else
         {
-            app.MapDiffusionClientEndpoints();
+            app.MapDiffusionClientEndpoints(protectDashboard);
         }
 
         return app;
-    }
-
-    private static void EnsureLoopbackOnly(string? urls)
-    {
-        foreach (var url in (urls ?? string.Empty).Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            var host = new Uri(url.Replace("*", "0.0.0.0", StringComparison.Ordinal).Replace("+", "0.0.0.0", StringComparison.Ordinal)).Host;
-            var loopback = host == "localhost" || (IPAddress.TryParse(host.Trim('[', ']'), out var address) && IPAddress.IsLoopback(address));
-            if (!loopback)
-            {
-                throw new InvalidOperationException(
-                    $"No API key is configured (Diffusion:Api:Keys) but the API listens on {url}. Anonymous access is only allowed on loopback: configure keys or listen on localhost.");
-            }
-        }
     }
 }

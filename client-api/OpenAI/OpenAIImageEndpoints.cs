@@ -66,7 +66,7 @@ public static class OpenAIImageEndpoints
             return OpenAIErrorShape.Result(StatusCodes.Status400BadRequest, $"Invalid '{param}': {messages[0]}", param, "invalid_value");
         }
 
-        var id = Guid.NewGuid();
+        var id = await generations.NewIdAsync();
         JobSnapshot snapshot;
         try
         {

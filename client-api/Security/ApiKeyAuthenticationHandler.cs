@@ -5,6 +5,7 @@ using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
 using OrleansDiffusion.Api.Hosting;
+using OrleansDiffusion.Hosting;
 
 namespace OrleansDiffusion.Api.Security;
 
@@ -57,6 +58,12 @@ public sealed class ApiKeyAuthenticationHandler(
         if (Request.Path.StartsWithSegments("/sdapi"))
         {
             Response.Headers.WWWAuthenticate = "Basic realm=\"OrleansDiffusion\"";
+        }
+        else if (Request.Path.StartsWithSegments(DashboardEndpoints.Path))
+        {
+            // A browser cannot add a bearer header to the dashboard's own requests; a Basic challenge makes it ask
+            // for the admin key (as the password) once and send it with every request under the dashboard.
+            Response.Headers.WWWAuthenticate = "Basic realm=\"OrleansDiffusion dashboard\", charset=\"UTF-8\"";
         }
         else
         {

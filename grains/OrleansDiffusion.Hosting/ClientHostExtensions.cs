@@ -6,8 +6,10 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 using Orleans.Configuration;
+using Orleans.Dashboard;
 using OrleansDiffusion.Contracts;
 
 namespace OrleansDiffusion.Hosting;
@@ -38,7 +40,15 @@ public static class ClientHostExtensions
                     client.UseStaticClustering(new IPEndPoint(IPAddress.Loopback, cluster.GatewayPort));
                     break;
             }
+
+            // Off unless asked for: a gateway client is the process most likely to face the network. It reads what the
+            // silos' dashboards collect, so they must have theirs on too.
+            if (cluster.Dashboard == true)
+            {
+                client.AddDashboard();
+            }
         });
+        builder.Services.AddOptions<ClusterHostingOptions>().Bind(builder.Configuration.GetSection(ClusterHostingOptions.SectionName));
         builder.Services.AddHealthChecks()
             .AddCheck("live", () => HealthCheckResult.Healthy(), tags: ["live"])
             .AddCheck<ClusterReachableCheck>("ready", tags: ["ready"]);
@@ -48,12 +58,20 @@ public static class ClientHostExtensions
         return builder;
     }
 
-    /// <summary><c>/health/live</c>, <c>/health/ready</c> and <c>/metrics</c> of a client process.</summary>
-    public static WebApplication MapDiffusionClientEndpoints(this WebApplication app)
+    /// <summary>
+    /// <c>/health/live</c>, <c>/health/ready</c> and <c>/metrics</c> of a client process, and the dashboard when
+    /// <c>Diffusion:Cluster:Dashboard=true</c>, guarded by <paramref name="protectDashboard"/> (default: loopback only).
+    /// </summary>
+    public static WebApplication MapDiffusionClientEndpoints(this WebApplication app, Action<RouteGroupBuilder>? protectDashboard = null)
     {
         app.MapHealthChecks("/health/live", new() { Predicate = c => c.Tags.Contains("live") });
         app.MapHealthChecks("/health/ready", new() { Predicate = c => c.Tags.Contains("ready") });
         app.MapPrometheusScrapingEndpoint("/metrics");
+        if (app.Services.GetRequiredService<IOptions<ClusterHostingOptions>>().Value.Dashboard == true)
+        {
+            DashboardEndpoints.Map(app, protectDashboard);
+        }
+
         return app;
     }
 

@@ -39,8 +39,12 @@ public sealed class ClusterHostingOptions
     [Range(1, 65535)]
     public int PrimarySiloPort { get; set; } = 11111;
 
-    /// <summary>Serve the Orleans dashboard at <c>/dashboard</c>. Default: true.</summary>
-    public bool Dashboard { get; set; } = true;
+    /// <summary>
+    /// Serve the Orleans dashboard at <c>/dashboard</c>. Default (unset): on for a silo (the silo host, the co-hosted
+    /// API), off for an API in <c>Client</c> mode. Where it is served it is guarded: an admin key when the API has keys,
+    /// otherwise loopback connections only. A Client-mode dashboard reads what the silos collect: they need it on too.
+    /// </summary>
+    public bool? Dashboard { get; set; }
 }
 
 public enum ClusteringKind

@@ -41,7 +41,7 @@ public static class SiloHostExtensions
             ConfigureClustering(silo, cluster);
             ConfigureState(silo, cluster);
             silo.AddDiffusion(configuration);
-            if (cluster.Dashboard)
+            if (cluster.Dashboard ?? true)
             {
                 silo.AddDashboard();
             }
@@ -58,15 +58,19 @@ public static class SiloHostExtensions
         return builder;
     }
 
-    /// <summary><c>/health/live</c>, <c>/health/ready</c>, <c>/metrics</c> and the dashboard.</summary>
-    public static WebApplication MapDiffusionSiloEndpoints(this WebApplication app)
+    /// <summary>
+    /// <c>/health/live</c>, <c>/health/ready</c>, <c>/metrics</c> and, unless <c>Diffusion:Cluster:Dashboard=false</c>,
+    /// the dashboard, guarded by <paramref name="protectDashboard"/>: by default it answers loopback connections only,
+    /// since the silo host has no authentication (see <see cref="DashboardEndpoints"/>).
+    /// </summary>
+    public static WebApplication MapDiffusionSiloEndpoints(this WebApplication app, Action<RouteGroupBuilder>? protectDashboard = null)
     {
         app.MapHealthChecks("/health/live", new() { Predicate = c => c.Tags.Contains("live") });
         app.MapHealthChecks("/health/ready", new() { Predicate = c => c.Tags.Contains("ready") });
         app.MapPrometheusScrapingEndpoint("/metrics");
-        if (app.Services.GetRequiredService<IOptions<ClusterHostingOptions>>().Value.Dashboard)
+        if (app.Services.GetRequiredService<IOptions<ClusterHostingOptions>>().Value.Dashboard ?? true)
         {
-            app.MapOrleansDashboard(routePrefix: "/dashboard");
+            DashboardEndpoints.Map(app, protectDashboard);
         }
 
         return app;

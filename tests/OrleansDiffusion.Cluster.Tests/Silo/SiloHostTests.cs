@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
@@ -129,6 +130,41 @@ public sealed class SiloHostTests : IDisposable
         var error = Assert.ThrowsAny<Exception>(() => factory.CreateClient());
 
         Assert.Contains("/nonexistent/sd15", error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_silo_host_answers_its_dashboard_on_loopback_connections_only()
+    {
+        // The silo host has no authentication: a port-forward or a tunnel (a loopback connection) reaches the dashboard,
+        // the network does not. This machine's own non-loopback address stands in for the network.
+        var external = NetworkInterface.GetAllNetworkInterfaces()
+            .Where(n => n.OperationalStatus == OperationalStatus.Up && n.NetworkInterfaceType != NetworkInterfaceType.Loopback)
+            .SelectMany(n => n.GetIPProperties().UnicastAddresses)
+            .Select(a => a.Address)
+            .FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork && !IPAddress.IsLoopback(a));
+        Assert.True(external is not null, "this test needs a network interface with an IPv4 address besides loopback");
+        var port = FreePort();
+        await using var factory = Silo();
+        factory.UseKestrel(kestrel => kestrel.ListenAnyIP(port));
+        factory.StartServer();
+        using var http = new HttpClient();
+        var cancel = TestContext.Current.CancellationToken;
+
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync($"http://127.0.0.1:{port}/dashboard/", cancel)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync($"http://127.0.0.1:{port}/dashboard/DashboardCounters", cancel)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync($"http://{external}:{port}/dashboard/", cancel)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync($"http://{external}:{port}/dashboard/DashboardCounters", cancel)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync($"http://{external}:{port}/health/live", cancel)).StatusCode);
+    }
+
+    [Fact]
+    public async Task Dashboard_false_serves_no_dashboard()
+    {
+        await using var factory = Silo(("Diffusion:Cluster:Dashboard", "false"));
+        using var http = factory.CreateClient();
+
+        Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync("/dashboard/", TestContext.Current.CancellationToken)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/health/live", TestContext.Current.CancellationToken)).StatusCode);
     }
 
     private static int FreePort()
