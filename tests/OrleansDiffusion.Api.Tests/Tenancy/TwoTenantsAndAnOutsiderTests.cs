@@ -123,6 +123,17 @@ public sealed class TwoTenantsAndAnOutsiderTests(TwoTenantsAndAnOutsiderTests.Se
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 
+    [Fact]
+    public async Task Only_the_admin_opens_the_orleans_dashboard()
+    {
+        foreach (var (key, expected) in new[] { (null, HttpStatusCode.Unauthorized), ("not-a-key", HttpStatusCode.Unauthorized), (AliceKey, HttpStatusCode.Forbidden), (CarolKey, HttpStatusCode.OK) })
+        {
+            using var client = server.Api.Client(key);
+            using var response = await client.GetAsync("/dashboard/", Ct);
+            Assert.True(response.StatusCode == expected, $"/dashboard/ with key '{key}': {response.StatusCode}, expected {expected}");
+        }
+    }
+
     [Theory]
     [InlineData("/v1/generations")]
     [InlineData("/v1/images/generations")]
