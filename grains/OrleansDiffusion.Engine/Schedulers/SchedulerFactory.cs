@@ -73,9 +73,34 @@ public static class SchedulerFactory
     /// this config: the same checks <see cref="Create"/> and <see cref="IScheduler.SetTimesteps"/> make (PNDM's
     /// Runge-Kutta warm-up needs 4 steps, LCM at most <c>original_inference_steps</c>, and so on).
     /// </summary>
-    /// <exception cref="ArgumentException">It cannot; the message says why.</exception>
-    public static void Validate(SchedulerKind kind, SchedulerConfig config, bool karrasSigmas, int steps) =>
-        Create(kind, config, karrasSigmas).SetTimesteps(steps, 1);
+    /// <exception cref="ArgumentException">It cannot; the message says why, for a person (no parameter name).</exception>
+    public static void Validate(SchedulerKind kind, SchedulerConfig config, bool karrasSigmas, int steps)
+    {
+        try
+        {
+            Create(kind, config, karrasSigmas).SetTimesteps(steps, 1);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException(Reason(e), e);
+        }
+    }
+
+    /// <summary>An argument exception's message without the " (Parameter 'x')" and actual-value lines .NET appends.</summary>
+    private static string Reason(ArgumentException e)
+    {
+        var message = e.Message;
+        if (e.ParamName is { } name)
+        {
+            var suffix = message.IndexOf($" (Parameter '{name}')", StringComparison.Ordinal);
+            if (suffix >= 0)
+            {
+                message = message[..suffix];
+            }
+        }
+
+        return message;
+    }
 
     /// <summary>
     /// Parses a scheduler name, case-insensitively and with '-' accepted for '_'. Unknown names, and a
