@@ -263,8 +263,7 @@ public sealed record SchedulerConfig
                 continue;
             }
 
-            var literal = PythonLiterals.FirstOrDefault(l => string.CompareOrdinal(json, i, l, 0, l.Length) == 0);
-            if (literal is not null)
+            if (PythonLiteralAt(json, i) is { } literal)
             {
                 builder.Append('"').Append(literal).Append('"');
                 i += literal.Length - 1;
@@ -280,6 +279,19 @@ public sealed record SchedulerConfig
     }
 
     private static readonly string[] PythonLiterals = ["-Infinity", "Infinity", "NaN"];
+
+    private static string? PythonLiteralAt(string json, int index)
+    {
+        foreach (var literal in PythonLiterals)
+        {
+            if (string.CompareOrdinal(json, index, literal, 0, literal.Length) == 0)
+            {
+                return literal;
+            }
+        }
+
+        return null;
+    }
 
     /// <summary>Throws <see cref="ArgumentException"/> when a value makes the schedule meaningless.</summary>
     internal void Validate()
