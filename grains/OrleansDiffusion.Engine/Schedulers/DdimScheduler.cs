@@ -4,19 +4,32 @@ namespace OrleansDiffusion.Engine.Schedulers;
 
 /// <summary>
 /// diffusers' <c>DDIMScheduler</c> with eta = 0 (deterministic): from the predicted clean sample x0 and noise eps,
-/// <c>x_prev = sqrt(acp_prev) * x0 + sqrt(1 - acp_prev) * eps</c>. Default spacing "leading".
+/// <c>x_prev = sqrt(acp_prev) * x0 + sqrt(1 - acp_prev) * eps</c>.
 /// </summary>
 /// <remarks>
+/// <para>
+/// Reads, with the class's defaults: the beta keys, <c>trained_betas</c>, <c>clip_sample</c> (true),
+/// <c>set_alpha_to_one</c> (true), <c>steps_offset</c>, <c>prediction_type</c>, <c>thresholding</c>,
+/// <c>dynamic_thresholding_ratio</c>, <c>clip_sample_range</c>, <c>sample_max_value</c>, <c>timestep_spacing</c>
+/// ("leading") and <c>rescale_betas_zero_snr</c>. Configs that leave <c>clip_sample</c> out therefore clip, as in
+/// diffusers (Stable Diffusion's configs set it to false).
+/// </para>
+/// <para>
 /// As in diffusers, the previous timestep is always <c>t - train / steps</c> (integer division), whatever the spacing,
-/// and below 0 it has <c>acp = 1</c> when <c>set_alpha_to_one</c>, else <c>acp[0]</c>. With <c>clip_sample</c>
-/// x0 is clamped to the range while eps keeps its unclipped value.
+/// and below 0 it has <c>acp = 1</c> when <c>set_alpha_to_one</c>, else <c>acp[0]</c>. Thresholding, or else
+/// clipping, applies to x0 while eps keeps its unclipped value.
+/// </para>
 /// </remarks>
 public sealed class DdimScheduler : IScheduler
 {
     private readonly SchedulerConfig _config;
     private readonly TrainingSchedule _training;
     private readonly double _finalAlphaCumprod;
+    private readonly bool _clip;
+    private readonly DynamicThreshold? _threshold;
     private float[] _timesteps = [];
+    private float[] _original = [];
+    private int _scheduleSteps;
     private int _stepRatio;
     private int _sampleLength;
 
@@ -26,8 +39,10 @@ public sealed class DdimScheduler : IScheduler
         SchedulerGuard.RejectKarras(karrasSigmas, SchedulerKind.Ddim);
         config.Validate();
         _config = config;
-        _training = new TrainingSchedule(config, finiteTerminalSigma: false);
-        _finalAlphaCumprod = config.SetAlphaToOne ? 1.0 : _training.AlphasCumprod[0];
+        _training = new TrainingSchedule(config, BetaDefaults.Ddpm, config.RescaleBetasZeroSnr, finiteTerminalSigma: false);
+        _finalAlphaCumprod = (config.SetAlphaToOne ?? true) ? 1.0 : _training.AlphasCumprod[0];
+        _clip = config.ClipSample ?? true;
+        _threshold = config.Thresholding ? new DynamicThreshold(config.DynamicThresholdingRatio, config.SampleMaxValue) : null;
     }
 
     public SchedulerKind Kind => SchedulerKind.Ddim;
@@ -41,7 +56,7 @@ public sealed class DdimScheduler : IScheduler
     public void SetTimesteps(int inferenceSteps, int sampleLength)
     {
         SchedulerGuard.CheckInferenceSteps(inferenceSteps, sampleLength, _training.Length);
-        if (_timesteps.Length != inferenceSteps)
+        if (_scheduleSteps != inferenceSteps)
         {
             // The schedule depends on the step count only: a reused scheduler keeps it.
             var spacing = _config.TimestepSpacing ?? TimestepSpacing.Leading;
@@ -51,9 +66,17 @@ public sealed class DdimScheduler : IScheduler
             {
                 _timesteps[i] = (float)Math.Min(Math.Round(spaced[i]), _training.Length - 1);
             }
+
+            _scheduleSteps = inferenceSteps;
         }
 
         _stepRatio = _training.Length / inferenceSteps;
+        if (_threshold is not null && _original.Length != sampleLength)
+        {
+            _original = new float[sampleLength];
+            _threshold.Prepare(sampleLength);
+        }
+
         _sampleLength = sampleLength;
     }
 
@@ -81,7 +104,26 @@ public sealed class DdimScheduler : IScheduler
         var d = (float)epsModel;
         var signal = (float)Math.Sqrt(acpPrevious);
         var direction = (float)Math.Sqrt(1 - acpPrevious);
-        var clip = _config.ClipSample;
+        if (_threshold is not null)
+        {
+            // The threshold depends on all of x0, so x0 is computed first.
+            var original = _original.AsSpan(0, sample.Length);
+            for (var i = 0; i < sample.Length; i++)
+            {
+                original[i] = (a * sample[i]) + (b * modelOutput[i]);
+            }
+
+            _threshold.Apply(original);
+            for (var i = 0; i < sample.Length; i++)
+            {
+                var epsilon = (c * sample[i]) + (d * modelOutput[i]);
+                sample[i] = (signal * original[i]) + (direction * epsilon);
+            }
+
+            return;
+        }
+
+        var clip = _clip;
         var range = (float)_config.ClipSampleRange;
         for (var i = 0; i < sample.Length; i++)
         {

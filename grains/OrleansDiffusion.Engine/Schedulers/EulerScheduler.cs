@@ -5,13 +5,23 @@ namespace OrleansDiffusion.Engine.Schedulers;
 /// <summary>
 /// diffusers' <c>EulerDiscreteScheduler</c> (Karras et al. 2022, algorithm 2 without churn): one Euler step of the
 /// probability-flow ODE in sigma space, <c>x' = x + (x - x0) / sigma * (sigma_next - sigma)</c>.
-/// Default spacing "linspace"; optional Karras sigmas.
 /// </summary>
+/// <remarks>
+/// Reads, with the class's defaults: the beta keys, <c>trained_betas</c>, <c>prediction_type</c>,
+/// <c>interpolation_type</c> ("linear"), <c>use_karras_sigmas</c>, <c>use_exponential_sigmas</c>,
+/// <c>use_beta_sigmas</c> (refused), <c>sigma_min</c>, <c>sigma_max</c>, <c>timestep_spacing</c> ("linspace"),
+/// <c>timestep_type</c> ("discrete"), <c>steps_offset</c>, <c>rescale_betas_zero_snr</c> and
+/// <c>final_sigmas_type</c> ("zero"). Every other key is ignored, as diffusers' <c>from_config</c> ignores it.
+/// </remarks>
 public sealed class EulerScheduler : IScheduler
 {
+    private const string ClassName = "EulerDiscreteScheduler";
+
     private readonly SchedulerConfig _config;
     private readonly TrainingSchedule _training;
+    private readonly SigmaScheduleOptions _options;
     private SigmaSchedule _schedule = SigmaSchedule.Empty;
+    private int _scheduleSteps;
     private int _sampleLength;
 
     public EulerScheduler(SchedulerConfig config, bool karrasSigmas = false)
@@ -19,8 +29,21 @@ public sealed class EulerScheduler : IScheduler
         ArgumentNullException.ThrowIfNull(config);
         config.Validate();
         _config = config;
-        KarrasSigmas = karrasSigmas;
-        _training = new TrainingSchedule(config, finiteTerminalSigma: true);
+        KarrasSigmas = karrasSigmas || config.UseKarrasSigmas;
+        _training = new TrainingSchedule(config, BetaDefaults.Ddpm, config.RescaleBetasZeroSnr, finiteTerminalSigma: true);
+        var interpolation = SchedulerGuard.Choice(config.InterpolationType, "interpolation_type", ClassName, "linear", ["linear", "log_linear"]);
+        var timestepType = SchedulerGuard.Choice(config.TimestepType, "timestep_type", ClassName, "discrete", ["discrete", "continuous"]);
+        var finalSigmas = SchedulerGuard.Choice(config.FinalSigmasType, "final_sigmas_type", ClassName, "zero", ["zero", "sigma_min"]);
+        _options = new SigmaScheduleOptions(
+            config.TimestepSpacing ?? TimestepSpacing.Linspace,
+            config.StepsOffset,
+            Float32Timesteps: true,
+            LogLinear: interpolation == "log_linear",
+            SchedulerGuard.Spread(config, KarrasSigmas, ClassName, readsLuLambdas: false),
+            config.SigmaMin,
+            config.SigmaMax,
+            FinalSigmaMin: finalSigmas == "sigma_min",
+            ContinuousTimesteps: timestepType == "continuous" && config.PredictionType == PredictionType.VPrediction);
     }
 
     public SchedulerKind Kind => SchedulerKind.Euler;
@@ -29,7 +52,7 @@ public sealed class EulerScheduler : IScheduler
 
     public ReadOnlySpan<float> Timesteps => _schedule.Timesteps;
 
-    /// <summary>The sigma of each step, then the final 0 (one more entry than <see cref="Timesteps"/>).</summary>
+    /// <summary>The sigma of each step, then the sigma the last step ends on (at least one more entry than <see cref="Timesteps"/>).</summary>
     public ReadOnlySpan<float> Sigmas => _schedule.SigmasAsFloat;
 
     public float InitNoiseSigma => _schedule.InitNoiseSigma;
@@ -38,9 +61,10 @@ public sealed class EulerScheduler : IScheduler
     {
         SchedulerGuard.CheckInferenceSteps(inferenceSteps, sampleLength, _training.Length);
         // The schedule depends on the step count only: a reused scheduler keeps it, so a new run allocates nothing.
-        if (_schedule.Timesteps.Length != inferenceSteps)
+        if (_scheduleSteps != inferenceSteps)
         {
-            _schedule = SigmaSchedule.Create(_training, _config, inferenceSteps, KarrasSigmas);
+            _schedule = SigmaSchedule.Create(_training, _options, inferenceSteps);
+            _scheduleSteps = inferenceSteps;
         }
 
         _sampleLength = sampleLength;

@@ -22,8 +22,10 @@ public interface IScheduler
 
     /// <summary>
     /// The value fed to the UNet's <c>timestep</c> input at each step index, in order. Its length is the number
-    /// of UNet evaluations; it can differ from the requested steps (PNDM repeats one timestep).
-    /// Values may be fractional (Karras sigmas, linspace spacing); an integer UNet input rounds them.
+    /// of UNet evaluations; it can differ from the requested steps (PNDM repeats one timestep, or adds nine for its
+    /// Runge-Kutta warm-up; DPM++ with a clipped <c>lambda_min_clipped</c> and "trailing" spacing may have fewer).
+    /// Values may be fractional (Karras sigmas, linspace spacing, Euler's continuous timesteps); an integer UNet input
+    /// rounds them.
     /// </summary>
     ReadOnlySpan<float> Timesteps { get; }
 

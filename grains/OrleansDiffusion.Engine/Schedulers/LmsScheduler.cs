@@ -5,19 +5,28 @@ namespace OrleansDiffusion.Engine.Schedulers;
 /// <summary>
 /// diffusers' <c>LMSDiscreteScheduler</c>, order 4: a linear multistep method on the ODE derivative
 /// <c>d = (x - x0) / sigma</c>, <c>x' = x + sum_j c_j d_(i-j)</c>, where <c>c_j</c> integrates the Lagrange basis
-/// polynomial of node <c>sigma_(i-j)</c> from <c>sigma_i</c> to <c>sigma_(i+1)</c>. Default spacing "linspace";
-/// optional Karras sigmas.
+/// polynomial of node <c>sigma_(i-j)</c> from <c>sigma_i</c> to <c>sigma_(i+1)</c>.
 /// </summary>
 /// <remarks>
+/// <para>
+/// Reads, with the class's defaults: the beta keys, <c>trained_betas</c>, <c>use_karras_sigmas</c>,
+/// <c>use_exponential_sigmas</c>, <c>use_beta_sigmas</c> (refused), <c>prediction_type</c>, <c>timestep_spacing</c>
+/// ("linspace") and <c>steps_offset</c>. It has no <c>rescale_betas_zero_snr</c>: a zero-SNR config keeps its
+/// unrescaled schedule here (sigma_max 14.6 for SD, not 4096), as in diffusers. Karras and exponential sigmas span
+/// the spaced sigmas' own range (no <c>sigma_min</c> / <c>sigma_max</c>).
+/// </para>
+/// <para>
 /// diffusers integrates the coefficients with scipy's adaptive quadrature; the integrand is a polynomial of degree at
 /// most 3, so three-point Gauss-Legendre is exact and needs no allocation. The order is the number of derivatives
 /// actually held (at most 4). diffusers uses <c>min(step_index + 1, 4)</c> instead, which is the same for a run
 /// starting at index 0 but, for img2img starting later, asks for more history than exists; counting held
 /// derivatives keeps the method consistent from any begin index.
+/// </para>
 /// </remarks>
 public sealed class LmsScheduler : IScheduler
 {
     private const int Order = 4;
+    private const string ClassName = "LMSDiscreteScheduler";
 
     // Three-point Gauss-Legendre on [-1, 1]: exact for polynomials up to degree 5.
     private static readonly double[] GaussNodes = [-0.7745966692414834, 0.0, 0.7745966692414834];
@@ -25,8 +34,10 @@ public sealed class LmsScheduler : IScheduler
 
     private readonly SchedulerConfig _config;
     private readonly TrainingSchedule _training;
+    private readonly SigmaScheduleOptions _options;
     private readonly float[][] _derivatives = new float[Order][];
     private SigmaSchedule _schedule = SigmaSchedule.Empty;
+    private int _scheduleSteps;
     private int _count;
     private int _head;
     private int _nextStep = -1;
@@ -37,8 +48,18 @@ public sealed class LmsScheduler : IScheduler
         ArgumentNullException.ThrowIfNull(config);
         config.Validate();
         _config = config;
-        KarrasSigmas = karrasSigmas;
-        _training = new TrainingSchedule(config, finiteTerminalSigma: true);
+        KarrasSigmas = karrasSigmas || config.UseKarrasSigmas;
+        _training = new TrainingSchedule(config, BetaDefaults.Ddpm, rescaleZeroSnr: false, finiteTerminalSigma: true);
+        _options = new SigmaScheduleOptions(
+            config.TimestepSpacing ?? TimestepSpacing.Linspace,
+            config.StepsOffset,
+            Float32Timesteps: false,
+            LogLinear: false,
+            SchedulerGuard.Spread(config, KarrasSigmas, ClassName, readsLuLambdas: false),
+            SigmaMin: null,
+            SigmaMax: null,
+            FinalSigmaMin: false,
+            ContinuousTimesteps: false);
         for (var i = 0; i < Order; i++)
         {
             _derivatives[i] = [];
@@ -60,9 +81,10 @@ public sealed class LmsScheduler : IScheduler
     {
         SchedulerGuard.CheckInferenceSteps(inferenceSteps, sampleLength, _training.Length);
         // The schedule depends on the step count only: a reused scheduler keeps it, so a new run allocates nothing.
-        if (_schedule.Timesteps.Length != inferenceSteps)
+        if (_scheduleSteps != inferenceSteps)
         {
-            _schedule = SigmaSchedule.Create(_training, _config, inferenceSteps, KarrasSigmas);
+            _schedule = SigmaSchedule.Create(_training, _options, inferenceSteps);
+            _scheduleSteps = inferenceSteps;
         }
 
         if (_sampleLength != sampleLength)

@@ -28,25 +28,78 @@ public static class SchedulerFactory
         kind is SchedulerKind.Euler or SchedulerKind.EulerAncestral or SchedulerKind.Lms or SchedulerKind.DpmPlusPlus2M;
 
     /// <summary>
-    /// A new scheduler for one job. Karras sigmas are used when <paramref name="karrasSigmas"/> asks for them, or when
-    /// the config sets <c>use_karras_sigmas</c> and the kind supports them.
+    /// Whether the config's <c>use_karras_sigmas</c> applies to <paramref name="kind"/>: only the classes whose
+    /// diffusers <c>__init__</c> takes it read it (EulerDiscreteScheduler, LMSDiscreteScheduler and
+    /// DPMSolverMultistepScheduler; EulerAncestralDiscreteScheduler has no such key).
     /// </summary>
-    /// <exception cref="ArgumentException">Karras sigmas requested for a kind without them, or an invalid config.</exception>
+    public static bool ReadsKarrasSigmas(SchedulerKind kind) =>
+        kind is SchedulerKind.Euler or SchedulerKind.Lms or SchedulerKind.DpmPlusPlus2M;
+
+    /// <summary>Whether <paramref name="kind"/>, named without <c>_karras</c>, follows Karras sigmas because the config asks for them.</summary>
+    public static bool ConfigKarras(SchedulerKind kind, SchedulerConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        return config.UseKarrasSigmas && ReadsKarrasSigmas(kind);
+    }
+
+    /// <summary>
+    /// A new scheduler for one job, built as diffusers' <c>from_config</c> builds its class: the keys the class reads,
+    /// with its own defaults for those the config leaves out. Karras sigmas are used when
+    /// <paramref name="karrasSigmas"/> asks for them (the <c>_karras</c> names), or when the config sets
+    /// <c>use_karras_sigmas</c> and the class reads it (<see cref="ReadsKarrasSigmas"/>).
+    /// </summary>
+    /// <exception cref="ArgumentException">
+    /// Karras sigmas requested for a kind without them, an invalid config, or a config value the class reads and this
+    /// engine does not implement (the message names the key).
+    /// </exception>
     public static IScheduler Create(SchedulerKind kind, SchedulerConfig config, bool karrasSigmas = false)
     {
         ArgumentNullException.ThrowIfNull(config);
-        var karras = karrasSigmas || (config.UseKarrasSigmas && SupportsKarras(kind));
         return kind switch
         {
-            SchedulerKind.Euler => new EulerScheduler(config, karras),
-            SchedulerKind.EulerAncestral => new EulerAncestralScheduler(config, karras),
-            SchedulerKind.Ddim => new DdimScheduler(config, karras),
-            SchedulerKind.Pndm => new PndmScheduler(config, karras),
-            SchedulerKind.Lms => new LmsScheduler(config, karras),
-            SchedulerKind.DpmPlusPlus2M => new DpmSolverMultistepScheduler(config, karras),
-            SchedulerKind.Lcm => new LcmScheduler(config, karras),
+            SchedulerKind.Euler => new EulerScheduler(config, karrasSigmas),
+            SchedulerKind.EulerAncestral => new EulerAncestralScheduler(config, karrasSigmas),
+            SchedulerKind.Ddim => new DdimScheduler(config, karrasSigmas),
+            SchedulerKind.Pndm => new PndmScheduler(config, karrasSigmas),
+            SchedulerKind.Lms => new LmsScheduler(config, karrasSigmas),
+            SchedulerKind.DpmPlusPlus2M => new DpmSolverMultistepScheduler(config, karrasSigmas),
+            SchedulerKind.Lcm => new LcmScheduler(config, karrasSigmas),
             _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown scheduler kind."),
         };
+    }
+
+    /// <summary>
+    /// Checks, before any work, that <paramref name="kind"/> can run <paramref name="steps"/> steps on a model with
+    /// this config: the same checks <see cref="Create"/> and <see cref="IScheduler.SetTimesteps"/> make (PNDM's
+    /// Runge-Kutta warm-up needs 4 steps, LCM at most <c>original_inference_steps</c>, and so on).
+    /// </summary>
+    /// <exception cref="ArgumentException">It cannot; the message says why, for a person (no parameter name).</exception>
+    public static void Validate(SchedulerKind kind, SchedulerConfig config, bool karrasSigmas, int steps)
+    {
+        try
+        {
+            Create(kind, config, karrasSigmas).SetTimesteps(steps, 1);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException(Reason(e), e);
+        }
+    }
+
+    /// <summary>An argument exception's message without the " (Parameter 'x')" and actual-value lines .NET appends.</summary>
+    private static string Reason(ArgumentException e)
+    {
+        var message = e.Message;
+        if (e.ParamName is { } name)
+        {
+            var suffix = message.IndexOf($" (Parameter '{name}')", StringComparison.Ordinal);
+            if (suffix >= 0)
+            {
+                message = message[..suffix];
+            }
+        }
+
+        return message;
     }
 
     /// <summary>

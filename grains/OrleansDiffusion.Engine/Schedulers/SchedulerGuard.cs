@@ -67,6 +67,76 @@ internal static class SchedulerGuard
         }
     }
 
+    /// <summary>
+    /// The value of a string key that only some classes read, checked against what the reading class accepts;
+    /// <paramref name="aliases"/> maps values diffusers silently replaces (DPM-Solver's "bh2" solver type, for one).
+    /// </summary>
+    public static string Choice(string? value, string key, string className, string fallback, string[] allowed, params (string From, string To)[] aliases)
+    {
+        if (value is null)
+        {
+            return fallback;
+        }
+
+        foreach (var (from, to) in aliases)
+        {
+            if (value == from)
+            {
+                return to;
+            }
+        }
+
+        return Array.IndexOf(allowed, value) >= 0
+            ? value
+            : throw new ArgumentException(
+                $"The model's scheduler_config.json sets '{key}' to \"{value}\"; {className} takes {string.Join(" or ", allowed.Select(a => $"\"{a}\""))}.",
+                "config");
+    }
+
+    /// <summary>A config value the reading class has but this engine does not implement: refused, never ignored.</summary>
+    public static ArgumentException Unsupported(string className, string key, string what) =>
+        new($"The model's scheduler_config.json sets '{key}' ({what}), which {className} reads and this engine does not implement; choose another scheduler.", "config");
+
+    /// <summary>
+    /// The sigma layout of Euler, LMS and DPM-Solver. An explicit Karras request (the <c>_karras</c> scheduler names)
+    /// overrides the config's choice; otherwise at most one of use_karras_sigmas, use_exponential_sigmas and
+    /// use_beta_sigmas may be set, as diffusers requires.
+    /// </summary>
+    public static SigmaSpread Spread(SchedulerConfig config, bool karras, string className, bool readsLuLambdas)
+    {
+        if (karras && !config.UseKarrasSigmas)
+        {
+            return SigmaSpread.Karras;
+        }
+
+        var chosen = (config.UseKarrasSigmas ? 1 : 0) + (config.UseExponentialSigmas ? 1 : 0) + (config.UseBetaSigmas ? 1 : 0);
+        if (chosen > 1)
+        {
+            throw new ArgumentException(
+                $"The model's scheduler_config.json sets more than one of 'use_karras_sigmas', 'use_exponential_sigmas' and 'use_beta_sigmas'; {className} takes one.",
+                "config");
+        }
+
+        if (config.UseKarrasSigmas)
+        {
+            return SigmaSpread.Karras;
+        }
+
+        if (readsLuLambdas && config.UseLuLambdas)
+        {
+            return SigmaSpread.LuLambdas;
+        }
+
+        if (config.UseExponentialSigmas)
+        {
+            return SigmaSpread.Exponential;
+        }
+
+        return config.UseBetaSigmas
+            ? throw Unsupported(className, "use_beta_sigmas", "beta-distribution sigmas need scipy's beta quantile function")
+            : SigmaSpread.Interpolated;
+    }
+
     public static void RejectKarras(bool karrasSigmas, SchedulerKind kind)
     {
         if (karrasSigmas)

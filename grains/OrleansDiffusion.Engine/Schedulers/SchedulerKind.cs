@@ -12,7 +12,7 @@ public enum SchedulerKind
     /// <summary>DDIMScheduler with eta 0 (A1111 "DDIM").</summary>
     Ddim,
 
-    /// <summary>PNDMScheduler with PLMS steps only (A1111 "PLMS").</summary>
+    /// <summary>PNDMScheduler: PLMS (A1111 "PLMS"), after a Runge-Kutta warm-up unless the config sets skip_prk_steps.</summary>
     Pndm,
 
     /// <summary>LMSDiscreteScheduler, order 4 (A1111 "LMS").</summary>

@@ -2,10 +2,14 @@ namespace OrleansDiffusion.Engine.Schedulers;
 
 /// <summary>
 /// The inference schedule of the sigma-space (k-diffusion style) schedulers: Euler, Euler ancestral and LMS.
-/// Follows diffusers' <c>EulerDiscreteScheduler.set_timesteps</c>: spaced (fractional) timesteps, sigmas interpolated
-/// linearly at them, optionally replaced by Karras sigmas whose timesteps come back through log-sigma interpolation,
-/// and a final sigma of zero.
+/// Follows diffusers' <c>set_timesteps</c> of those classes: spaced timesteps, sigmas interpolated at them (or
+/// log-linear), optionally replaced by Karras or exponential sigmas whose timesteps come back through log-sigma
+/// interpolation, and a final sigma (zero, or the training schedule's smallest).
 /// </summary>
+/// <remarks>
+/// The schedule may hold more sigmas than steps plus one: diffusers' "log_linear" interpolation makes
+/// <c>steps + 1</c> sigmas before the final one, and the run still takes <c>steps</c> steps, ending on the last of them.
+/// </remarks>
 internal sealed class SigmaSchedule
 {
     private SigmaSchedule(float[] timesteps, double[] sigmas, float initNoiseSigma)
@@ -30,7 +34,7 @@ internal sealed class SigmaSchedule
 
     public float[] Timesteps { get; }
 
-    /// <summary>One sigma per step plus the final 0.</summary>
+    /// <summary>One sigma per step, then the sigma the last step ends on (and with log-linear sigmas one more).</summary>
     public double[] Sigmas { get; }
 
     public float[] SigmasAsFloat { get; }
@@ -40,45 +44,75 @@ internal sealed class SigmaSchedule
 
     public float InitNoiseSigma { get; }
 
-    public static SigmaSchedule Create(TrainingSchedule training, SchedulerConfig config, int steps, bool karras)
+    public static SigmaSchedule Create(TrainingSchedule training, SigmaScheduleOptions options, int steps)
     {
-        var spacing = config.TimestepSpacing ?? TimestepSpacing.Linspace;
-        var spaced = TimestepGrid.Descending(spacing, steps, training.Length, config.StepsOffset);
-
-        // diffusers keeps these timesteps as float32 and interpolates at the rounded values.
-        var timesteps = new float[steps];
-        var sigmas = new double[steps + 1];
-        for (var i = 0; i < steps; i++)
+        var spaced = TimestepGrid.Descending(options.Spacing, steps, training.Length, options.StepsOffset);
+        if (options.Float32Timesteps)
         {
-            timesteps[i] = (float)spaced[i];
-            sigmas[i] = training.SigmaAt(timesteps[i]);
-        }
-
-        if (karras)
-        {
-            // The Karras range is that of the spaced schedule (diffusers' in_sigmas); with the default "linspace"
-            // spacing those are exactly the training schedule's largest and smallest sigmas.
-            var karrasSigmas = TrainingSchedule.KarrasSigmas(sigmas[steps - 1], sigmas[0], steps);
+            // Euler and Euler a keep the spaced timesteps as float32 and interpolate at the rounded values.
             for (var i = 0; i < steps; i++)
             {
-                sigmas[i] = karrasSigmas[i];
-                timesteps[i] = (float)training.SigmaToTimestep(karrasSigmas[i]);
+                spaced[i] = (float)spaced[i];
             }
         }
 
-        sigmas[steps] = 0.0;
-
-        var maxSigma = 0.0;
-        foreach (var sigma in sigmas)
+        double[] sigmas;
+        if (options.LogLinear)
         {
-            maxSigma = Math.Max(maxSigma, sigma);
+            // diffusers: linspace(ln sigma_max, ln sigma_min, steps + 1).exp(), over the whole training range.
+            var logs = TimestepGrid.Linspace(training.LogSigmas[^1], training.LogSigmas[0], steps + 1);
+            sigmas = Array.ConvertAll(logs, Math.Exp);
+        }
+        else
+        {
+            sigmas = new double[steps];
+            for (var i = 0; i < steps; i++)
+            {
+                sigmas[i] = training.SigmaAt(spaced[i]);
+            }
         }
 
+        var timesteps = spaced;
+        if (options.Spread is SigmaSpread.Karras or SigmaSpread.Exponential)
+        {
+            var sigmaMin = options.SigmaMin ?? sigmas[^1];
+            var sigmaMax = options.SigmaMax ?? sigmas[0];
+            sigmas = options.Spread == SigmaSpread.Karras
+                ? TrainingSchedule.KarrasSigmas(sigmaMin, sigmaMax, steps)
+                : TrainingSchedule.ExponentialSigmas(sigmaMin, sigmaMax, steps);
+            timesteps = new double[steps];
+            for (var i = 0; i < steps; i++)
+            {
+                timesteps[i] = training.SigmaToTimestep(sigmas[i]);
+            }
+        }
+
+        var all = new double[sigmas.Length + 1];
+        sigmas.CopyTo(all, 0);
+        all[^1] = options.FinalSigmaMin ? training.Sigmas[0] : 0.0;
+
+        float[] unetTimesteps;
+        if (options.ContinuousTimesteps)
+        {
+            // EDM-style models take 0.25 ln(sigma) as their timestep, one per sigma before the final one.
+            unetTimesteps = new float[all.Length - 1];
+            for (var i = 0; i < unetTimesteps.Length; i++)
+            {
+                unetTimesteps[i] = (float)(0.25 * Math.Log(all[i]));
+            }
+        }
+        else
+        {
+            unetTimesteps = Array.ConvertAll(timesteps, t => (float)t);
+        }
+
+        var maxSigma = all.Max();
+
         // diffusers: for "leading" the first sigma is paired with the unit-variance latent, hence sqrt(max^2 + 1).
-        var initNoiseSigma = spacing is TimestepSpacing.Linspace or TimestepSpacing.Trailing
+        var initNoiseSigma = options.Spacing is TimestepSpacing.Linspace or TimestepSpacing.Trailing
             ? maxSigma
             : Math.Sqrt((maxSigma * maxSigma) + 1);
-        return new SigmaSchedule(timesteps, sigmas, (float)initNoiseSigma);
+        return new SigmaSchedule(unetTimesteps, all, (float)initNoiseSigma);
     }
 
     /// <summary><c>destination = original + sigma_i * noise</c>.</summary>

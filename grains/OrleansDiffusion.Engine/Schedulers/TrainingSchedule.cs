@@ -7,15 +7,20 @@ namespace OrleansDiffusion.Engine.Schedulers;
 internal sealed class TrainingSchedule
 {
     /// <param name="config">The model's schedule.</param>
+    /// <param name="defaults">The reading class's defaults for the beta keys the config leaves out.</param>
+    /// <param name="rescaleZeroSnr">
+    /// Whether to apply <c>rescale_betas_zero_snr</c>: only the classes whose <c>__init__</c> takes the key do
+    /// (PNDM and LMS ignore it, and must: their updates divide by the terminal signal).
+    /// </param>
     /// <param name="finiteTerminalSigma">
     /// Sigma-space schedulers need a finite sigma at the last timestep; with zero-terminal-SNR rescaling diffusers
     /// sets its cumulative alpha to 2^-24 for them, and so do we.
     /// </param>
-    public TrainingSchedule(SchedulerConfig config, bool finiteTerminalSigma)
+    public TrainingSchedule(SchedulerConfig config, BetaDefaults defaults, bool rescaleZeroSnr, bool finiteTerminalSigma)
     {
         var n = config.NumTrainTimesteps;
-        var betas = Betas(config);
-        if (config.RescaleBetasZeroSnr)
+        var betas = Betas(config, defaults);
+        if (rescaleZeroSnr)
         {
             RescaleZeroTerminalSnr(betas);
         }
@@ -28,7 +33,7 @@ internal sealed class TrainingSchedule
             AlphasCumprod[i] = product;
         }
 
-        if (config.RescaleBetasZeroSnr && finiteTerminalSigma)
+        if (rescaleZeroSnr && finiteTerminalSigma)
         {
             AlphasCumprod[n - 1] = Math.Pow(2, -24);
         }
@@ -113,7 +118,20 @@ internal sealed class TrainingSchedule
         return table[low] + (fraction * (table[low + 1] - table[low]));
     }
 
-    private static double[] Betas(SchedulerConfig config)
+    /// <summary>Sigmas evenly spaced in log sigma, from max down to min (diffusers' exponential sigmas).</summary>
+    public static double[] ExponentialSigmas(double sigmaMin, double sigmaMax, int count)
+    {
+        var logs = TimestepGrid.Linspace(Math.Log(sigmaMax), Math.Log(sigmaMin), count);
+        var sigmas = new double[count];
+        for (var i = 0; i < count; i++)
+        {
+            sigmas[i] = Math.Exp(logs[i]);
+        }
+
+        return sigmas;
+    }
+
+    private static double[] Betas(SchedulerConfig config, BetaDefaults defaults)
     {
         var n = config.NumTrainTimesteps;
         if (config.TrainedBetas is { } trained)
@@ -121,38 +139,31 @@ internal sealed class TrainingSchedule
             return [.. trained];
         }
 
-        var betas = new double[n];
-        switch (config.BetaSchedule)
+        var start = config.BetaStart ?? defaults.Start;
+        var end = config.BetaEnd ?? defaults.End;
+        switch (config.BetaSchedule ?? defaults.Schedule)
         {
             case BetaSchedule.Linear:
-                for (var i = 0; i < n; i++)
-                {
-                    betas[i] = config.BetaStart + ((config.BetaEnd - config.BetaStart) * i / (n - 1));
-                }
-
-                break;
+                return TimestepGrid.Linspace(start, end, n);
             case BetaSchedule.ScaledLinear:
-                var rootStart = Math.Sqrt(config.BetaStart);
-                var rootEnd = Math.Sqrt(config.BetaEnd);
+                var roots = TimestepGrid.Linspace(Math.Sqrt(start), Math.Sqrt(end), n);
                 for (var i = 0; i < n; i++)
                 {
-                    var root = rootStart + ((rootEnd - rootStart) * i / (n - 1));
-                    betas[i] = root * root;
+                    roots[i] *= roots[i];
                 }
 
-                break;
+                return roots;
             case BetaSchedule.SquaredCosCapV2:
+                var betas = new double[n];
                 for (var i = 0; i < n; i++)
                 {
                     betas[i] = Math.Min(1 - (CosineAlphaBar((i + 1.0) / n) / CosineAlphaBar((double)i / n)), 0.999);
                 }
 
-                break;
+                return betas;
             default:
                 throw new ArgumentOutOfRangeException(nameof(config), config.BetaSchedule, "Unknown beta schedule.");
         }
-
-        return betas;
     }
 
     private static double CosineAlphaBar(double t)

@@ -90,7 +90,7 @@ public sealed partial class ModelCatalog
         if (string.IsNullOrEmpty(spec.Scheduler))
         {
             kind = SchedulerFactory.DefaultFor(model.Folder.SchedulerConfig);
-            karras = model.Folder.SchedulerConfig.UseKarrasSigmas && SchedulerFactory.SupportsKarras(kind);
+            karras = SchedulerFactory.ConfigKarras(kind, model.Folder.SchedulerConfig);
         }
         else if (!SchedulerFactory.TryParse(spec.Scheduler, out kind, out karras))
         {
@@ -104,6 +104,18 @@ public sealed partial class ModelCatalog
 
         var normalized = spec with { Model = model.Id, Scheduler = SchedulerFactory.Name(kind, karras) };
         ToEngineRequest(normalized, initImage: null).Validate(Limits);
+        try
+        {
+            // What the model's scheduler_config.json allows this scheduler (PNDM's Runge-Kutta warm-up needs 4 steps,
+            // LCM at most original_inference_steps, a key the engine does not implement is refused): a 400 now, not a
+            // failed job later.
+            SchedulerFactory.Validate(kind, model.Folder.SchedulerConfig, karras, normalized.Steps);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException(
+                $"Scheduler '{normalized.Scheduler}' cannot run {normalized.Steps} steps on model '{model.Id}': {e.Message}", nameof(spec.Scheduler), e);
+        }
         if (normalized.InitImageKey is not null)
         {
             if (!float.IsFinite(normalized.Strength) || normalized.Strength <= 0 || normalized.Strength > 1)

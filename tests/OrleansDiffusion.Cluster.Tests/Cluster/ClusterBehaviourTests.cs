@@ -357,6 +357,7 @@ public sealed class ClusterBehaviourTests
             await Assert.ThrowsAsync<ArgumentException>(() => harness.Job(id).Submit(Spec() with { Width = 100 }, "k"));
             await Assert.ThrowsAsync<ArgumentException>(() => harness.Job(id).Submit(Spec() with { Model = "sdxl" }, "k"));
             await Assert.ThrowsAsync<ArgumentException>(() => harness.Job(id).Submit(Spec() with { Scheduler = "heun" }, "k"));
+            await Assert.ThrowsAsync<ArgumentException>(() => harness.Job(id).Submit(Spec() with { Scheduler = "lcm", Steps = 60 }, "k"));
             await Assert.ThrowsAsync<ArgumentException>(() => harness.Job(id).Submit(Spec() with { Prompt = new string('x', ModelCatalog.MaxPromptLength + 1) }, "k"));
 
             Assert.Equal(JobStatus.None, (await harness.Job(id).GetSnapshot()).Status);

@@ -64,6 +64,46 @@ public sealed class AllocationTests
         Assert.True(scheduler.Timesteps.Length is 6 or 7, "another step count gets its own schedule");
     }
 
+    public static TheoryData<string, string> OptionRuns() => new()
+    {
+        { "class_defaults", "pndm" },
+        { "class_defaults", "ddim" },
+        { "thresholding", "ddim" },
+        { "thresholding", "lcm" },
+        { "thresholding", "dpmpp_2m" },
+        { "dpm_options", "dpmpp_2m" },
+        { "dpm_clipped", "dpmpp_2m_karras" },
+        { "euler_options", "euler" },
+        { "euler_continuous", "euler" },
+        { "exponential", "lms" },
+    };
+
+    [Theory]
+    [MemberData(nameof(OptionRuns))]
+    public void Steps_with_class_options_allocate_nothing(string config, string name)
+    {
+        Assert.True(SchedulerFactory.TryParse(name, out var kind, out var karras));
+        var scheduler = SchedulerFactory.Create(kind, SchedulerConfig.Parse(DiffusersReference.Configs[config]), karras);
+        var sample = new float[Length];
+        var output = new float[Length];
+        var clean = new float[Length];
+        var noise = new NoiseGenerator(7);
+        noise.FillNormal(output);
+        noise.FillNormal(clean);
+        for (var round = 0; round < 3; round++)
+        {
+            scheduler.SetTimesteps(12, Length);
+            RunAll(scheduler, sample, output, clean, noise);
+        }
+
+        scheduler.SetTimesteps(12, Length);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        RunAll(scheduler, sample, output, clean, noise);
+        var after = GC.GetAllocatedBytesForCurrentThread();
+
+        Assert.Equal(before, after);
+    }
+
     private static void RunAll(IScheduler scheduler, float[] sample, float[] output, float[] clean, NoiseGenerator noise)
     {
         scheduler.AddNoise(clean, output, 0, sample);

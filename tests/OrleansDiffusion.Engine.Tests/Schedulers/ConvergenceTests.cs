@@ -60,6 +60,31 @@ public sealed class ConvergenceTests
         Sd15Reference.AssertClose(Array.ConvertAll(CleanSample, v => (double)v), sample, 2e-3);
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(4)]
+    [InlineData(7)]
+    [InlineData(11)]
+    [InlineData(12)]
+    [InlineData(15)]
+    public void Perfect_model_pndm_run_with_runge_kutta_warm_up_ends_on_the_clean_sample_from_any_begin_index(int begin)
+    {
+        var scheduler = new PndmScheduler(Sd15Reference.NoiseFreeEnd with { SkipPrkSteps = false });
+        scheduler.SetTimesteps(25, CleanSample.Length);
+        var noise = new NoiseGenerator(13);
+        var initialNoise = new float[CleanSample.Length];
+        noise.FillNormal(initialNoise);
+        var sample = (float[])CleanSample.Clone();
+        scheduler.AddNoise(sample, initialNoise, begin, sample);
+
+        Run(scheduler, begin, sample, noise);
+
+        Assert.Equal(34, scheduler.Timesteps.Length);
+        Sd15Reference.AssertClose(Array.ConvertAll(CleanSample, v => (double)v), sample, 2e-3);
+    }
+
     private static IScheduler Create(string name)
     {
         Assert.True(SchedulerFactory.TryParse(name, out var kind, out var karras));

@@ -162,6 +162,58 @@ public sealed class ScheduleTableTests
         throw new ArgumentOutOfRangeException(nameof(sigma), sigma, "Outside the training schedule.");
     }
 
+    [Fact]
+    public void Zero_snr_rescaling_is_read_by_euler_and_dpm_but_not_by_lms_and_pndm()
+    {
+        var zeroSnr = Sd15 with { RescaleBetasZeroSnr = true, PredictionType = PredictionType.VPrediction, TimestepSpacing = TimestepSpacing.Trailing };
+        var euler = new EulerScheduler(zeroSnr);
+        var dpm = new DpmSolverMultistepScheduler(zeroSnr);
+        var lms = new LmsScheduler(zeroSnr);
+        euler.SetTimesteps(10, 4);
+        dpm.SetTimesteps(10, 4);
+        lms.SetTimesteps(10, 4);
+
+        // Rescaled, the last timestep's acp is diffusers' 2^-24: sigma 4096. LMSDiscreteScheduler has no such key.
+        Assert.Equal(4096.0, euler.Sigmas[0], 1e-2);
+        Assert.Equal(4096.0, dpm.Sigmas[0], 1e-2);
+        Assert.Equal(14.6146, lms.Sigmas[0], 1e-3);
+        Assert.Equal(14.6146, lms.InitNoiseSigma, 1e-3);
+    }
+
+    [Fact]
+    public void Pndm_ignores_zero_snr_rescaling_and_stays_finite()
+    {
+        var zeroSnr = Sd15 with { RescaleBetasZeroSnr = true, PredictionType = PredictionType.VPrediction, TimestepSpacing = TimestepSpacing.Trailing };
+        var pndm = new PndmScheduler(zeroSnr);
+        pndm.SetTimesteps(10, Sd15Reference.Sample.Length);
+        var sample = Sd15Reference.ToFloats(Sd15Reference.Sample);
+        for (var i = 0; i < pndm.Timesteps.Length; i++)
+        {
+            pndm.Step(Sd15Reference.ToFloats(Sd15Reference.ModelOutputForStep(i)), i, sample, new Numerics.NoiseGenerator(0));
+            Assert.All(sample, v => Assert.True(float.IsFinite(v), $"step {i} gave {v}"));
+        }
+
+        // The first step transfers from the unrescaled acp(999), as with the config's rescaling off.
+        var plain = new PndmScheduler(zeroSnr with { RescaleBetasZeroSnr = false });
+        plain.SetTimesteps(10, 4);
+        Assert.Equal(plain.Timesteps.ToArray(), pndm.Timesteps.ToArray());
+    }
+
+    [Fact]
+    public void DpmPlusPlus2M_karras_truncates_timesteps_with_cosine_betas_and_rounds_otherwise()
+    {
+        var cosine = SchedulerConfig.Parse("""{"beta_schedule": "squaredcos_cap_v2"}""");
+        var dpm = new DpmSolverMultistepScheduler(cosine, karrasSigmas: true);
+        dpm.SetTimesteps(7, 4);
+
+        // log-sigma interpolation gives 999, 998.68, 998.29, 997.11, 983.29, 682.20, 0; diffusers keeps their integer part.
+        Assert.Equal([999f, 998f, 998f, 997f, 983f, 682f, 0f], dpm.Timesteps.ToArray());
+
+        var sd15 = new DpmSolverMultistepScheduler(Sd15, karrasSigmas: true);
+        sd15.SetTimesteps(7, 4);
+        Assert.Equal([999f, 868f, 687f, 427f, 146f, 18f, 0f], sd15.Timesteps.ToArray());
+    }
+
     [Theory]
     [InlineData(SchedulerKind.Ddim)]
     [InlineData(SchedulerKind.Pndm)]

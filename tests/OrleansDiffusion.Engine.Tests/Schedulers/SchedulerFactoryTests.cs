@@ -61,14 +61,45 @@ public sealed class SchedulerFactoryTests
     }
 
     [Fact]
-    public void Config_use_karras_sigmas_applies_only_where_supported()
+    public void Config_use_karras_sigmas_applies_only_to_the_classes_that_read_it()
     {
         var config = SchedulerConfig.StableDiffusion15 with { UseKarrasSigmas = true };
 
         Assert.True(SchedulerFactory.Create(SchedulerKind.Euler, config).KarrasSigmas);
+        Assert.True(SchedulerFactory.Create(SchedulerKind.Lms, config).KarrasSigmas);
         Assert.True(SchedulerFactory.Create(SchedulerKind.DpmPlusPlus2M, config).KarrasSigmas);
+        Assert.False(SchedulerFactory.Create(SchedulerKind.EulerAncestral, config).KarrasSigmas);
         Assert.False(SchedulerFactory.Create(SchedulerKind.Ddim, config).KarrasSigmas);
+        Assert.False(SchedulerFactory.Create(SchedulerKind.Pndm, config).KarrasSigmas);
         Assert.False(SchedulerFactory.Create(SchedulerKind.Lcm, config).KarrasSigmas);
+        Assert.True(SchedulerFactory.ConfigKarras(SchedulerKind.Euler, config));
+        Assert.False(SchedulerFactory.ConfigKarras(SchedulerKind.EulerAncestral, config));
+        Assert.False(SchedulerFactory.ConfigKarras(SchedulerKind.Euler, SchedulerConfig.StableDiffusion15));
+    }
+
+    [Fact]
+    public void Euler_ancestral_keeps_interpolated_sigmas_under_a_karras_config_unless_named_karras()
+    {
+        var karrasConfig = SchedulerConfig.StableDiffusion15 with { UseKarrasSigmas = true };
+        var plain = new EulerAncestralScheduler(SchedulerConfig.StableDiffusion15);
+        var fromConfig = (EulerAncestralScheduler)SchedulerFactory.Create(SchedulerKind.EulerAncestral, karrasConfig);
+        var named = (EulerAncestralScheduler)SchedulerFactory.Create(SchedulerKind.EulerAncestral, karrasConfig, karrasSigmas: true);
+        plain.SetTimesteps(12, 4);
+        fromConfig.SetTimesteps(12, 4);
+        named.SetTimesteps(12, 4);
+
+        Assert.Equal(plain.Sigmas.ToArray(), fromConfig.Sigmas.ToArray());
+        Assert.NotEqual(plain.Sigmas.ToArray(), named.Sigmas.ToArray());
+    }
+
+    [Fact]
+    public void Validate_refuses_step_counts_the_scheduler_cannot_run()
+    {
+        var lcm = Assert.ThrowsAny<ArgumentException>(() => SchedulerFactory.Validate(SchedulerKind.Lcm, SchedulerConfig.StableDiffusion15, false, 51));
+        Assert.Contains("original_inference_steps", lcm.Message, StringComparison.Ordinal);
+        SchedulerFactory.Validate(SchedulerKind.Lcm, SchedulerConfig.StableDiffusion15, false, 50);
+        Assert.ThrowsAny<ArgumentException>(() => SchedulerFactory.Validate(SchedulerKind.Euler, SchedulerConfig.StableDiffusion15, false, 1001));
+        Assert.ThrowsAny<ArgumentException>(() => SchedulerFactory.Validate(SchedulerKind.Ddim, SchedulerConfig.StableDiffusion15, true, 20));
     }
 
     [Theory]
