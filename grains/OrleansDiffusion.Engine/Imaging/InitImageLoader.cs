@@ -79,7 +79,7 @@ public static class InitImageLoader
 
         if (PngSanitizer.IsPng(encoded))
         {
-            return Fit(PngSanitizer.KeepPixelChunks(encoded), width, height, limits);
+            return Fit(PngSanitizer.KeepPixelChunks(encoded, limits), width, height, limits);
         }
 
         fixed (byte* bytes = encoded)
@@ -237,12 +237,7 @@ public static class InitImageLoader
             throw new InvalidImageException(InvalidImageReason.Corrupt, "The image declares no pixels.");
         }
 
-        if (info.Width > limits.MaxSide || info.Height > limits.MaxSide || (long)info.Width * info.Height > limits.MaxPixels)
-        {
-            throw new InvalidImageException(
-                InvalidImageReason.TooLarge,
-                $"The image is {info.Width}x{info.Height}; at most {limits.MaxPixels} pixels and {limits.MaxSide} on a side are accepted.");
-        }
+        CheckDimensions(info.Width, info.Height, limits);
 
         stream.Position = 0;
         try
@@ -257,6 +252,17 @@ public static class InitImageLoader
         catch (Exception e) when (IsDecoderFailure(e))
         {
             throw new InvalidImageException(InvalidImageReason.Corrupt, "The image data is corrupt or truncated.", e);
+        }
+    }
+
+    /// <summary>Throws <see cref="InvalidImageReason.TooLarge"/> when declared dimensions exceed <paramref name="limits"/>.</summary>
+    internal static void CheckDimensions(long width, long height, ImageLimits limits)
+    {
+        if (width > limits.MaxSide || height > limits.MaxSide || width * height > limits.MaxPixels)
+        {
+            throw new InvalidImageException(
+                InvalidImageReason.TooLarge,
+                $"The image is {width}x{height}; at most {limits.MaxPixels} pixels and {limits.MaxSide} on a side are accepted.");
         }
     }
 

@@ -17,11 +17,18 @@ internal static class PngSanitizer
     private const int MaxPalette = 256 * 3;
     private const int MaxTransparency = 256;
 
+    private const int HeaderLength = 13;
+
     public static bool IsPng(ReadOnlySpan<byte> data) => data.StartsWith(Signature);
 
-    /// <summary>The same image with only its pixel chunks, each copied with its CRC; the decoder checks them.</summary>
-    /// <exception cref="InvalidImageException">The chunk structure is broken, or a critical chunk is unknown.</exception>
-    public static byte[] KeepPixelChunks(ReadOnlySpan<byte> png)
+    /// <summary>
+    /// The same image with only its pixel chunks, each copied with its CRC (the decoder checks them). The dimensions its
+    /// header declares are checked against <paramref name="limits"/> first, before anything else is read.
+    /// </summary>
+    /// <exception cref="InvalidImageException">
+    /// Too large, the chunk structure is broken, or a critical chunk is unknown.
+    /// </exception>
+    public static byte[] KeepPixelChunks(ReadOnlySpan<byte> png, ImageLimits limits)
     {
         using var output = new MemoryStream(png.Length);
         output.Write(Signature);
@@ -49,7 +56,19 @@ internal static class PngSanitizer
                 throw Corrupt("A PNG must start with its IHDR chunk, once.");
             }
 
-            first = false;
+            if (first)
+            {
+                if (length != HeaderLength)
+                {
+                    throw Corrupt("The PNG header chunk has the wrong length.");
+                }
+
+                var header = chunk.Slice(8, HeaderLength);
+                InitImageLoader.CheckDimensions(
+                    BinaryPrimitives.ReadUInt32BigEndian(header), BinaryPrimitives.ReadUInt32BigEndian(header[4..]), limits);
+                first = false;
+            }
+
             if (type.SequenceEqual("IEND"u8))
             {
                 if (!sawData)

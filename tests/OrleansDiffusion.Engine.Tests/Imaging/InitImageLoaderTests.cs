@@ -234,6 +234,23 @@ public sealed class InitImageLoaderTests
     }
 
     [Fact]
+    public void Image_data_that_inflates_far_past_its_header_is_read_only_as_far_as_the_header_says()
+    {
+        // 64 x 64 RGB needs 64 x (1 + 192) bytes of scanlines; this IDAT inflates to 128 MB of zero rows.
+        var bomb = PngChunks.Build(64, 64, 8, 2, InflatesTo128MB.Value);
+
+        var allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
+        var started = Stopwatch.GetTimestamp();
+        var normalized = InitImageLoader.Normalize(bomb, 64, 64);
+        var elapsed = Stopwatch.GetElapsedTime(started);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
+
+        Assert.True(allocated < 16 << 20, $"decoding allocated {allocated / (1 << 20)} MB");
+        Assert.True(elapsed < TimeSpan.FromSeconds(5), $"decoding took {elapsed}");
+        Assert.All(normalized[NormalizedImage.HeaderLength..], sample => Assert.Equal(0, sample));
+    }
+
+    [Fact]
     public void Only_the_pixel_chunks_of_a_png_reach_the_decoder()
     {
         using var image = new Image<Rgba32>(4, 4, new Rgba32(255, 0, 0, 128));
@@ -250,7 +267,7 @@ public sealed class InitImageLoaderTests
             png = PngChunks.InsertAfterHeader(png, type, data);
         }
 
-        var kept = PngChunks.Read(PngSanitizer.KeepPixelChunks(png)).Select(c => c.Type).Distinct().ToList();
+        var kept = PngChunks.Read(PngSanitizer.KeepPixelChunks(png, ImageLimits.Default)).Select(c => c.Type).Distinct().ToList();
 
         Assert.Equal(["IHDR", "PLTE", "tRNS", "IDAT", "IEND"], kept);
     }
