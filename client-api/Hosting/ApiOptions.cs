@@ -24,10 +24,10 @@ public sealed class ApiOptions
     /// Units of work one API key may have queued or running at once, counted cluster-wide; a request costs
     /// <c>n x steps x width x height / 512^2</c> units (at least 1), and only a request that starts a new inference is
     /// charged (one that joins an identical inference or is answered from the cache costs nothing). A request that alone
-    /// costs more is refused (400). Default: 600, twenty 512 x 512 30-step images, or one 1024 x 1024 150-step image.
+    /// costs more is refused (400). Default: 1200, forty 512 x 512 30-step images, or two 1024 x 1024 150-step images.
     /// </summary>
     [Range(1, int.MaxValue)]
-    public int MaxConcurrentUnitsPerKey { get; set; } = 600;
+    public int MaxConcurrentUnitsPerKey { get; set; } = 1200;
 
     /// <summary>
     /// <see cref="MaxConcurrentUnitsPerKey"/> for the anonymous caller, when no key is configured and the API listens on
