@@ -50,37 +50,6 @@ public sealed class GenerationService(IGrainFactory grains, IImageStore images, 
     }
 
     /// <summary>
-    /// Stores an accepted job's init image (a cache hit needs none). Not cancelled with the request: the job is accepted
-    /// and its worker waits for the image. If storage fails the job is cancelled, so nothing waits for it.
-    /// </summary>
-    private async Task StoreInputAsync(Guid id, byte[] input)
-    {
-        try
-        {
-            await images.SaveInputAsync(input, CancellationToken.None);
-        }
-        catch (Exception)
-        {
-            try
-            {
-                await Job(id).Cancel();
-            }
-            catch (Exception)
-            {
-                // Its worker gives up waiting for the image and fails the job.
-            }
-
-            throw;
-        }
-    }
-
-    /// <summary>The concurrency quota of <paramref name="apiKey"/>, in units: with no key configured, the one local user's.</summary>
-    private int MaxUnitsFor(string apiKey) =>
-        options.Value.Keys.Count == 0 && apiKey == ApiKeyAuthenticationHandler.Anonymous
-            ? options.Value.MaxConcurrentUnitsAnonymous
-            : options.Value.MaxConcurrentUnitsPerKey;
-
-    /// <summary>
     /// Waits until a job finishes (the synchronous OpenAI and AUTOMATIC1111 endpoints): it watches the job's inference
     /// and reads the job again when an event arrives, or every <see cref="WaitRecheck"/> in case one was lost.
     /// <paramref name="onEvent"/> sees every event of the inference in order (live previews).
@@ -117,4 +86,35 @@ public sealed class GenerationService(IGrainFactory grains, IImageStore images, 
     /// <summary>A time-limited URL straight to storage, or null when the API must stream the image itself.</summary>
     public Task<Uri?> DirectUrlAsync(ImageRef image, CancellationToken cancellationToken) =>
         images.GetReadUrlAsync(image.Key, imageStore.Value.ReadUrlLifetime, cancellationToken);
+
+    /// <summary>
+    /// Stores an accepted job's init image (a cache hit needs none). Not cancelled with the request: the job is accepted
+    /// and its worker waits for the image. If storage fails the job is cancelled, so nothing waits for it.
+    /// </summary>
+    private async Task StoreInputAsync(Guid id, byte[] input)
+    {
+        try
+        {
+            await images.SaveInputAsync(input, CancellationToken.None);
+        }
+        catch (Exception)
+        {
+            try
+            {
+                await Job(id).Cancel();
+            }
+            catch (Exception)
+            {
+                // Its worker gives up waiting for the image and fails the job.
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>The concurrency quota of <paramref name="apiKey"/>, in units: with no key configured, the one local user's.</summary>
+    private int MaxUnitsFor(string apiKey) =>
+        options.Value.Keys.Count == 0 && apiKey == ApiKeyAuthenticationHandler.Anonymous
+            ? options.Value.MaxConcurrentUnitsAnonymous
+            : options.Value.MaxConcurrentUnitsPerKey;
 }
