@@ -426,6 +426,8 @@ public static class Automatic1111Endpoints
                 return Automatic1111ErrorShape.Result(StatusCodes.Status422UnprocessableEntity, e.Message);
             case InvalidImageException image:
                 return Automatic1111ErrorShape.Result(image.Reason == InvalidImageReason.TooLarge ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status422UnprocessableEntity, $"init_images: {image.Message}");
+            case RequestOverQuotaException:
+                return Automatic1111ErrorShape.Result(StatusCodes.Status422UnprocessableEntity, e.Message);
             case QuotaExceededException:
                 http.Response.Headers.RetryAfter = "5";
                 return Automatic1111ErrorShape.Result(StatusCodes.Status429TooManyRequests, e.Message);

@@ -148,9 +148,11 @@ public static class GenerationEndpoints
                 return TypedResults.Problem(e.Message, statusCode: StatusCodes.Status400BadRequest, title: "Invalid request");
             case InvalidImageException image:
                 return TypedResults.Problem(image.Message, statusCode: image.Reason == InvalidImageReason.TooLarge ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest, title: "Invalid init image");
+            case RequestOverQuotaException:
+                return TypedResults.Problem(e.Message, statusCode: StatusCodes.Status400BadRequest, title: "Request over the key's quota");
             case QuotaExceededException:
                 http.Response.Headers.RetryAfter = "5";
-                return TypedResults.Problem(e.Message, statusCode: StatusCodes.Status429TooManyRequests, title: "Too many jobs");
+                return TypedResults.Problem(e.Message, statusCode: StatusCodes.Status429TooManyRequests, title: "Too much work in progress");
             case QueueFullException:
                 http.Response.Headers.RetryAfter = "10";
                 return TypedResults.Problem(e.Message, statusCode: StatusCodes.Status503ServiceUnavailable, title: "Queue full");

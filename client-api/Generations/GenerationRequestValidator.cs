@@ -101,11 +101,11 @@ public static class GenerationRequestValidator
         Strength = (float)(request.Strength ?? 0.75),
     };
 
-    /// <summary>Decodes and checks an uploaded init image (base64 or a data URL) within the pixel and byte limits.</summary>
-    public static byte[] DecodeInitImage(string encoded, ImageLimits limits)
-    {
-        var bytes = InitImageLoader.DecodeBase64(encoded, limits);
-        _ = InitImageLoader.LoadChw(bytes, 64, 64, limits); // decodes within the limits, or throws InvalidImageException
-        return bytes;
-    }
+    /// <summary>
+    /// Decodes an uploaded init image (base64 or a data URL) once, within the byte and pixel limits, and fits it to the
+    /// generation's size: the normalised pixels that are stored and that the worker uses as they are.
+    /// </summary>
+    /// <exception cref="InvalidImageException">Not an image, corrupt, or over the limits.</exception>
+    public static byte[] NormalizeInitImage(string encoded, int width, int height, ImageLimits limits) =>
+        InitImageLoader.Normalize(InitImageLoader.DecodeBase64(encoded, limits), width, height, limits);
 }

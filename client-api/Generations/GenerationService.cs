@@ -9,8 +9,9 @@ using OrleansDiffusion.Grains.Storage;
 namespace OrleansDiffusion.Api.Generations;
 
 /// <summary>
-/// What every API surface does with the cluster: accept a job (storing an init image first, within the per-key
-/// quota), read it, cancel it, wait for it, and read its images.
+/// What every API surface does with the cluster: accept a job (the cluster checks the model, the queue and the key's
+/// quota; an init image is normalised first and stored only once the job is accepted), read it, cancel it, wait for
+/// it, and read its images.
 /// </summary>
 public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImageStore images, IOptions<ApiOptions> options, IOptions<ImageStoreOptions> imageStore)
 {
@@ -30,39 +31,29 @@ public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImag
 
     /// <summary>
     /// Submits a job. Throws <see cref="ArgumentException"/> (bad request), <see cref="InvalidImageException"/>,
-    /// <see cref="QuotaExceededException"/> and <see cref="QueueFullException"/>; none of them leaves state behind.
+    /// <see cref="RequestOverQuotaException"/>, <see cref="QuotaExceededException"/> and <see cref="QueueFullException"/>;
+    /// none of them leaves state behind, an init image included.
     /// </summary>
     public async Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, CancellationToken cancellationToken)
     {
-        // The quota counts the key's unfinished jobs cluster-wide, however many API processes accept them.
-        var quota = grains.GetGrain<IKeyQuotaGrain>(apiKey);
-        var max = options.Value.MaxConcurrentJobsPerKey;
-        if (!await quota.TryAcquire(id, max))
+        var spec = GenerationRequestValidator.ToSpec(request, initImageKey: null);
+        byte[]? input = null;
+        if (!string.IsNullOrEmpty(request.InitImage))
         {
-            throw new QuotaExceededException($"API key '{apiKey}' already has {max} jobs queued or running, its limit.");
+            // Decoded once, here: the worker reads these pixels as they are. The key is their content's, so the job
+            // can name the image before it is stored.
+            input = GenerationRequestValidator.NormalizeInitImage(request.InitImage, spec.Width, spec.Height, UploadLimits);
+            spec = spec with { InitImageKey = ImageKeys.ForInput(input) };
         }
 
-        JobSnapshot snapshot;
-        try
-        {
-            string? initKey = null;
-            if (!string.IsNullOrEmpty(request.InitImage))
-            {
-                var bytes = GenerationRequestValidator.DecodeInitImage(request.InitImage, UploadLimits);
-                initKey = await images.SaveInputAsync(bytes, cancellationToken);
-            }
+        cancellationToken.ThrowIfCancellationRequested();
 
-            snapshot = await Job(id).Submit(GenerationRequestValidator.ToSpec(request, initKey), apiKey);
-        }
-        catch
+        // The quota counts units cluster-wide, however many API processes accept work for the key; the inference's
+        // owner charges it only when this job starts new work.
+        var snapshot = await Job(id).Submit(spec, apiKey, MaxUnitsFor(apiKey));
+        if (input is not null && !snapshot.IsTerminal)
         {
-            await ReleaseAsync(quota, id);
-            throw;
-        }
-
-        if (snapshot.IsTerminal)
-        {
-            await ReleaseAsync(quota, id); // a cache hit takes no place
+            await StoreInputAsync(id, input);
         }
 
         return snapshot;
@@ -106,18 +97,34 @@ public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImag
     public Task<Uri?> DirectUrlAsync(ImageRef image, CancellationToken cancellationToken) =>
         images.GetReadUrlAsync(image.Key, imageStore.Value.ReadUrlLifetime, cancellationToken);
 
-    private static async Task ReleaseAsync(IKeyQuotaGrain quota, Guid id)
+    /// <summary>
+    /// Stores an accepted job's init image (a cache hit needs none). Not cancelled with the request: the job is accepted
+    /// and its worker waits for the image. If storage fails the job is cancelled, so nothing waits for it.
+    /// </summary>
+    private async Task StoreInputAsync(Guid id, byte[] input)
     {
         try
         {
-            await quota.Release(id);
+            await images.SaveInputAsync(input, CancellationToken.None);
         }
         catch (Exception)
         {
-            // The place frees itself: the quota re-checks its jobs before refusing.
+            try
+            {
+                await Job(id).Cancel();
+            }
+            catch (Exception)
+            {
+                // Its worker gives up waiting for the image and fails the job.
+            }
+
+            throw;
         }
     }
-}
 
-/// <summary>The caller has as many jobs queued or running as its quota allows.</summary>
-public sealed class QuotaExceededException(string message) : Exception(message);
+    /// <summary>The concurrency quota of <paramref name="apiKey"/>, in units: with no key configured, the one local user's.</summary>
+    private int MaxUnitsFor(string apiKey) =>
+        options.Value.Keys.Count == 0 && apiKey == ApiKeyAuthenticationHandler.Anonymous
+            ? options.Value.MaxConcurrentUnitsAnonymous
+            : options.Value.MaxConcurrentUnitsPerKey;
+}

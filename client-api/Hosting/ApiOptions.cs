@@ -20,9 +20,22 @@ public sealed class ApiOptions
     [Range(1, 1_000_000)]
     public int RequestsPerMinute { get; set; } = 120;
 
-    /// <summary>Jobs one API key may have queued or running at once. Default: 8.</summary>
-    [Range(1, 10_000)]
-    public int MaxConcurrentJobsPerKey { get; set; } = 8;
+    /// <summary>
+    /// Units of work one API key may have queued or running at once, counted cluster-wide; a request costs
+    /// <c>n x steps x width x height / 512^2</c> units (at least 1), and only a request that starts a new inference is
+    /// charged (one that joins an identical inference or is answered from the cache costs nothing). A request that alone
+    /// costs more is refused (400). Default: 1200, forty 512 x 512 30-step images, or two 1024 x 1024 150-step images.
+    /// </summary>
+    [Range(1, int.MaxValue)]
+    public int MaxConcurrentUnitsPerKey { get; set; } = 1200;
+
+    /// <summary>
+    /// <see cref="MaxConcurrentUnitsPerKey"/> for the anonymous caller, when no key is configured and the API listens on
+    /// loopback only: one local user, who gets more. Default: 9600, twice the largest request the API accepts
+    /// (8 images x 150 steps at 1024 x 1024).
+    /// </summary>
+    [Range(1, int.MaxValue)]
+    public int MaxConcurrentUnitsAnonymous { get; set; } = 9600;
 
     /// <summary>Largest request body in bytes. Default: 16 MiB (an init image travels as base64 inside it).</summary>
     [Range(1024, 256L << 20)]

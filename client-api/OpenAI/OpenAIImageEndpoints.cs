@@ -207,6 +207,8 @@ public static class OpenAIImageEndpoints
                 return OpenAIErrorShape.Result(StatusCodes.Status400BadRequest, e.Message, null, "invalid_value");
             case InvalidImageException image:
                 return OpenAIErrorShape.Result(image.Reason == InvalidImageReason.TooLarge ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest, image.Message, null, "invalid_image");
+            case RequestOverQuotaException:
+                return OpenAIErrorShape.Result(StatusCodes.Status400BadRequest, e.Message, null, "over_quota");
             case QuotaExceededException:
                 http.Response.Headers.RetryAfter = "5";
                 return OpenAIErrorShape.Result(StatusCodes.Status429TooManyRequests, e.Message, null, "too_many_jobs");

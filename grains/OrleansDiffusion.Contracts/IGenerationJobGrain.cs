@@ -12,10 +12,13 @@ public interface IGenerationJobGrain : IGrainWithGuidKey
 {
     /// <summary>
     /// Accepts the job (idempotent for the same spec). Throws <see cref="ArgumentException"/> for a spec the cluster
-    /// cannot serve and <see cref="QueueFullException"/> when the queue is full; neither leaves a job behind.
+    /// cannot serve, <see cref="QueueFullException"/> when the queue is full, and <see cref="QuotaExceededException"/> or
+    /// <see cref="RequestOverQuotaException"/> when the job would start an inference that <paramref name="apiKey"/>'s
+    /// concurrency quota of <paramref name="maxUnits"/> units (<see cref="QueueEntry.CostOf"/>) cannot take; none of
+    /// them leaves a job behind. Joining an identical inference or a cached result costs no units.
     /// </summary>
     [Alias("Submit")]
-    Task<JobSnapshot> Submit(GenerationSpec spec, string apiKey);
+    Task<JobSnapshot> Submit(GenerationSpec spec, string apiKey, int maxUnits);
 
     /// <summary>The job now; while it runs, its step is read from the inference.</summary>
     [Alias("GetSnapshot")]

@@ -11,9 +11,14 @@ namespace OrleansDiffusion.Contracts;
 [Alias("od.IResultCacheGrain")]
 public interface IResultCacheGrain : IGrainWithStringKey
 {
-    /// <summary>Attaches a job: a hit returns the stored images, otherwise the job waits for the (possibly new) inference.</summary>
+    /// <summary>
+    /// Attaches a job: a hit returns the stored images, otherwise the job waits for the (possibly new) inference. Only a
+    /// new inference is charged to <paramref name="apiKey"/>'s quota of <paramref name="maxUnits"/> (see
+    /// <see cref="IKeyQuotaGrain"/>); a hit or a join is free. Throws <see cref="QuotaExceededException"/>,
+    /// <see cref="RequestOverQuotaException"/> and <see cref="QueueFullException"/>, none of which leaves anything queued.
+    /// </summary>
     [Alias("Join")]
-    Task<CacheJoinResult> Join(Guid jobId, GenerationSpec spec, string apiKey);
+    Task<CacheJoinResult> Join(Guid jobId, GenerationSpec spec, string apiKey, int maxUnits);
 
     /// <summary>Detaches a cancelled job; the inference is cancelled when no job waits for it any more.</summary>
     [Alias("Leave")]
@@ -62,7 +67,8 @@ public interface IResultCacheGrain : IGrainWithStringKey
     [OneWay, Alias("OnLeaseLost")]
     Task OnLeaseLost(Guid leaseId, string reason);
 
-    [Alias("GetEntry")]
+    /// <summary>The entry now. Interleaves: the key quota asks while this owner may be waiting on the quota.</summary>
+    [AlwaysInterleave, Alias("GetEntry")]
     Task<CacheEntry> GetEntry();
 }
 

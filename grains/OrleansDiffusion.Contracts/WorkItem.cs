@@ -22,9 +22,20 @@ public sealed record QueueEntry(
         ? $"{spec.Model}|{spec.Width}x{spec.Height}|{spec.Steps}|{spec.Scheduler}|{(spec.GuidanceScale > 1f ? "cfg" : "nocfg")}"
         : null;
 
-    /// <summary>A rough relative cost (pixels x steps x images, in 64x64x1 units), for schedulers and the scale signal.</summary>
-    public static int CostOf(GenerationSpec spec) =>
-        (int)Math.Clamp((long)spec.Width * spec.Height / 4096 * Math.Max(1, spec.Steps) * Math.Max(1, spec.ImageCount), 1, int.MaxValue);
+    /// <summary>The side of the unit image: one step on one 512 x 512 image is one unit of work.</summary>
+    public const int UnitSide = 512;
+
+    /// <summary>
+    /// What a request costs in units: <c>n x steps x (width x height) / 512^2</c>, rounded up, at least 1. The UNet's
+    /// work grows with each factor, so this is what the per-key quota and the scaling signal count: an 8-image,
+    /// 150-step 1024 x 1024 request (4800 units) weighs as much as 240 default requests (512 x 512, 20 steps: 20 units).
+    /// </summary>
+    public static int CostOf(GenerationSpec spec)
+    {
+        var work = (long)Math.Max(1, spec.ImageCount) * Math.Max(1, spec.Steps) * Math.Max(1, spec.Width) * Math.Max(1, spec.Height);
+        const long unit = (long)UnitSide * UnitSide;
+        return (int)Math.Clamp((work + unit - 1) / unit, 1, int.MaxValue);
+    }
 }
 
 /// <summary>Work handed to one silo from one partition: one entry, or several compatible entries to run as one batch.</summary>
@@ -36,7 +47,10 @@ public sealed record WorkLease(
     [property: Id(3)] IReadOnlyList<QueueEntry> Items,
     [property: Id(4)] DateTimeOffset ExpiresAt);
 
-/// <summary>One partition's live counts (soft state: counters restart with the activation).</summary>
+/// <summary>
+/// One partition's live counts (soft state: counters restart with the activation): entries, and their cost in units
+/// (<see cref="QueueEntry.Cost"/>), waiting and leased.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("od.PartitionCounts")]
 public sealed record PartitionCounts(
     [property: Id(0)] string Partition,
@@ -45,9 +59,11 @@ public sealed record PartitionCounts(
     [property: Id(3)] DateTimeOffset? OldestPending,
     [property: Id(4)] long Completed,
     [property: Id(5)] long Requeued,
-    [property: Id(6)] long GaveUp);
+    [property: Id(6)] long GaveUp,
+    [property: Id(7)] long PendingUnits,
+    [property: Id(8)] long RunningUnits);
 
-/// <summary>The whole queue: the sum over its partitions.</summary>
+/// <summary>The whole queue: the sum over its partitions. Units are <see cref="QueueEntry.Cost"/>s.</summary>
 [GenerateSerializer, Immutable, Alias("od.QueueStats")]
 public sealed record QueueStats(
     [property: Id(0)] int Pending,
@@ -57,4 +73,6 @@ public sealed record QueueStats(
     [property: Id(4)] long Completed,
     [property: Id(5)] long Requeued,
     [property: Id(6)] long GaveUp,
-    [property: Id(7)] int Partitions);
+    [property: Id(7)] int Partitions,
+    [property: Id(8)] long PendingUnits,
+    [property: Id(9)] long RunningUnits);

@@ -13,18 +13,20 @@ using SixLabors.ImageSharp.Processing;
 namespace OrleansDiffusion.Engine.Imaging;
 
 /// <summary>
-/// Turns an untrusted uploaded image (PNG, JPEG, WebP, BMP, GIF) into the planar [3, height, width] floats in
-/// [-1, 1] that img2img encodes with the VAE.
+/// Turns an untrusted uploaded image (PNG, JPEG, WebP, BMP, GIF) into a <see cref="NormalizedImage"/> of the generation's
+/// size, or straight into the planar [3, height, width] floats in [-1, 1] that img2img encodes with the VAE.
 /// </summary>
 /// <remarks>
-/// <para>Guards, in order: the encoded size against <see cref="ImageLimits.MaxBytes"/>; then the header, read by
-/// <c>Image.Identify</c> without decoding pixels, against <see cref="ImageLimits.MaxSide"/> and
-/// <see cref="ImageLimits.MaxPixels"/>, so a few kilobytes that declare 100000 x 100000 never allocate; only then
-/// the full decode. Only the first frame of a GIF is decoded. Every failure is an
+/// <para>Guards, in order: the encoded size against <see cref="ImageLimits.MaxBytes"/>; for a PNG, every chunk but
+/// the pixel chunks is dropped unread (<see cref="PngSanitizer"/>: text, ICC profiles, EXIF and the rest, the
+/// compressed ones of which could inflate to any size); then the header, read by <c>Image.Identify</c> without
+/// decoding pixels, against <see cref="ImageLimits.MaxSide"/> and <see cref="ImageLimits.MaxPixels"/>, so a few
+/// kilobytes that declare 100000 x 100000 never allocate; only then the full decode, whose image data inflates to at
+/// most what the checked header declares. Only the first frame of a GIF is decoded. Every failure is an
 /// <see cref="InvalidImageException"/> with a message fit for the caller.</para>
 /// <para>Fitting follows A1111's "Crop and resize": the image is scaled to cover the target and centre-cropped,
-/// so the aspect ratio is kept and nothing is stretched. EXIF orientation is applied first, and transparent
-/// pixels are flattened onto white, A1111's default img2img background.</para>
+/// so the aspect ratio is kept and nothing is stretched. EXIF orientation (JPEG, WebP) is applied first, and
+/// transparent pixels are flattened onto white, A1111's default img2img background.</para>
 /// </remarks>
 public static class InitImageLoader
 {
@@ -43,11 +45,23 @@ public static class InitImageLoader
 
     /// <summary>Decodes, fits and converts <paramref name="encoded"/> into <paramref name="destination"/>.</summary>
     /// <exception cref="InvalidImageException">Too large, not an accepted format, or corrupt.</exception>
-    public static unsafe void LoadChw(
+    public static void LoadChw(
         ReadOnlySpan<byte> encoded, Span<float> destination, int width, int height, ImageLimits? limits = null)
     {
         ValidateTarget(width, height);
         PixelMath.ValidateShape(destination.Length, 3, width, height, nameof(destination));
+        NormalizedImage.ToChw(Normalize(encoded, width, height, limits), destination, width, height);
+    }
+
+    /// <summary>
+    /// Decodes <paramref name="encoded"/> once, within <paramref name="limits"/>, and returns it fitted to
+    /// <paramref name="width"/> x <paramref name="height"/> as a <see cref="NormalizedImage"/>: what the API stores for a
+    /// worker to use as it is.
+    /// </summary>
+    /// <exception cref="InvalidImageException">Too large, not an accepted format, or corrupt.</exception>
+    public static unsafe byte[] Normalize(ReadOnlySpan<byte> encoded, int width, int height, ImageLimits? limits = null)
+    {
+        ValidateTarget(width, height);
         limits ??= ImageLimits.Default;
         limits.Validate();
 
@@ -63,21 +77,37 @@ public static class InitImageLoader
             throw new InvalidImageException(InvalidImageReason.UnknownFormat, "The image is empty.");
         }
 
+        if (PngSanitizer.IsPng(encoded))
+        {
+            return Fit(PngSanitizer.KeepPixelChunks(encoded, limits), width, height, limits);
+        }
+
         fixed (byte* bytes = encoded)
         {
             using var stream = new UnmanagedMemoryStream(bytes, encoded.Length);
-            using var image = Decode(stream, limits);
-            image.Mutate(context => context
-                .AutoOrient()
-                .Resize(new ResizeOptions
-                {
-                    Size = new Size(width, height),
-                    Mode = ResizeMode.Crop,
-                    Position = AnchorPositionMode.Center,
-                    Sampler = KnownResamplers.Lanczos3,
-                }));
-            CopyToChw(image, destination);
+            return Fit(stream, width, height, limits);
         }
+    }
+
+    private static byte[] Fit(byte[] encoded, int width, int height, ImageLimits limits)
+    {
+        using var stream = new MemoryStream(encoded, writable: false);
+        return Fit(stream, width, height, limits);
+    }
+
+    private static byte[] Fit(Stream stream, int width, int height, ImageLimits limits)
+    {
+        using var image = Decode(stream, limits);
+        image.Mutate(context => context
+            .AutoOrient()
+            .Resize(new ResizeOptions
+            {
+                Size = new Size(width, height),
+                Mode = ResizeMode.Crop,
+                Position = AnchorPositionMode.Center,
+                Sampler = KnownResamplers.Lanczos3,
+            }));
+        return ToNormalized(image);
     }
 
     /// <summary>
@@ -179,6 +209,8 @@ public static class InitImageLoader
             new GifConfigurationModule());
         // Each further GIF frame would be another full canvas that the pixel budget does not count.
         configuration.ImageFormatsManager.SetDecoder(GifFormat.Instance, new GifDecoder { DecodingMode = FrameDecodingMode.First });
+        // The sanitiser has dropped a PNG's metadata chunks already; this keeps the decoder from reading any that it missed.
+        configuration.ImageFormatsManager.SetDecoder(PngFormat.Instance, new PngDecoder { IgnoreMetadata = true });
         return configuration;
     }
 
@@ -205,12 +237,7 @@ public static class InitImageLoader
             throw new InvalidImageException(InvalidImageReason.Corrupt, "The image declares no pixels.");
         }
 
-        if (info.Width > limits.MaxSide || info.Height > limits.MaxSide || (long)info.Width * info.Height > limits.MaxPixels)
-        {
-            throw new InvalidImageException(
-                InvalidImageReason.TooLarge,
-                $"The image is {info.Width}x{info.Height}; at most {limits.MaxPixels} pixels and {limits.MaxSide} on a side are accepted.");
-        }
+        CheckDimensions(info.Width, info.Height, limits);
 
         stream.Position = 0;
         try
@@ -228,6 +255,17 @@ public static class InitImageLoader
         }
     }
 
+    /// <summary>Throws <see cref="InvalidImageReason.TooLarge"/> when declared dimensions exceed <paramref name="limits"/>.</summary>
+    internal static void CheckDimensions(long width, long height, ImageLimits limits)
+    {
+        if (width > limits.MaxSide || height > limits.MaxSide || width * height > limits.MaxPixels)
+        {
+            throw new InvalidImageException(
+                InvalidImageReason.TooLarge,
+                $"The image is {width}x{height}; at most {limits.MaxPixels} pixels and {limits.MaxSide} on a side are accepted.");
+        }
+    }
+
     // Hostile input reaches decoder paths that fail with whatever exception is at hand, not only
     // ImageFormatException; all of them mean "this upload is bad", none should become a 500.
     private static bool IsDecoderFailure(Exception e) =>
@@ -235,37 +273,35 @@ public static class InitImageLoader
             or EndOfStreamException or ArgumentException or IndexOutOfRangeException or InvalidOperationException
             or OverflowException;
 
-    private static void CopyToChw(Image<Rgba32> image, Span<float> destination)
+    private static byte[] ToNormalized(Image<Rgba32> image)
     {
-        var width = image.Width;
-        var plane = width * image.Height;
-        var red = destination[..plane];
-        var green = destination.Slice(plane, plane);
-        var blue = destination.Slice(2 * plane, plane);
+        var normalized = NormalizedImage.Create(image.Width, image.Height);
+        var rgb = normalized.AsSpan(NormalizedImage.HeaderLength);
         for (var y = 0; y < image.Height; y++)
         {
             var row = image.DangerousGetPixelRowMemory(y).Span;
-            var offset = y * width;
-            for (var x = 0; x < row.Length; x++)
+            var line = rgb.Slice(3 * y * image.Width, 3 * image.Width);
+            for (int x = 0, j = 0; x < row.Length; x++, j += 3)
             {
                 var pixel = row[x];
                 if (pixel.A == byte.MaxValue)
                 {
-                    red[offset + x] = PixelMath.ToUnit(pixel.R);
-                    green[offset + x] = PixelMath.ToUnit(pixel.G);
-                    blue[offset + x] = PixelMath.ToUnit(pixel.B);
+                    line[j] = pixel.R;
+                    line[j + 1] = pixel.G;
+                    line[j + 2] = pixel.B;
                 }
                 else
                 {
-                    // Over white: c * a + 255 * (1 - a), in [0, 255] units, then to [-1, 1].
-                    var alpha = pixel.A / 255f;
-                    var white = 255f * (1f - alpha);
-                    red[offset + x] = (pixel.R * alpha + white) / 127.5f - 1f;
-                    green[offset + x] = (pixel.G * alpha + white) / 127.5f - 1f;
-                    blue[offset + x] = (pixel.B * alpha + white) / 127.5f - 1f;
+                    // Over white: (c * a + 255 * (255 - a)) / 255, rounded.
+                    var white = byte.MaxValue * (byte.MaxValue - pixel.A);
+                    line[j] = (byte)((pixel.R * pixel.A + white + 127) / 255);
+                    line[j + 1] = (byte)((pixel.G * pixel.A + white + 127) / 255);
+                    line[j + 2] = (byte)((pixel.B * pixel.A + white + 127) / 255);
                 }
             }
         }
+
+        return normalized;
     }
 
     private static MemoryStream ReadBounded(Stream stream, ImageLimits limits)

@@ -43,7 +43,7 @@ public sealed partial class ResultCacheGrain(
     private IQueuePartitionGrain Partition =>
         GrainFactory.GetGrain<IQueuePartitionGrain>(QueuePartitions.Of(state.State.Spec!.Model, Key, _options.QueuePartitions));
 
-    public async Task<CacheJoinResult> Join(Guid jobId, GenerationSpec spec, string apiKey)
+    public async Task<CacheJoinResult> Join(Guid jobId, GenerationSpec spec, string apiKey, int maxUnits)
     {
         switch (state.State.Status)
         {
@@ -65,6 +65,8 @@ public sealed partial class ResultCacheGrain(
                 return new CacheJoinResult(joined ? CacheOutcome.Joined : CacheOutcome.Started, [], position);
 
             default:
+                // Only new work is charged, before it is queued: a burst of distinct requests stops at the quota.
+                await ChargeAsync(spec, apiKey, maxUnits);
                 state.State.Status = CacheEntryStatus.Computing;
                 state.State.Waiters = [jobId];
                 state.State.Spec = spec;
@@ -82,12 +84,17 @@ public sealed partial class ResultCacheGrain(
                     await Task.WhenAll(write, enqueue);
                     queued = enqueue.Result;
                 }
-                catch (Exception) when (write.IsCompletedSuccessfully)
+                catch (Exception)
                 {
                     // Not queued (full, or storage failed): as if the request never came.
-                    state.State.Status = CacheEntryStatus.Empty;
-                    state.State.Waiters = [];
-                    await WriteAsync();
+                    await FreeQuotaAsync();
+                    if (write.IsCompletedSuccessfully)
+                    {
+                        state.State.Status = CacheEntryStatus.Empty;
+                        state.State.Waiters = [];
+                        await WriteAsync();
+                    }
+
                     throw;
                 }
 
@@ -115,6 +122,7 @@ public sealed partial class ResultCacheGrain(
         Emit(Event(InferenceEventKind.Left) with { Job = jobId });
         if (unwanted)
         {
+            await FreeQuotaAsync();
             await Partition.Complete(Key, failed: false);
         }
     }
@@ -193,6 +201,7 @@ public sealed partial class ResultCacheGrain(
             state.State.Attempts = 0;
             await WriteAsync();
             ResetRun();
+            await FreeQuotaAsync();
             var completed = Event(InferenceEventKind.Completed);
             Emit(completed);
             NotifyJobs(waiters, completed);
@@ -289,6 +298,7 @@ public sealed partial class ResultCacheGrain(
         state.State.Attempts = 0;
         await WriteAsync();
         ResetRun();
+        await FreeQuotaAsync();
         var failed = Event(InferenceEventKind.Failed);
         Emit(failed);
         NotifyJobs(waiters, failed);
@@ -312,6 +322,44 @@ public sealed partial class ResultCacheGrain(
             Log.CompleteFailed(logger, e, Key);
         }
     }
+
+    /// <summary>
+    /// Charges a new inference's cost to the key that starts it. Throws <see cref="RequestOverQuotaException"/> or
+    /// <see cref="QuotaExceededException"/> when the key's quota cannot take it.
+    /// </summary>
+    private async Task ChargeAsync(GenerationSpec spec, string apiKey, int maxUnits)
+    {
+        var units = QueueEntry.CostOf(spec);
+        var answer = await Quota(apiKey).TryCharge(Key, units, maxUnits);
+        switch (answer.Decision)
+        {
+            case QuotaDecision.OverQuota:
+                throw new RequestOverQuotaException(
+                    $"This request costs {units} units of work (images x steps x width x height / 512^2) and the concurrency quota of API key '{apiKey}' is {maxUnits} units in all: it can never run. Ask for fewer images or steps, or a smaller size.");
+            case QuotaDecision.Full:
+                throw new QuotaExceededException(
+                    $"API key '{apiKey}' has {answer.UnitsInProgress} units of work queued or running; this request needs {units} more and the quota is {maxUnits}. Retry when some of it ends.");
+        }
+    }
+
+    /// <summary>
+    /// The inference ended or was dropped: its units go back to the key that started it before the caller hears so, so a
+    /// client that saw its job end may submit again at once. Safe to await: the quota calls this grain only through the
+    /// interleaving <see cref="GetEntry"/>. A call that fails is made good by the quota's own check when it is full.
+    /// </summary>
+    private async Task FreeQuotaAsync()
+    {
+        try
+        {
+            await Quota(state.State.ApiKey).Free(Key);
+        }
+        catch (Exception e)
+        {
+            Log.FreeFailed(logger, e, Key);
+        }
+    }
+
+    private IKeyQuotaGrain Quota(string apiKey) => GrainFactory.GetGrain<IKeyQuotaGrain>(apiKey);
 
     private void ResetRun()
     {
@@ -422,5 +470,8 @@ public sealed partial class ResultCacheGrain(
 
         [LoggerMessage(2, LogLevel.Warning, "Completing the queue entry of {Key} failed; it is completed when next leased")]
         public static partial void CompleteFailed(ILogger logger, Exception exception, string key);
+
+        [LoggerMessage(3, LogLevel.Warning, "Freeing the quota units of {Key} failed; the key's quota frees them when it is next full")]
+        public static partial void FreeFailed(ILogger logger, Exception exception, string key);
     }
 }

@@ -41,7 +41,7 @@ public static class DiffusionSiloBuilderExtensions
             .Validate(o => o.WarmModels.All(w => o.Models.Count == 0 ? w == ModelCatalog.DemoModelId : o.Models.Exists(m => m.Id == w)), "Diffusion:WarmModels names a model that is not configured.")
             .Validate(o => o.Scaling.MinSilos is >= 0 and <= 10_000, "Diffusion:Scaling:MinSilos must be between 0 and 10000.")
             .Validate(o => o.Scaling.MaxSilos >= Math.Max(1, o.Scaling.MinSilos) && o.Scaling.MaxSilos <= 10_000, "Diffusion:Scaling:MaxSilos must be at least 1, at least MinSilos, and at most 10000.")
-            .Validate(o => o.Scaling.WorkPerSilo is >= 0 and <= 1_000_000, "Diffusion:Scaling:WorkPerSilo must be between 0 (the silo's Capacity) and 1000000.")
+            .Validate(o => o.Scaling.WorkPerSilo is >= 0 and <= 1_000_000, "Diffusion:Scaling:WorkPerSilo must be between 0 (the silo's Capacity times 20 units) and 1000000 units.")
             .Validate(o => o.Scaling.ScaleInDelay >= TimeSpan.Zero && o.Scaling.ScaleToZeroAfter >= TimeSpan.Zero, "Diffusion:Scaling:ScaleInDelay and ScaleToZeroAfter must not be negative.")
             .ValidateOnStart();
         if (configure is not null)

@@ -40,15 +40,16 @@ public sealed class GenerationJobGrain(ModelCatalog catalog, TimeProvider time) 
 
     private bool IsTerminal => _succeeded is not null || State.Status is JobStatus.Failed or JobStatus.Cancelled;
 
-    public async Task<JobSnapshot> Submit(GenerationSpec spec, string apiKey)
+    public async Task<JobSnapshot> Submit(GenerationSpec spec, string apiKey, int maxUnits)
     {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxUnits);
         var normalized = catalog.Normalize(spec);
         var key = catalog.KeyOf(normalized, apiKey);
         if (!_loaded || State.Status == JobStatus.None)
         {
             // The owner loads its state while this job's record is written (it is joined only after).
             var warming = GrainFactory.GetGrain<IResultCacheGrain>(key).GetEntry();
-            var created = await TryCreateAsync(normalized, apiKey, key);
+            var created = await TryCreateAsync(normalized, apiKey, key, maxUnits);
             await IgnoreAsync(warming);
             if (created)
             {
@@ -125,7 +126,7 @@ public sealed class GenerationJobGrain(ModelCatalog catalog, TimeProvider time) 
     }
 
     /// <summary>Writes the accepted record without reading first; false when a record already exists (it is loaded instead).</summary>
-    private async Task<bool> TryCreateAsync(GenerationSpec spec, string apiKey, string key)
+    private async Task<bool> TryCreateAsync(GenerationSpec spec, string apiKey, string key, int maxUnits)
     {
         _record.State = new JobState
         {
@@ -133,6 +134,7 @@ public sealed class GenerationJobGrain(ModelCatalog catalog, TimeProvider time) 
             Spec = spec,
             ApiKey = apiKey,
             RequestKey = key,
+            MaxUnits = maxUnits,
             CreatedAt = time.GetUtcNow(),
         };
 
@@ -158,7 +160,8 @@ public sealed class GenerationJobGrain(ModelCatalog catalog, TimeProvider time) 
         CacheJoinResult joined;
         try
         {
-            joined = await Owner.Join(Id, State.Spec!, State.ApiKey);
+            // A record from before quotas counted units has none: its job was accepted then.
+            joined = await Owner.Join(Id, State.Spec!, State.ApiKey, State.MaxUnits > 0 ? State.MaxUnits : IKeyQuotaGrain.Unlimited);
         }
         catch (Exception) when (removeOnFailure)
         {

@@ -24,4 +24,7 @@ public sealed class JobState
     [Id(5)] public DateTimeOffset? CompletedAt { get; set; }
 
     [Id(6)] public string? Error { get; set; }
+
+    /// <summary>The key's concurrency quota in units when the job was accepted, applied again if it must join later.</summary>
+    [Id(7)] public int MaxUnits { get; set; }
 }

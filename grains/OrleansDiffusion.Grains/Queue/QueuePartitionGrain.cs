@@ -186,7 +186,9 @@ public sealed partial class QueuePartitionGrain(
     {
         var bySilo = _leased.Values.GroupBy(l => l.Silo).ToDictionary(g => g.Key, g => g.Count());
         DateTimeOffset? oldest = _pending.Count == 0 ? null : _pending.Min(e => e.EnqueuedAt);
-        return Task.FromResult(new PartitionCounts(Partition, _pending.Count, bySilo, oldest, _completed, _requeued, _gaveUp));
+        var pendingUnits = _pending.Sum(e => (long)e.Cost);
+        var runningUnits = _leased.Values.Sum(l => (long)l.Entry.Cost);
+        return Task.FromResult(new PartitionCounts(Partition, _pending.Count, bySilo, oldest, _completed, _requeued, _gaveUp, pendingUnits, runningUnits));
     }
 
     public Task Subscribe(IWorkAvailableObserver observer)

@@ -8,8 +8,8 @@ using OrleansDiffusion.Grains.Scaling;
 namespace OrleansDiffusion.Grains.Queue;
 
 /// <summary>
-/// The queue as a whole: sums the partitions' live counts (every second, and on request) into the queue gauges and the
-/// autoscaling signal. No job passes through it, and it stores nothing.
+/// The queue as a whole: sums the partitions' live counts and units of work (every second, and on request) into the
+/// queue gauges and the autoscaling signal. No job passes through it, and it stores nothing.
 /// </summary>
 public sealed class WorkQueueGrain(
     ModelCatalog catalog,
@@ -61,13 +61,15 @@ public sealed class WorkQueueGrain(
             counts.Sum(c => c.Completed),
             counts.Sum(c => c.Requeued),
             counts.Sum(c => c.GaveUp),
-            counts.Length);
+            counts.Length,
+            counts.Sum(c => c.PendingUnits),
+            counts.Sum(c => c.RunningUnits));
     }
 
     private ScaleSignal Signal(QueueStats stats)
     {
         var silos = membership.CurrentSnapshot.Members.Values.Count(m => m.Status == SiloStatus.Active);
-        var signal = _scale.Compute(stats.Pending, stats.Running, silos, time.GetUtcNow());
+        var signal = _scale.Compute(new QueueLoad(stats.Pending, stats.Running, stats.PendingUnits, stats.RunningUnits), silos, time.GetUtcNow());
         metrics.SetDesiredSilos(signal.DesiredSilos);
         return signal;
     }

@@ -8,7 +8,7 @@ namespace OrleansDiffusion.Grains.Storage;
 /// The two key shapes of the image store, derived from the SHA-256 of the content. Keys come back from clients
 /// (URLs, job snapshots), so a store accepts only these shapes: nothing else can name a path or a blob.
 /// </summary>
-internal static partial class ImageKeys
+public static partial class ImageKeys
 {
     public const string ImagePrefix = "images/";
     public const string InputPrefix = "inputs/";

@@ -160,9 +160,8 @@ public sealed partial class InferenceRunner(
             float[]? initImage = null;
             if (item.Spec.InitImageKey is { } key)
             {
-                var bytes = await images.ReadAsync(key, token)
-                    ?? throw new InvalidImageException(InvalidImageReason.Corrupt, $"The init image {key} is not in the image store.");
-                initImage = InitImageLoader.LoadChw(bytes, item.Spec.Width, item.Spec.Height);
+                // Normalised by the API when it accepted the request: read as it is, never decoded again.
+                initImage = NormalizedImage.ToChw(await ReadInputAsync(key, token), item.Spec.Width, item.Spec.Height);
             }
 
             requests.Add(ModelCatalog.ToEngineRequest(item.Spec, initImage, _options.PreviewInterval));
@@ -189,6 +188,35 @@ public sealed partial class InferenceRunner(
         // it back would compute it again); only a dead process reports nothing. The items of a batch finish together.
         await Task.WhenAll(items.Select((item, i) => FinishAsync(run, item, results[i])));
     }
+
+    /// <summary>
+    /// The stored init image. The API stores it once the request is accepted, so a worker that leases the work at once
+    /// may arrive first: it waits a little, then fails the request if the image never comes (its API process died).
+    /// </summary>
+    private async Task<byte[]> ReadInputAsync(string key, CancellationToken cancellationToken)
+    {
+        var started = time.GetTimestamp();
+        var delay = TimeSpan.FromMilliseconds(50);
+        while (true)
+        {
+            if (await images.ReadAsync(key, cancellationToken) is { } bytes)
+            {
+                return bytes;
+            }
+
+            if (time.GetElapsedTime(started) >= InputArrival)
+            {
+                throw new InvalidImageException(
+                    InvalidImageReason.Corrupt, $"The init image {key} did not reach the image store within {InputArrival.TotalSeconds:0} s.");
+            }
+
+            await Task.Delay(delay, time, cancellationToken);
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(1).Ticks));
+        }
+    }
+
+    /// <summary>How long a worker waits for an accepted request's init image to be stored (the API stores it right after).</summary>
+    internal static readonly TimeSpan InputArrival = TimeSpan.FromSeconds(30);
 
     private async Task FinishAsync(Run run, RunItem item, GenerationResult result)
     {

@@ -272,6 +272,32 @@ public sealed class Automatic1111ApiTests : IDisposable
         """{"prompt":"x","sampler_name":"DDIM","scheduler":"Karras"}""",
     };
 
+    [Fact]
+    public async Task Img2img_takes_a_png_with_a_128_MB_ztxt_bomb_fast_and_refuses_huge_dimensions_with_413()
+    {
+        using var http = _factory.CreateClient();
+        var hostile = HostilePngs.WithZtxtBomb(HostilePngs.Gradient(64, 64), 128L << 20);
+        object Body(byte[] png) => new { init_images = new[] { Convert.ToBase64String(png) }, prompt = "x", steps = 2, width = 64, height = 64, denoising_strength = 0.5 };
+
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var response = await http.PostAsync("/sdapi/v1/img2img", JsonContent.Create(Body(hostile)), Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        AssertPng(Assert.Single((await ReadAsync(response)).GetProperty("images").EnumerateArray()).GetString()!, 64, 64);
+        var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+        Assert.True(elapsed < TimeSpan.FromSeconds(20), $"img2img took {elapsed}"); // the text alone took seconds to inflate, twice
+
+        // A header declaring 100000 x 100000: refused before anything is allocated.
+        var bomb = HostilePngs.Gradient(64, 64);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(bomb.AsSpan(16), 100_000);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(bomb.AsSpan(20), 100_000);
+        var refused = await http.PostAsync("/sdapi/v1/img2img", JsonContent.Create(Body(bomb)), Ct);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, refused.StatusCode);
+        var error = await ReadAsync(refused);
+        Assert.Equal("HTTPException", error.GetProperty("error").GetString());
+        Assert.Contains("100000x100000", error.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
     [Theory]
     [MemberData(nameof(BadBodies))]
     public async Task Invalid_bodies_are_422_in_A1111s_error_shape(string body)

@@ -48,7 +48,7 @@ public sealed class SecurityAndLimitsTests
     public async Task A_key_over_its_concurrent_job_quota_gets_429()
     {
         // Capacity 0: nothing runs, so jobs stay queued.
-        using var factory = new ApiFactory(new() { ["Diffusion:Capacity"] = "0", ["Diffusion:Api:MaxConcurrentJobsPerKey"] = "2" });
+        using var factory = new ApiFactory(new() { ["Diffusion:Capacity"] = "0", ["Diffusion:Api:MaxConcurrentUnitsAnonymous"] = "2" });
         using var http = factory.CreateClient();
 
         Assert.Equal(HttpStatusCode.Accepted, (await http.PostAsJsonAsync("/v1/generations", Body("one"), TestContext.Current.CancellationToken)).StatusCode);
@@ -69,7 +69,7 @@ public sealed class SecurityAndLimitsTests
         using var first = new ApiFactory(new()
         {
             ["Diffusion:Capacity"] = "0",
-            ["Diffusion:Api:MaxConcurrentJobsPerKey"] = "2",
+            ["Diffusion:Api:MaxConcurrentUnitsAnonymous"] = "2",
             ["Diffusion:Cluster:SiloPort"] = siloPort,
             ["Diffusion:Cluster:PrimarySiloPort"] = siloPort,
             ["Diffusion:Cluster:GatewayPort"] = gatewayPort,
@@ -78,7 +78,7 @@ public sealed class SecurityAndLimitsTests
         using var second = new ApiFactory(new()
         {
             ["Diffusion:Api:Mode"] = "Client",
-            ["Diffusion:Api:MaxConcurrentJobsPerKey"] = "2",
+            ["Diffusion:Api:MaxConcurrentUnitsAnonymous"] = "2",
             ["Diffusion:Cluster:GatewayPort"] = gatewayPort,
         });
         using var b = second.CreateClient();

@@ -20,6 +20,8 @@ public sealed class KedaScalerTests : IDisposable
         ["Diffusion:Scaling:MinSilos"] = "0",
         ["Diffusion:Scaling:ScaleToZeroAfter"] = "00:00:00",
         ["Diffusion:Scaling:ScaleInDelay"] = "00:00:00",
+        // One 512 x 512 100-step job per silo (the signal counts units: images x steps x pixels / 512^2).
+        ["Diffusion:Scaling:WorkPerSilo"] = "100",
     });
 
     public void Dispose() => _factory.Dispose();
@@ -67,6 +69,32 @@ public sealed class KedaScalerTests : IDisposable
         // Idle again: the stream pushes inactive and the metric drops to zero.
         Assert.False(await NextAsync(stream));
         Assert.Equal(0, await DesiredAsync(scaler));
+    }
+
+    [Fact]
+    public async Task One_huge_request_asks_for_the_silos_its_units_need_not_for_one()
+    {
+        var cancel = TestContext.Current.CancellationToken;
+        // Nothing runs; the default work per silo (Capacity 0 counts as one slot: 20 units).
+        using var factory = new ApiFactory(new Dictionary<string, string>
+        {
+            ["Diffusion:Capacity"] = "0",
+            ["Diffusion:Scaler:Url"] = "http://127.0.0.1:0",
+            ["Diffusion:Scaling:ScaleInDelay"] = "00:00:00",
+        });
+        using var http = factory.CreateClient();
+        using var channel = GrpcChannel.ForAddress(factory.Services.GetRequiredService<ScalerServer>().Address!);
+        var scaler = new ExternalScaler.ExternalScalerClient(channel);
+
+        // A default request (512 x 512, 20 steps): 20 units, one silo.
+        var small = await http.PostAsJsonAsync("/v1/generations", new { prompt = "small", seed = 1 }, cancel);
+        Assert.Equal(HttpStatusCode.Accepted, small.StatusCode);
+        Assert.Equal(1, await DesiredAsync(scaler));
+
+        // 4 images x 30 steps at 512 x 512: 120 units, though it is one request. 140 units in all: seven silos.
+        var big = await http.PostAsJsonAsync("/v1/generations", new { prompt = "big", seed = 2, n = 4, steps = 30 }, cancel);
+        Assert.Equal(HttpStatusCode.Accepted, big.StatusCode);
+        Assert.Equal(7, await DesiredAsync(scaler));
     }
 
     [Fact]

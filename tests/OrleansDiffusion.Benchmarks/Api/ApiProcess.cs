@@ -74,7 +74,7 @@ internal sealed class ApiProcess : IAsyncDisposable
             "--Diffusion:GrainIdleTimeout", "00:00:15",
             "--Diffusion:IntraOpThreads", "1",
             "--Diffusion:Api:RequestsPerMinute", "1000000",
-            "--Diffusion:Api:MaxConcurrentJobsPerKey", "64",
+            "--Diffusion:Api:MaxConcurrentUnitsAnonymous", "64", // a job here costs 1 unit
             "--Logging:LogLevel:Default", "Warning",
         ];
         if (azureConnectionString is not null)

@@ -61,7 +61,7 @@ public static class BurstBenchmark
             api = await ApiProcess.StartAsync(root, port, ConnectionString(blob.Port, queue.Port, table.Port), imagesInAzure: true, new Dictionary<string, string>
             {
                 ["Diffusion:MaxQueueLength"] = (4 * (options.Jobs + WarmUpJobs + 100)).ToString(CultureInfo.InvariantCulture), // each of the 4 partitions may hold all
-                ["Diffusion:Api:MaxConcurrentJobsPerKey"] = limit,
+                ["Diffusion:Api:MaxConcurrentUnitsAnonymous"] = limit, // a job here costs 1 unit
                 ["Diffusion:GrainIdleTimeout"] = "00:02:00",
             });
             using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };

@@ -276,7 +276,7 @@ public static class ClusterBenchmark
     private static async Task<JobSnapshot> RunJobAsync(ClusterHarness harness, CompletionObserver observer, IInferenceObserver reference, GenerationSpec spec, string apiKey)
     {
         var job = harness.Job(Guid.NewGuid());
-        var submitted = await job.Submit(spec, apiKey);
+        var submitted = await job.Submit(spec, apiKey, IKeyQuotaGrain.Unlimited);
         if (submitted.IsTerminal)
         {
             return submitted;

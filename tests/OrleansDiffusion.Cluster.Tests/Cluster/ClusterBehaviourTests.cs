@@ -333,7 +333,7 @@ public sealed class ClusterBehaviourTests
             Assert.Equal(3, (await harness.Job(a3.Id).GetSnapshot()).QueuePosition);
 
             var refused = Guid.NewGuid();
-            await Assert.ThrowsAsync<QueueFullException>(() => harness.Job(refused).Submit(Spec("one too many"), "carol"));
+            await Assert.ThrowsAsync<QueueFullException>(() => harness.Job(refused).Submit(Spec("one too many"), "carol", IKeyQuotaGrain.Unlimited));
             Assert.Equal(JobStatus.None, (await harness.Job(refused).GetSnapshot()).Status);
 
             // A duplicate of a queued request joins it instead of taking a place.
@@ -354,11 +354,11 @@ public sealed class ClusterBehaviourTests
         try
         {
             var id = Guid.NewGuid();
-            await Assert.ThrowsAsync<ArgumentException>(() => harness.Job(id).Submit(Spec() with { Width = 100 }, "k"));
-            await Assert.ThrowsAsync<ArgumentException>(() => harness.Job(id).Submit(Spec() with { Model = "sdxl" }, "k"));
-            await Assert.ThrowsAsync<ArgumentException>(() => harness.Job(id).Submit(Spec() with { Scheduler = "heun" }, "k"));
-            await Assert.ThrowsAsync<ArgumentException>(() => harness.Job(id).Submit(Spec() with { Scheduler = "lcm", Steps = 60 }, "k"));
-            await Assert.ThrowsAsync<ArgumentException>(() => harness.Job(id).Submit(Spec() with { Prompt = new string('x', ModelCatalog.MaxPromptLength + 1) }, "k"));
+            await Assert.ThrowsAsync<ArgumentException>(() => harness.Job(id).Submit(Spec() with { Width = 100 }, "k", IKeyQuotaGrain.Unlimited));
+            await Assert.ThrowsAsync<ArgumentException>(() => harness.Job(id).Submit(Spec() with { Model = "sdxl" }, "k", IKeyQuotaGrain.Unlimited));
+            await Assert.ThrowsAsync<ArgumentException>(() => harness.Job(id).Submit(Spec() with { Scheduler = "heun" }, "k", IKeyQuotaGrain.Unlimited));
+            await Assert.ThrowsAsync<ArgumentException>(() => harness.Job(id).Submit(Spec() with { Scheduler = "lcm", Steps = 60 }, "k", IKeyQuotaGrain.Unlimited));
+            await Assert.ThrowsAsync<ArgumentException>(() => harness.Job(id).Submit(Spec() with { Prompt = new string('x', ModelCatalog.MaxPromptLength + 1) }, "k", IKeyQuotaGrain.Unlimited));
 
             Assert.Equal(JobStatus.None, (await harness.Job(id).GetSnapshot()).Status);
             Assert.Equal(0, (await harness.Client.GetGrain<IWorkQueueGrain>(IWorkQueueGrain.DefaultKey).GetStats()).Pending);

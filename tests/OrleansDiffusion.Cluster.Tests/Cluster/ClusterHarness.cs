@@ -145,7 +145,7 @@ public sealed class ClusterHarness : IAsyncDisposable
     public async Task<(Guid Id, JobSnapshot Snapshot)> SubmitAsync(GenerationSpec spec, string apiKey = "test")
     {
         var id = Guid.NewGuid();
-        return (id, await Job(id).Submit(spec, apiKey));
+        return (id, await Job(id).Submit(spec, apiKey, IKeyQuotaGrain.Unlimited));
     }
 
     /// <summary>The job's snapshot, retried while its grain moves off a silo that just died.</summary>

@@ -105,7 +105,7 @@ public sealed class FailoverTests(AzuriteFixture azurite)
 
             await storage.StopAsync(TestContext.Current.CancellationToken);
             var duringBlip = Guid.NewGuid();
-            var submitting = Task.Run(() => harness.Job(duringBlip).Submit(Spec("during the blip"), "k"), TestContext.Current.CancellationToken);
+            var submitting = Task.Run(() => harness.Job(duringBlip).Submit(Spec("during the blip"), "k", IKeyQuotaGrain.Unlimited), TestContext.Current.CancellationToken);
             await Task.Delay(TimeSpan.FromSeconds(4), TestContext.Current.CancellationToken);
             await storage.StartAsync(TestContext.Current.CancellationToken);
             try
@@ -121,7 +121,7 @@ public sealed class FailoverTests(AzuriteFixture azurite)
                 {
                     try
                     {
-                        await harness.Job(duringBlip).Submit(Spec("during the blip"), "k");
+                        await harness.Job(duringBlip).Submit(Spec("during the blip"), "k", IKeyQuotaGrain.Unlimited);
                         break;
                     }
                     catch (Exception) when (DateTime.UtcNow < deadline)

@@ -1,3 +1,4 @@
+using OrleansDiffusion.Contracts;
 using OrleansDiffusion.Grains.Scaling;
 
 namespace OrleansDiffusion.Cluster.Tests.Scaling;
@@ -16,6 +17,10 @@ public sealed class ScaleCalculatorTests
             ScaleToZeroAfter = TimeSpan.FromSeconds(scaleToZero),
         }, capacity, Start);
 
+    /// <summary>Requests of the default size (512 x 512, 20 steps, one image): 20 units each, unless told.</summary>
+    private static QueueLoad Load(int pending, int running, int unitsEach = ScalingOptions.UnitsPerSlot) =>
+        new(pending, running, (long)pending * unitsEach, (long)running * unitsEach);
+
     [Theory]
     [InlineData(1, 0, 1)]
     [InlineData(2, 0, 1)]
@@ -24,10 +29,10 @@ public sealed class ScaleCalculatorTests
     [InlineData(0, 6, 3)]
     public void Queued_and_running_work_divided_by_the_silo_capacity_rounds_up(int pending, int running, int expected)
     {
-        var signal = Calculator(capacity: 2, scaleInDelay: 0).Compute(pending, running, activeSilos: 1, Start);
+        var signal = Calculator(capacity: 2, scaleInDelay: 0).Compute(Load(pending, running), activeSilos: 1, Start);
 
         Assert.Equal(expected, signal.DesiredSilos);
-        Assert.Equal(2, signal.WorkPerSilo);
+        Assert.Equal(2 * ScalingOptions.UnitsPerSlot, signal.WorkPerSilo);
         Assert.Equal(pending, signal.Pending);
         Assert.Equal(running, signal.Running);
     }
@@ -37,8 +42,24 @@ public sealed class ScaleCalculatorTests
     {
         var calculator = Calculator(max: 4, workPerSilo: 5, capacity: 1, scaleInDelay: 0);
 
-        Assert.Equal(3, calculator.Compute(11, 0, 1, Start).DesiredSilos);
-        Assert.Equal(4, calculator.Compute(100, 0, 1, Start).DesiredSilos);
+        Assert.Equal(3, calculator.Compute(Load(11, 0, unitsEach: 1), 1, Start).DesiredSilos);
+        Assert.Equal(4, calculator.Compute(Load(100, 0, unitsEach: 1), 1, Start).DesiredSilos);
+    }
+
+    [Fact]
+    public void The_signal_grows_with_units_so_one_huge_request_is_not_one_small_job()
+    {
+        var calculator = Calculator(max: 1000, capacity: 1, scaleInDelay: 0);
+        var huge = QueueEntry.CostOf(new GenerationSpec { ImageCount = 8, Steps = 150, Width = 1024, Height = 1024 });
+        var small = QueueEntry.CostOf(new GenerationSpec { Steps = 20, Width = 512, Height = 512 });
+        Assert.Equal((4800, 20), (huge, small));
+
+        var one = calculator.Compute(new QueueLoad(1, 0, small, 0), 1, Start);
+        var big = calculator.Compute(new QueueLoad(1, 0, huge, 0), 1, Start);
+
+        Assert.Equal(1, one.DesiredSilos);
+        Assert.Equal(240, big.DesiredSilos);
+        Assert.Equal((1, 4800L), (big.Pending, big.PendingUnits));
     }
 
     [Fact]
@@ -46,13 +67,13 @@ public sealed class ScaleCalculatorTests
     {
         var calculator = Calculator(capacity: 1, scaleInDelay: 30);
 
-        Assert.Equal(6, calculator.Compute(4, 2, 3, Start).DesiredSilos);
-        Assert.Equal(6, calculator.Compute(1, 1, 6, Start.AddSeconds(20)).DesiredSilos);
-        Assert.Equal(6, calculator.Compute(1, 1, 6, Start.AddSeconds(30)).DesiredSilos);
+        Assert.Equal(6, calculator.Compute(Load(4, 2), 3, Start).DesiredSilos);
+        Assert.Equal(6, calculator.Compute(Load(1, 1), 6, Start.AddSeconds(20)).DesiredSilos);
+        Assert.Equal(6, calculator.Compute(Load(1, 1), 6, Start.AddSeconds(30)).DesiredSilos);
         // The peak seen at 0 s has aged out; the highest demand left in the window is 2.
-        Assert.Equal(2, calculator.Compute(0, 1, 6, Start.AddSeconds(31)).DesiredSilos);
+        Assert.Equal(2, calculator.Compute(Load(0, 1), 6, Start.AddSeconds(31)).DesiredSilos);
         // Growth is never delayed.
-        Assert.Equal(9, calculator.Compute(9, 0, 2, Start.AddSeconds(32)).DesiredSilos);
+        Assert.Equal(9, calculator.Compute(Load(9, 0), 2, Start.AddSeconds(32)).DesiredSilos);
     }
 
     [Fact]
@@ -60,19 +81,19 @@ public sealed class ScaleCalculatorTests
     {
         var calculator = Calculator(min: 0, capacity: 1, scaleInDelay: 0, scaleToZero: 120);
 
-        Assert.Equal(1, calculator.Compute(1, 0, 1, Start).DesiredSilos);
-        var idle = calculator.Compute(0, 0, 1, Start.AddSeconds(119));
+        Assert.Equal(1, calculator.Compute(Load(1, 0), 1, Start).DesiredSilos);
+        var idle = calculator.Compute(Load(0, 0), 1, Start.AddSeconds(119));
         Assert.Equal(1, idle.DesiredSilos);
         Assert.True(idle.IsActive);
         Assert.Equal(119, idle.IdleSeconds, precision: 3);
 
-        var zero = calculator.Compute(0, 0, 1, Start.AddSeconds(120));
+        var zero = calculator.Compute(Load(0, 0), 1, Start.AddSeconds(120));
         Assert.Equal(0, zero.DesiredSilos);
         Assert.False(zero.IsActive);
 
         // New work wakes it at once, and restarts the idle clock.
-        Assert.Equal(1, calculator.Compute(0, 1, 0, Start.AddSeconds(121)).DesiredSilos);
-        Assert.Equal(1, calculator.Compute(0, 0, 1, Start.AddSeconds(200)).DesiredSilos);
+        Assert.Equal(1, calculator.Compute(Load(0, 1), 0, Start.AddSeconds(121)).DesiredSilos);
+        Assert.Equal(1, calculator.Compute(Load(0, 0), 1, Start.AddSeconds(200)).DesiredSilos);
     }
 
     [Fact]
@@ -80,8 +101,8 @@ public sealed class ScaleCalculatorTests
     {
         var calculator = Calculator(min: 0, scaleInDelay: 0, scaleToZero: 60);
 
-        Assert.Equal(1, calculator.Compute(0, 0, 1, Start.AddSeconds(59)).DesiredSilos);
-        Assert.Equal(0, calculator.Compute(0, 0, 1, Start.AddSeconds(60)).DesiredSilos);
+        Assert.Equal(1, calculator.Compute(Load(0, 0), 1, Start.AddSeconds(59)).DesiredSilos);
+        Assert.Equal(0, calculator.Compute(Load(0, 0), 1, Start.AddSeconds(60)).DesiredSilos);
     }
 
     [Fact]
@@ -89,6 +110,6 @@ public sealed class ScaleCalculatorTests
     {
         var calculator = Calculator(min: 2, scaleInDelay: 0, scaleToZero: 0);
 
-        Assert.Equal(2, calculator.Compute(0, 0, 2, Start.AddHours(1)).DesiredSilos);
+        Assert.Equal(2, calculator.Compute(Load(0, 0), 2, Start.AddHours(1)).DesiredSilos);
     }
 }

@@ -48,7 +48,7 @@ public sealed class SiloHostTests : IDisposable
     private static async Task<JobSnapshot> RunJobAsync(WebApplicationFactory<Program> factory, string prompt)
     {
         var job = factory.Services.GetRequiredService<IGrainFactory>().GetGrain<IGenerationJobGrain>(Guid.NewGuid());
-        await job.Submit(new GenerationSpec { Prompt = prompt, Steps = 3, Width = 64, Height = 64, Seed = 1 }, "k");
+        await job.Submit(new GenerationSpec { Prompt = prompt, Steps = 3, Width = 64, Height = 64, Seed = 1 }, "k", IKeyQuotaGrain.Unlimited);
         var deadline = DateTime.UtcNow.AddSeconds(60);
         JobSnapshot snapshot;
         while (!(snapshot = await job.GetSnapshot()).IsTerminal && DateTime.UtcNow < deadline)

@@ -1,9 +1,11 @@
+using System.Diagnostics;
 using OrleansDiffusion.Engine.Imaging;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Formats;
 using SixLabors.ImageSharp.Formats.Bmp;
 using SixLabors.ImageSharp.Formats.Gif;
 using SixLabors.ImageSharp.Formats.Jpeg;
+using SixLabors.ImageSharp.Formats.Png;
 using SixLabors.ImageSharp.Formats.Webp;
 using SixLabors.ImageSharp.PixelFormats;
 using Xunit;
@@ -193,6 +195,118 @@ public sealed class InitImageLoaderTests
 
         Assert.Equal(InvalidImageReason.TooLarge, error.Reason);
         Assert.Contains("100000x100000", error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>128 MB of zeros, deflated: about 128 KB. Built once, it takes a moment.</summary>
+    private static readonly Lazy<byte[]> InflatesTo128MB = new(() => PngChunks.ZlibZeros(128L << 20));
+
+    public static TheoryData<string> CompressedMetadataChunks() => ["zTXt", "iTXt", "iCCP"];
+
+    private static byte[] CompressedChunk(string type) => type switch
+    {
+        // keyword NUL, compression method 0, zlib data
+        "zTXt" => [.. "Comment\0"u8, 0, .. InflatesTo128MB.Value],
+        // keyword NUL, compressed flag 1, method 0, empty language tag NUL, empty translated keyword NUL, zlib data
+        "iTXt" => [.. "Comment\0"u8, 1, 0, 0, 0, .. InflatesTo128MB.Value],
+        // profile name NUL, compression method 0, zlib data
+        _ => [.. "icc\0"u8, 0, .. InflatesTo128MB.Value],
+    };
+
+    [Theory]
+    [MemberData(nameof(CompressedMetadataChunks))]
+    public void A_metadata_chunk_that_inflates_to_128_MB_is_skipped_unread(string type)
+    {
+        using var image = GradientImage(64, 64);
+        var clean = Encode(image, new ImageSharpPngEncoder());
+        var hostile = PngChunks.InsertAfterHeader(clean, type, CompressedChunk(type));
+        Assert.InRange(hostile.Length, 100_000, 200_000);
+
+        var allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
+        var started = Stopwatch.GetTimestamp();
+        var normalized = InitImageLoader.Normalize(hostile, 64, 64);
+        var elapsed = Stopwatch.GetElapsedTime(started);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
+
+        // Inflating the chunk alone would allocate its 128 MB at least (ImageSharp reads text into a string: twice that).
+        Assert.True(allocated < 16 << 20, $"decoding allocated {allocated / (1 << 20)} MB");
+        Assert.True(elapsed < TimeSpan.FromSeconds(5), $"decoding took {elapsed}");
+        Assert.Equal(InitImageLoader.Normalize(clean, 64, 64), normalized);
+    }
+
+    [Fact]
+    public void Image_data_that_inflates_far_past_its_header_is_read_only_as_far_as_the_header_says()
+    {
+        // 64 x 64 RGB needs 64 x (1 + 192) bytes of scanlines; this IDAT inflates to 128 MB of zero rows.
+        var bomb = PngChunks.Build(64, 64, 8, 2, InflatesTo128MB.Value);
+
+        var allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
+        var started = Stopwatch.GetTimestamp();
+        var normalized = InitImageLoader.Normalize(bomb, 64, 64);
+        var elapsed = Stopwatch.GetElapsedTime(started);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
+
+        Assert.True(allocated < 16 << 20, $"decoding allocated {allocated / (1 << 20)} MB");
+        Assert.True(elapsed < TimeSpan.FromSeconds(5), $"decoding took {elapsed}");
+        Assert.All(normalized[NormalizedImage.HeaderLength..], sample => Assert.Equal(0, sample));
+    }
+
+    [Fact]
+    public void Only_the_pixel_chunks_of_a_png_reach_the_decoder()
+    {
+        using var image = new Image<Rgba32>(4, 4, new Rgba32(255, 0, 0, 128));
+        var png = Encode(image, new ImageSharpPngEncoder { ColorType = PngColorType.Palette });
+        foreach (var (type, data) in new (string, byte[])[]
+        {
+            ("tEXt", [.. "parameters\0a lighthouse"u8]),
+            ("zTXt", [.. "Comment\0"u8, 0, .. PngChunks.Zlib(new byte[100])]),
+            ("eXIf", new byte[16]),
+            ("gAMA", [0, 0, 177, 143]),
+            ("prVt", new byte[8]),
+        })
+        {
+            png = PngChunks.InsertAfterHeader(png, type, data);
+        }
+
+        var kept = PngChunks.Read(PngSanitizer.KeepPixelChunks(png, ImageLimits.Default)).Select(c => c.Type).Distinct().ToList();
+
+        Assert.Equal(["IHDR", "PLTE", "tRNS", "IDAT", "IEND"], kept);
+    }
+
+    [Fact]
+    public void A_palette_png_keeps_its_transparency()
+    {
+        using var image = new Image<Rgba32>(2, 1);
+        image[0, 0] = new Rgba32(255, 0, 0, 255);
+        image[1, 0] = new Rgba32(0, 0, 0, 0);
+        var png = Encode(image, new ImageSharpPngEncoder { ColorType = PngColorType.Palette });
+        Assert.Contains(PngChunks.Read(png), c => c.Type == "tRNS");
+
+        var normalized = InitImageLoader.Normalize(png, 2, 1);
+
+        Assert.Equal([255, 0, 0, 255, 255, 255], normalized[NormalizedImage.HeaderLength..]);
+    }
+
+    [Fact]
+    public void A_png_with_an_unknown_critical_chunk_is_corrupt()
+    {
+        var png = PngChunks.InsertAfterHeader(SolidPng(4, 4, new Rgba32(1, 2, 3)), "CgBI", new byte[4]);
+
+        Assert.Equal(InvalidImageReason.Corrupt, Rejected(png).Reason);
+    }
+
+    [Fact]
+    public void A_normalised_image_is_rgb_of_exactly_the_target_size_and_is_all_a_worker_accepts()
+    {
+        using var image = GradientImage(200, 100);
+        var png = Encode(image, new ImageSharpPngEncoder());
+
+        var normalized = InitImageLoader.Normalize(png, 64, 32);
+
+        Assert.Equal(NormalizedImage.LengthOf(64, 32), normalized.Length);
+        Assert.Equal("ODPX"u8.ToArray(), normalized[..4]);
+        Assert.Equal(InitImageLoader.LoadChw(png, 64, 32), NormalizedImage.ToChw(normalized, 64, 32));
+        Assert.Equal(InvalidImageReason.Corrupt, Assert.Throws<InvalidImageException>(() => NormalizedImage.ToChw(png, 64, 32)).Reason);
+        Assert.Equal(InvalidImageReason.Corrupt, Assert.Throws<InvalidImageException>(() => NormalizedImage.ToChw(normalized, 32, 64)).Reason);
     }
 
     [Fact]

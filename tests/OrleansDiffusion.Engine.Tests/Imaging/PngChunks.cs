@@ -54,6 +54,36 @@ internal static class PngChunks
         return png.ToArray();
     }
 
+    /// <summary>The PNG with one more chunk right after its IHDR (before the image data, where metadata usually sits).</summary>
+    public static byte[] InsertAfterHeader(byte[] png, string type, byte[] data)
+    {
+        var headerEnd = Signature.Length + 12 + 13;
+        using var output = new MemoryStream();
+        output.Write(png.AsSpan(0, headerEnd));
+        WriteChunk(output, type, data);
+        output.Write(png.AsSpan(headerEnd));
+        return output.ToArray();
+    }
+
+    /// <summary>
+    /// A zlib stream of <paramref name="count"/> zero bytes, written a megabyte at a time: 128 MB deflates to about
+    /// 128 KB, the ratio a metadata bomb relies on.
+    /// </summary>
+    public static byte[] ZlibZeros(long count)
+    {
+        var zeros = new byte[1 << 20];
+        using var output = new MemoryStream();
+        using (var zlib = new ZLibStream(output, CompressionLevel.SmallestSize, leaveOpen: true))
+        {
+            for (var left = count; left > 0; left -= zeros.Length)
+            {
+                zlib.Write(zeros, 0, (int)Math.Min(left, zeros.Length));
+            }
+        }
+
+        return output.ToArray();
+    }
+
     public static byte[] Zlib(byte[] data)
     {
         using var output = new MemoryStream();
