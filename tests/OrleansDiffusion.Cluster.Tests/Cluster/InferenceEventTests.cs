@@ -17,7 +17,7 @@ public sealed class InferenceEventTests
     }
 
     [Fact]
-    public async Task A_watcher_of_the_owner_gets_every_transition_and_step_numbered_in_order_with_previews()
+    public async Task A_watcher_of_the_owner_gets_every_transition_and_the_steps_numbered_in_order_with_previews()
     {
         await using var harness = await ClusterHarness.StartAsync(2, o => o.Capacity = 0);
         try
@@ -40,22 +40,25 @@ public sealed class InferenceEventTests
 
             // One-way notifications can overtake each other: wait for all of them, then check what arrived.
             await ClusterHarness.EventuallyAsync(
-                () => Task.FromResult(recorder.Events.Any(e => e.Kind == InferenceEventKind.Completed) && recorder.Events.Count(e => e.Kind == InferenceEventKind.Progress) >= 6),
+                () => Task.FromResult(recorder.Events.Any(e => e.Kind == InferenceEventKind.Completed) && recorder.Events.Any(e => e.Kind == InferenceEventKind.Progress && e.Step == 6)),
                 TimeSpan.FromSeconds(10),
-                "the completed event and six progress events");
+                "the completed event and the last step's progress");
 
             // The owner numbers every event: in number order they tell the whole story, each after the current state.
             var events = recorder.Events.OrderBy(e => e.Seq).ToList();
             Assert.Equal(events.Count, events.Select(e => e.Seq).Distinct().Count());
             Assert.All(events, e => Assert.True(e.Seq > current.Current.Seq));
-            Assert.Equal(
-                [InferenceEventKind.Started, .. Enumerable.Repeat(InferenceEventKind.Progress, 6), InferenceEventKind.Completed],
-                events.Select(e => e.Kind));
+            // Steps that come faster than a report travels coalesce (only the latest waits behind the one in flight), so
+            // a tiny model's steps may skip some numbers; they only ever increase, and the last one always arrives.
             var progress = events.Where(e => e.Kind == InferenceEventKind.Progress).ToList();
-            Assert.Equal([1, 2, 3, 4, 5, 6], progress.Select(p => p.Step));
+            Assert.Equal(
+                [InferenceEventKind.Started, .. Enumerable.Repeat(InferenceEventKind.Progress, progress.Count), InferenceEventKind.Completed],
+                events.Select(e => e.Kind));
+            Assert.Equal(progress.Select(p => p.Step).Order().Distinct(), progress.Select(p => p.Step));
+            Assert.Equal(6, progress[^1].Step);
             Assert.All(progress, p => Assert.Equal(6, p.TotalSteps));
             Assert.Contains(progress, p => p.Preview is { Length: > 0 });
-            Assert.NotNull(progress[^2].EtaSeconds);
+            Assert.All(progress, p => Assert.NotNull(p.EtaSeconds));
             Assert.Single(events[^1].Images);
             Assert.Equal(done.Images, events[^1].Images);
         }
