@@ -32,6 +32,15 @@ public sealed class ModelInfoGrain(ModelCatalog catalog) : Grain, IModelInfoGrai
         var entry = catalog.Get(string.IsNullOrEmpty(model) ? catalog.DefaultModelId : model);
         var tokenizer = Tokenizers.GetOrAdd(entry.Folder.TokenizerDirectory, ClipTokenizer.Load);
         var result = tokenizer.Tokenize(prompt);
-        return Task.FromResult(new TokenizeResult(entry.Id, result.Ids, result.Tokens, result.ContentTokenCount, ClipTokenizer.MaxContentTokens, result.Truncated));
+        var chunked = tokenizer.Chunk(prompt);
+        return Task.FromResult(new TokenizeResult(
+            entry.Id,
+            result.Ids,
+            result.Tokens,
+            result.ContentTokenCount,
+            ClipTokenizer.MaxContentTokens,
+            result.Truncated,
+            [.. chunked.Chunks.Select(c => new TokenizedChunk(c.Ids, c.Weights))],
+            chunked.TokenCount));
     }
 }
