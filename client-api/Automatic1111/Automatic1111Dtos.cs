@@ -91,6 +91,7 @@ public sealed record Automatic1111Info(
     double? DenoisingStrength,
     string JobTimestamp,
     IReadOnlyList<string> Infotexts,
+    int ClipSkip,
     bool Interrupted,
     string Version);
 

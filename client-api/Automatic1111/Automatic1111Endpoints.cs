@@ -27,6 +27,9 @@ public static class Automatic1111Endpoints
     private const double DefaultDenoisingStrength = 0.75;
     private const string Version = "OrleansDiffusion";
 
+    /// <summary>A1111's setting for CLIP skip, in <c>override_settings</c> and <c>/sdapi/v1/options</c>.</summary>
+    private const string ClipSkipSetting = "CLIP_stop_at_last_layers";
+
     public static IEndpointRouteBuilder MapAutomatic1111Api(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/sdapi/v1")
@@ -96,13 +99,14 @@ public static class Automatic1111Endpoints
     public static async Task<Ok<Dictionary<string, object>>> GetOptionsAsync(IGrainFactory grains, ClaimsPrincipal user)
     {
         var model = await CurrentModelAsync(grains, await ModelsAsync(grains), user);
+        var clipSkip = await grains.GetGrain<IKeySettingsGrain>(GenerationEndpoints.ApiKeyOf(user)).GetClipSkip() ?? 1;
         return TypedResults.Ok(new Dictionary<string, object>(StringComparer.Ordinal)
         {
             ["sd_model_checkpoint"] = model is null ? string.Empty : TitleOf(model),
             ["sd_checkpoint_hash"] = model?.Hash ?? string.Empty,
             ["sd_vae"] = "Automatic",
             ["samples_format"] = "png",
-            ["CLIP_stop_at_last_layers"] = 1,
+            [ClipSkipSetting] = clipSkip,
             ["live_previews_enable"] = true,
             ["live_previews_image_format"] = "jpeg",
             ["show_progress_every_n_steps"] = 5,
@@ -110,8 +114,9 @@ public static class Automatic1111Endpoints
     }
 
     /// <summary>
-    /// Only <c>sd_model_checkpoint</c> changes anything: the model of the caller's later requests, through any API
-    /// process (it is kept in the cluster, per key).
+    /// <c>sd_model_checkpoint</c> and <c>CLIP_stop_at_last_layers</c> change the model and the CLIP skip of the caller's
+    /// later requests, through any API process (they are kept in the cluster, per key); other options change nothing.
+    /// Both are checked before either is kept.
     /// </summary>
     public static async Task<Results<JsonHttpResult<object?>, JsonHttpResult<Automatic1111Error>>> SetOptionsAsync(
         HttpRequest http, IGrainFactory grains, ClaimsPrincipal user, IOptions<JsonOptions> json, CancellationToken cancellationToken)
@@ -122,15 +127,37 @@ public static class Automatic1111Endpoints
             return Automatic1111ErrorShape.Result(ValidationStatus(body.StatusCode), body.Error!);
         }
 
+        int? clipSkip = null;
+        if (options.TryGetValue(ClipSkipSetting, out var clipSkipValue))
+        {
+            if (ReadClipSkip(clipSkipValue) is not { } value)
+            {
+                return Automatic1111ErrorShape.Result(StatusCodes.Status422UnprocessableEntity, ClipSkipProblem(clipSkipValue));
+            }
+
+            clipSkip = value;
+        }
+
+        ModelInfo? model = null;
         if (options.TryGetValue("sd_model_checkpoint", out var checkpoint))
         {
             var name = checkpoint.ValueKind == JsonValueKind.String ? checkpoint.GetString() : null;
-            if (FindModel(await ModelsAsync(grains), name) is not { } model)
+            model = FindModel(await ModelsAsync(grains), name);
+            if (model is null)
             {
                 return Automatic1111ErrorShape.Result(StatusCodes.Status422UnprocessableEntity, $"Model not found: {checkpoint}");
             }
+        }
 
-            await grains.GetGrain<IKeySettingsGrain>(GenerationEndpoints.ApiKeyOf(user)).SetModel(model.Id);
+        var settings = grains.GetGrain<IKeySettingsGrain>(GenerationEndpoints.ApiKeyOf(user));
+        if (model is not null)
+        {
+            await settings.SetModel(model.Id);
+        }
+
+        if (clipSkip is { } chosen)
+        {
+            await settings.SetClipSkip(chosen == 1 ? null : chosen);
         }
 
         return TypedResults.Json<object?>(null);
@@ -203,6 +230,21 @@ public static class Automatic1111Endpoints
             }
         }
 
+        int clipSkip;
+        if (request.OverrideSettings is { } settingsOverride && settingsOverride.TryGetValue(ClipSkipSetting, out var clipSkipValue))
+        {
+            if (ReadClipSkip(clipSkipValue) is not { } value)
+            {
+                return Invalid(ClipSkipProblem(clipSkipValue));
+            }
+
+            clipSkip = value;
+        }
+        else
+        {
+            clipSkip = await grains.GetGrain<IKeySettingsGrain>(GenerationEndpoints.ApiKeyOf(user)).GetClipSkip() ?? 1;
+        }
+
         var batchSize = request.BatchSize ?? 1;
         var iterations = request.NIter ?? 1;
         if (batchSize < 1 || iterations < 1 || (long)batchSize * iterations > GenerationRequestValidator.MaxImages)
@@ -233,7 +275,8 @@ public static class Automatic1111Endpoints
             batchSize * iterations,
             model?.Id,
             initImage,
-            img2img ? request.DenoisingStrength ?? DefaultDenoisingStrength : null);
+            img2img ? request.DenoisingStrength ?? DefaultDenoisingStrength : null,
+            clipSkip);
         var errors = GenerationRequestValidator.Validate(native);
         if (errors.Count > 0)
         {
@@ -330,6 +373,11 @@ public static class Automatic1111Endpoints
                 text.Append(CultureInfo.InvariantCulture, $", Denoising strength: {spec.Strength}");
             }
 
+            if (spec.ClipSkip > 1)
+            {
+                text.Append(CultureInfo.InvariantCulture, $", Clip skip: {spec.ClipSkip}");
+            }
+
             return text.Append(", Version: ").Append(Version).ToString();
         }
 
@@ -356,6 +404,7 @@ public static class Automatic1111Endpoints
             img2img ? spec.Strength : null,
             Timestamp(startedAt),
             [.. final.Images.Select(i => Infotext(i.Seed))],
+            spec.ClipSkip,
             final.Status == JobStatus.Cancelled,
             Version);
     }
@@ -407,6 +456,25 @@ public static class Automatic1111Endpoints
     // A body that is not JSON, or has a field of the wrong type, is FastAPI's 422; a body too large keeps its 413.
     private static int ValidationStatus(int status) => status == StatusCodes.Status400BadRequest ? StatusCodes.Status422UnprocessableEntity : status;
 
+    /// <summary>A CLIP skip as A1111 clients send it: a whole number from 1 (the last layer) up, as a number or a numeric string.</summary>
+    private static int? ReadClipSkip(JsonElement value)
+    {
+        double number;
+        if (value.ValueKind == JsonValueKind.Number)
+        {
+            number = value.GetDouble();
+        }
+        else if (value.ValueKind != JsonValueKind.String || !double.TryParse(value.GetString(), NumberStyles.Float, CultureInfo.InvariantCulture, out number))
+        {
+            return null;
+        }
+
+        return number >= 1 && number <= GenerationRequestValidator.MaxClipSkip && number == Math.Floor(number) ? (int)number : null;
+    }
+
+    private static string ClipSkipProblem(JsonElement value) =>
+        $"{ClipSkipSetting} must be a whole number between 1 (the last layer) and {GenerationRequestValidator.MaxClipSkip}, not {value.GetRawText()}.";
+
     /// <summary>The native field names in the A1111 vocabulary.</summary>
     private static string Rename(string field) => field switch
     {
@@ -415,6 +483,7 @@ public static class Automatic1111Endpoints
         "strength" => "denoising_strength",
         "init_image" => "init_images",
         "scheduler" => "sampler_name",
+        "clip_skip" => ClipSkipSetting,
         _ => field,
     };
 

@@ -13,7 +13,8 @@ public sealed record CreateGenerationRequest(
     int? N = null,
     string? Model = null,
     string? InitImage = null,
-    double? Strength = null);
+    double? Strength = null,
+    int? ClipSkip = null);
 
 /// <summary>A job as the native API shows it.</summary>
 public sealed record GenerationResponse(

@@ -1,6 +1,7 @@
 using OrleansDiffusion.Contracts;
 using OrleansDiffusion.Engine.Imaging;
 using OrleansDiffusion.Engine.Schedulers;
+using OrleansDiffusion.Engine.Tokenization;
 
 namespace OrleansDiffusion.Api.Generations;
 
@@ -18,6 +19,9 @@ public static class GenerationRequestValidator
     public const double MaxGuidance = 30;
     public const long MaxSeed = uint.MaxValue;
 
+    /// <summary>The largest CLIP skip a request may ask (AUTOMATIC1111's slider); a model may allow fewer.</summary>
+    public const int MaxClipSkip = 12;
+
     /// <summary>Field errors keyed by the JSON field name; empty when the request is valid.</summary>
     public static Dictionary<string, string[]> Validate(CreateGenerationRequest request)
     {
@@ -32,10 +36,23 @@ public static class GenerationRequestValidator
         {
             Fail("prompt", $"The prompt must be at most {MaxPromptLength} characters.");
         }
+        else if (!PromptAttention.TryParse(request.Prompt, out _, out var promptError))
+        {
+            Fail("prompt", promptError);
+        }
 
         if (request.NegativePrompt is { Length: > MaxPromptLength })
         {
             Fail("negative_prompt", $"The negative prompt must be at most {MaxPromptLength} characters.");
+        }
+        else if (request.NegativePrompt is { } negative && !PromptAttention.TryParse(negative, out _, out var negativeError))
+        {
+            Fail("negative_prompt", negativeError);
+        }
+
+        if (request.ClipSkip is { } clipSkip && (clipSkip < 1 || clipSkip > MaxClipSkip))
+        {
+            Fail("clip_skip", $"Must be between 1 (the last layer) and {MaxClipSkip}.");
         }
 
         foreach (var (field, value) in new[] { ("width", request.Width), ("height", request.Height) })
@@ -99,6 +116,7 @@ public static class GenerationRequestValidator
         ImageCount = request.N ?? 1,
         InitImageKey = initImageKey,
         Strength = (float)(request.Strength ?? 0.75),
+        ClipSkip = request.ClipSkip ?? 1,
     };
 
     /// <summary>

@@ -4,6 +4,7 @@ using OrleansDiffusion.Api.Generations;
 using OrleansDiffusion.Api.Hosting;
 using OrleansDiffusion.Contracts;
 using OrleansDiffusion.Engine.Schedulers;
+using OrleansDiffusion.Engine.Tokenization;
 
 namespace OrleansDiffusion.Api.Models;
 
@@ -43,10 +44,23 @@ public static class ModelEndpoints
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["prompt"] = [$"The prompt must be at most {GenerationRequestValidator.MaxPromptLength} characters."] });
         }
 
+        if (!PromptAttention.TryParse(request.Prompt, out _, out var syntaxError))
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["prompt"] = [syntaxError] });
+        }
+
         try
         {
             var result = await grains.GetGrain<IModelInfoGrain>(0).Tokenize(request.Model ?? string.Empty, request.Prompt);
-            return TypedResults.Ok(new TokenizeResponse(result.Model, result.Ids, result.Tokens, result.ContentTokens, result.MaxContentTokens, result.Truncated));
+            return TypedResults.Ok(new TokenizeResponse(
+                result.Model,
+                result.Ids,
+                result.Tokens,
+                result.ContentTokens,
+                result.MaxContentTokens,
+                result.Truncated,
+                [.. result.Chunks.Select(c => new TokenizeChunk(c.Ids, c.Weights))],
+                result.TokenCount));
         }
         catch (ArgumentException e)
         {
@@ -61,4 +75,20 @@ public sealed record ModelDto(string Id, string Object, bool Default, bool Demo,
 
 public sealed record TokenizeRequest(string? Prompt, string? Model = null);
 
-public sealed record TokenizeResponse(string Model, IReadOnlyList<int> Ids, IReadOnlyList<string> Tokens, int ContentTokens, int MaxContentTokens, bool Truncated);
+/// <summary>
+/// <c>ids</c>, <c>tokens</c>, <c>content_tokens</c> and <c>truncated</c> describe the text as written in one 77-token
+/// sequence (a plain CLIP pipeline's view); <c>chunks</c> is what the engine encodes, AUTOMATIC1111's chunks with each
+/// id's attention weight, and <c>token_count</c> the count A1111's prompt box shows.
+/// </summary>
+public sealed record TokenizeResponse(
+    string Model,
+    IReadOnlyList<int> Ids,
+    IReadOnlyList<string> Tokens,
+    int ContentTokens,
+    int MaxContentTokens,
+    bool Truncated,
+    IReadOnlyList<TokenizeChunk> Chunks,
+    int TokenCount);
+
+/// <summary>One chunk: 77 ids and 77 weights.</summary>
+public sealed record TokenizeChunk(IReadOnlyList<int> Ids, IReadOnlyList<double> Weights);

@@ -89,18 +89,21 @@ async function countTokens() {
   const request = ++tokenRequest;
   if (!prompt.trim()) {
     $("token-count").textContent = "";
-    $("token-warning").hidden = true;
+    $("token-chunks").hidden = true;
     return;
   }
   try {
     const result = await api("POST", "/v1/tokenize", { prompt, model: $("model").value || undefined });
     if (request !== tokenRequest) return; // a newer count is on its way
-    const max = result.max_content_tokens ?? MAX_TOKENS_FALLBACK;
-    $("token-count").textContent = `${result.content_tokens} / ${max} tokens`;
-    $("token-warning").hidden = !result.truncated;
-    $("token-warning").textContent = result.truncated
-      ? `The prompt is ${result.content_tokens} tokens: only the first ${max} are used, the rest is cut off.`
-      : "";
+    // As AUTOMATIC1111's prompt box counts: tokens so far over the room of the chunks they fill (75 each).
+    const chunks = result.chunks?.length ?? 1;
+    const max = chunks * (result.max_content_tokens ?? MAX_TOKENS_FALLBACK);
+    const count = result.token_count ?? result.content_tokens;
+    $("token-count").textContent = `${count} / ${max} tokens`;
+    $("token-chunks").hidden = chunks < 2;
+    $("token-chunks").textContent = chunks < 2
+      ? ""
+      : `Encoded in ${chunks} chunks of ${MAX_TOKENS_FALLBACK} tokens, as AUTOMATIC1111 does (BREAK starts a chunk).`;
   } catch (error) {
     if (request === tokenRequest) $("token-count").textContent = `tokens: ${error.message}`;
   }

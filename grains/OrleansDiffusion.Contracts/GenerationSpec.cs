@@ -34,4 +34,7 @@ public sealed record GenerationSpec
     [Id(10)] public string? InitImageKey { get; init; }
 
     [Id(11)] public float Strength { get; init; } = 0.75f;
+
+    /// <summary>CLIP skip as AUTOMATIC1111 counts it (<c>CLIP_stop_at_last_layers</c>): 1 uses the last layer, 2 the one before.</summary>
+    [Id(12)] public int ClipSkip { get; init; } = 1;
 }

@@ -10,7 +10,10 @@ public interface IModelInfoGrain : IGrainWithIntegerKey
     [Alias("GetModels")]
     Task<IReadOnlyList<ModelInfo>> GetModels();
 
-    /// <summary>Tokenizes a prompt as the model's text encoder sees it; an empty model id means the default model.</summary>
+    /// <summary>
+    /// Tokenizes a prompt with the model's tokenizer, as written into one 77-token sequence and as the engine encodes
+    /// it (AUTOMATIC1111's chunks with their weights); an empty model id means the default model.
+    /// </summary>
     [Alias("Tokenize")]
     Task<TokenizeResult> Tokenize(string model, string prompt);
 }
@@ -30,4 +33,12 @@ public sealed record TokenizeResult(
     [property: Id(2)] IReadOnlyList<string> Tokens,
     [property: Id(3)] int ContentTokens,
     [property: Id(4)] int MaxContentTokens,
-    [property: Id(5)] bool Truncated);
+    [property: Id(5)] bool Truncated,
+    [property: Id(6)] IReadOnlyList<TokenizedChunk> Chunks,
+    [property: Id(7)] int TokenCount);
+
+/// <summary>One 77-token chunk as AUTOMATIC1111 computes it: its ids and each id's attention weight.</summary>
+[GenerateSerializer, Immutable, Alias("od.TokenizedChunk")]
+public sealed record TokenizedChunk(
+    [property: Id(0)] IReadOnlyList<int> Ids,
+    [property: Id(1)] IReadOnlyList<double> Weights);

@@ -111,7 +111,7 @@ internal static class DemoModelFiles
         licence.CopyTo(target);
     }
 
-    public static void WriteComponentConfigs(string textEncoder, string unet, string vaeDecoder, string vaeEncoder, int hiddenSize)
+    public static void WriteComponentConfigs(string textEncoder, string unet, string vaeDecoder, string vaeEncoder, int hiddenSize, int textEncoderLayers)
     {
         WriteJson(Path.Combine(textEncoder, "config.json"), new JsonObject
         {
@@ -121,8 +121,10 @@ internal static class DemoModelFiles
             ["bos_token_id"] = DemoModelWeights.BosTokenId,
             ["eos_token_id"] = DemoModelWeights.EosTokenId,
             ["hidden_size"] = hiddenSize,
+            ["layer_norm_eps"] = DemoModelWeights.LayerNormEpsilon,
             ["max_position_embeddings"] = DemoModelSignature.MaxSequenceLength,
             ["model_type"] = "clip_text_model",
+            ["num_hidden_layers"] = textEncoderLayers,
             ["pad_token_id"] = 1,
             ["projection_dim"] = hiddenSize,
             ["torch_dtype"] = "float32",

@@ -18,6 +18,14 @@ public sealed record DemoModelOptions
     /// </summary>
     public int UNetExtraConvLayers { get; init; }
 
+    /// <summary>
+    /// Layers of the text encoder. With 1 or more it is built as CLIP's is (embeddings, residual layers, a final layer
+    /// norm) and also outputs <c>hidden_states.0</c> (the embeddings) to <c>hidden_states.N</c> (the last layer, before
+    /// the norm), as optimum's exports with hidden states do, so that CLIP skip can run on it. Default: 0, one
+    /// <c>Tanh</c> layer and no hidden-state outputs, as optimum's SD 1.x exports.
+    /// </summary>
+    public int TextEncoderLayers { get; init; }
+
     /// <summary>Seed of the pseudo-random weights. Default: null, meaning <see cref="DefaultSeed"/>.</summary>
     public int? Seed { get; init; }
 }

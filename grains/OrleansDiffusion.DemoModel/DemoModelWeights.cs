@@ -67,9 +67,17 @@ internal sealed class DemoModelWeights
     // Scales the tint projection so that one prompt token moves the tint's pre-activation by about 1.
     private const double TintSensitivity = 1.5;
 
-    public DemoModelWeights(int hiddenSize, int seed)
+    /// <summary>CLIP's <c>layer_norm_eps</c>, the final layer norm's epsilon.</summary>
+    public const double LayerNormEpsilon = 1e-5;
+
+    public DemoModelWeights(int hiddenSize, int seed, int textEncoderLayers = 0)
     {
         HiddenSize = hiddenSize;
+        TextEncoderLayers = textEncoderLayers;
+        LayerScale = [.. Enumerable.Range(1, textEncoderLayers).Select(i => new DeterministicRandom(seed, $"text_encoder.layer{i}.scale").Uniform(hiddenSize, 0.6))];
+        LayerShift = [.. Enumerable.Range(1, textEncoderLayers).Select(i => new DeterministicRandom(seed, $"text_encoder.layer{i}.shift").Uniform(hiddenSize, 0.3))];
+        FinalNormScale = [.. new DeterministicRandom(seed, "text_encoder.final_layer_norm.weight").Uniform(hiddenSize, 0.25).Select(v => 1f + v)];
+        FinalNormBias = new DeterministicRandom(seed, "text_encoder.final_layer_norm.bias").Uniform(hiddenSize, 0.1);
         TokenEmbedding = new DeterministicRandom(seed, "text_encoder.token_embedding")
             .Uniform(ClipVocabularyFiles.VocabularySize * TokenEmbeddingSize, 1.0);
         PositionEmbedding = new DeterministicRandom(seed, "text_encoder.position_embedding")
@@ -89,6 +97,21 @@ internal sealed class DemoModelWeights
     }
 
     public int HiddenSize { get; }
+
+    /// <summary>Residual layers of the text encoder; 0 for the single <c>Tanh</c> of the default demo model.</summary>
+    public int TextEncoderLayers { get; }
+
+    /// <summary>Per layer, [hidden]: layer i computes <c>h + tanh(h * scale + shift)</c>.</summary>
+    public float[][] LayerScale { get; }
+
+    /// <summary>Per layer, [hidden]; see <see cref="LayerScale"/>.</summary>
+    public float[][] LayerShift { get; }
+
+    /// <summary>[hidden]: the final layer norm's scale (CLIP's <c>final_layer_norm.weight</c>), used with layers only.</summary>
+    public float[] FinalNormScale { get; }
+
+    /// <summary>[hidden]: the final layer norm's bias.</summary>
+    public float[] FinalNormBias { get; }
 
     /// <summary>[49408, 8].</summary>
     public float[] TokenEmbedding { get; }
@@ -236,10 +259,55 @@ internal sealed class DemoModelWeights
             (fineSquares * fineSquares) - (2 * cross * cross) + (coarseSquares * coarseSquares));
     }
 
-    /// <summary>The text encoder's forward pass, [ids, hidden], computed in double precision.</summary>
+    /// <summary>The text encoder's <c>last_hidden_state</c>, [ids, hidden], computed in double precision.</summary>
     public float[] HiddenStates(ReadOnlySpan<int> ids)
     {
+        var layers = LayerStates(ids);
         var hidden = new float[ids.Length * HiddenSize];
+        for (var p = 0; p < ids.Length; p++)
+        {
+            var row = layers[^1].AsSpan(p * HiddenSize, HiddenSize);
+            if (TextEncoderLayers == 0)
+            {
+                for (var i = 0; i < HiddenSize; i++)
+                {
+                    hidden[(p * HiddenSize) + i] = (float)Math.Tanh(row[i]);
+                }
+
+                continue;
+            }
+
+            var mean = 0.0;
+            foreach (var v in row)
+            {
+                mean += v;
+            }
+
+            mean /= HiddenSize;
+            var variance = 0.0;
+            foreach (var v in row)
+            {
+                variance += (v - mean) * (v - mean);
+            }
+
+            var inverse = 1.0 / Math.Sqrt((variance / HiddenSize) + LayerNormEpsilon);
+            for (var i = 0; i < HiddenSize; i++)
+            {
+                hidden[(p * HiddenSize) + i] = (float)((((row[i] - mean) * inverse) * FinalNormScale[i]) + FinalNormBias[i]);
+            }
+        }
+
+        return hidden;
+    }
+
+    /// <summary>
+    /// The text encoder's states before its last activation or norm, [layers + 1][ids x hidden] in double precision:
+    /// the projected embeddings, then each layer's output (the <c>hidden_states.N</c> outputs when it has layers).
+    /// </summary>
+    public double[][] LayerStates(ReadOnlySpan<int> ids)
+    {
+        var states = new double[TextEncoderLayers + 1][];
+        var embedded = states[0] = new double[ids.Length * HiddenSize];
         Span<double> token = stackalloc double[TokenEmbeddingSize];
         for (var p = 0; p < ids.Length; p++)
         {
@@ -256,11 +324,22 @@ internal sealed class DemoModelWeights
                     sum += token[k] * TextProjection[(k * HiddenSize) + i];
                 }
 
-                hidden[(p * HiddenSize) + i] = (float)Math.Tanh(sum);
+                embedded[(p * HiddenSize) + i] = sum;
             }
         }
 
-        return hidden;
+        for (var layer = 1; layer <= TextEncoderLayers; layer++)
+        {
+            var previous = states[layer - 1];
+            var current = states[layer] = new double[previous.Length];
+            for (var j = 0; j < previous.Length; j++)
+            {
+                var i = j % HiddenSize;
+                current[j] = previous[j] + Math.Tanh((previous[j] * LayerScale[layer - 1][i]) + LayerShift[layer - 1][i]);
+            }
+        }
+
+        return states;
     }
 
     private static float[] DepthwiseKernel(double[] oneAxis, int channels)

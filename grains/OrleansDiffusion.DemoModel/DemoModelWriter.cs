@@ -35,9 +35,10 @@ public static class DemoModelWriter
         options ??= new DemoModelOptions();
         ArgumentOutOfRangeException.ThrowIfLessThan(options.HiddenSize, 1, nameof(options));
         ArgumentOutOfRangeException.ThrowIfNegative(options.UNetExtraConvLayers, nameof(options));
+        ArgumentOutOfRangeException.ThrowIfNegative(options.TextEncoderLayers, nameof(options));
 
         var signature = DemoModelSignature.For(options.Flavor);
-        var weights = new DemoModelWeights(options.HiddenSize, options.Seed ?? DemoModelOptions.DefaultSeed);
+        var weights = new DemoModelWeights(options.HiddenSize, options.Seed ?? DemoModelOptions.DefaultSeed, options.TextEncoderLayers);
 
         string Folder(string name) => Directory.CreateDirectory(Path.Combine(directory, name)).FullName;
         Directory.CreateDirectory(directory);
@@ -58,7 +59,7 @@ public static class DemoModelWriter
 
         if (signature.WritesComponentConfigs)
         {
-            DemoModelFiles.WriteComponentConfigs(textEncoder, unet, vaeDecoder, vaeEncoder, options.HiddenSize);
+            DemoModelFiles.WriteComponentConfigs(textEncoder, unet, vaeDecoder, vaeEncoder, options.HiddenSize, Math.Max(1, options.TextEncoderLayers));
         }
     }
 

@@ -8,7 +8,7 @@ namespace OrleansDiffusion.Silo.Cli;
 
 /// <summary>
 /// <c>generate [--model DIR] --prompt "..." --out FILE.png [--negative-prompt --steps --guidance --seed --width --height
-/// --scheduler --n --init-image FILE --strength --provider cpu|cuda --threads N]</c>
+/// --scheduler --n --init-image FILE --strength --clip-skip N --provider cpu|cuda --threads N]</c>
 /// </summary>
 internal static class GenerateCommand
 {
@@ -17,7 +17,7 @@ internal static class GenerateCommand
     public static readonly string[] Options =
     [
         "model", "prompt", "negative-prompt", "steps", "guidance", "seed", "width", "height", "scheduler", "n",
-        "init-image", "strength", "out", "provider", "threads",
+        "init-image", "strength", "clip-skip", "out", "provider", "threads",
     ];
 
     public static int Run(ParsedArguments args, TextWriter output, TextWriter progressOutput, CancellationToken cancellationToken)
@@ -87,6 +87,7 @@ internal static class GenerateCommand
             ImageCount = args.Int("n", 1),
             InitImage = initImage,
             Strength = strength,
+            ClipSkip = args.Int("clip-skip", 1),
         };
 
         try

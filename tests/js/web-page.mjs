@@ -32,7 +32,7 @@ try {
 
   await page.fill("#prompt", "a small red boat on a calm lake");
   await page.waitForFunction(() => /^\d+ \/ \d+ tokens$/.test(document.querySelector("#token-count").textContent));
-  print("tokens", { count: await page.textContent("#token-count"), warning: await page.isVisible("#token-warning") });
+  print("tokens", { count: await page.textContent("#token-count"), chunks: await page.isVisible("#token-chunks") });
 
   await page.fill("#width", "64");
   await page.fill("#height", "64");
@@ -65,8 +65,8 @@ try {
   });
 
   await page.fill("#prompt", Array(90).fill("cat").join(" "));
-  await page.waitForSelector("#token-warning", { state: "visible" });
-  print("long-prompt", { count: await page.textContent("#token-count"), warning: await page.textContent("#token-warning") });
+  await page.waitForSelector("#token-chunks", { state: "visible" });
+  print("long-prompt", { count: await page.textContent("#token-count"), chunks: await page.textContent("#token-chunks") });
 
   if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
 } catch (error) {

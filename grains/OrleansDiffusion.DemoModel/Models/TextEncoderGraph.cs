@@ -5,7 +5,9 @@ using DataType = Onnx.TensorProto.Types.DataType;
 namespace OrleansDiffusion.DemoModel.Models;
 
 /// <summary>
-/// input_ids -> token embedding + position embedding -> MatMul to the hidden size -> Tanh = last_hidden_state;
+/// input_ids -> token embedding + position embedding -> MatMul to the hidden size, then either one Tanh (the default)
+/// or CLIP's shape: residual layers <c>h + tanh(h * scale + shift)</c> and a final LayerNormalization, with every
+/// layer's output before the norm as <c>hidden_states.N</c> (as optimum names them). last_hidden_state is the result;
 /// pooler_output is its mean over the sequence.
 /// </summary>
 internal static class TextEncoderGraph
@@ -25,13 +27,45 @@ internal static class TextEncoderGraph
         var positions = g.Node("Slice", [positionTable, g.Int64s("zero", 0), length, g.Int64s("axis0", 0)]);
 
         var projection = g.Constant("projection", weights.TextProjection, d, weights.HiddenSize);
-        var hidden = g.Node("Tanh", [g.Node("MatMul", [g.Node("Add", [tokens, positions]), projection])]);
+        var embedded = g.Node("MatMul", [g.Node("Add", [tokens, positions]), projection]);
+        string hidden;
+        var layerOutputs = new List<string>();
+        if (weights.TextEncoderLayers == 0)
+        {
+            hidden = g.Node("Tanh", [embedded]);
+        }
+        else
+        {
+            var state = embedded;
+            layerOutputs.Add(state);
+            for (var layer = 0; layer < weights.TextEncoderLayers; layer++)
+            {
+                var activation = g.Node("Tanh", [g.Node("Add", [
+                    g.Node("Mul", [state, g.Constant("layer_scale", weights.LayerScale[layer], weights.HiddenSize)]),
+                    g.Constant("layer_shift", weights.LayerShift[layer], weights.HiddenSize)])]);
+                state = g.Node("Add", [state, activation]);
+                layerOutputs.Add(state);
+            }
+
+            hidden = g.Node("LayerNormalization", [
+                state,
+                g.Constant("final_layer_norm_weight", weights.FinalNormScale, weights.HiddenSize),
+                g.Constant("final_layer_norm_bias", weights.FinalNormBias, weights.HiddenSize)],
+                OnnxAttribute.Int("axis", -1), OnnxAttribute.Float("epsilon", (float)DemoModelWeights.LayerNormEpsilon));
+        }
+
         var pooled = g.Node("ReduceMean", [hidden], OnnxAttribute.Ints("axes", 1), OnnxAttribute.Int("keepdims", 0));
 
         g.Output(g.CastTo(hidden, DataType.Float, signature.Float), "last_hidden_state", signature.Float,
             "batch", signature.SequenceLength, (long)weights.HiddenSize);
         g.Output(g.CastTo(pooled, DataType.Float, signature.Float), "pooler_output", signature.Float,
             "batch", (long)weights.HiddenSize);
+        for (var i = 0; i < layerOutputs.Count; i++)
+        {
+            g.Output(g.CastTo(layerOutputs[i], DataType.Float, signature.Float), $"hidden_states.{i}", signature.Float,
+                "batch", signature.SequenceLength, (long)weights.HiddenSize);
+        }
+
         g.Save(path, DemoModelWriter.DemoModelNotice);
     }
 }

@@ -22,7 +22,9 @@ internal static class UNetGraph
         var timestepInput = signature.ScalarTimestep
             ? g.Input("timestep", signature.Timestep)
             : g.Input("timestep", signature.Timestep, "steps");
-        var textInput = g.Input("encoder_hidden_states", signature.Float, "batch", signature.SequenceLength, (long)weights.HiddenSize);
+        // Every exporter marks the text's sequence axis dynamic (optimum; the diffusers script's and Olive's dynamic_axes):
+        // AUTOMATIC1111-style prompts longer than one chunk arrive as 77 x chunks tokens.
+        var textInput = g.Input("encoder_hidden_states", signature.Float, "batch", "sequence", (long)weights.HiddenSize);
 
         var sample = g.CastTo(sampleInput, signature.Float, DataType.Float);
         var text = g.CastTo(textInput, signature.Float, DataType.Float);
@@ -46,10 +48,17 @@ internal static class UNetGraph
         // it, ~ 0) adds its token's share of two hue coordinates and a brightness. hue = h / sqrt(|h|^2 + softness^2)
         // is a unit vector for any real prompt, so every prompt gets a clear colour, and 0 for the empty one;
         // brightness = tanh(b). tint = [hue, brightness] @ TintToLatent, [B, 4, 1, 1].
+        // The empty prompt's states are repeated once per 77-token chunk (an empty chunk encodes as the empty prompt),
+        // then cut to the text's length.
         var length = g.Node("Shape", [text], OnnxAttribute.Int("start", 1), OnnxAttribute.Int("end", 2));
-        var emptyText = g.Node("Slice", [
+        var chunks = g.Node("Div", [
+            g.Node("Add", [length, g.Int64s("chunk_round_up", DemoModelSignature.MaxSequenceLength - 1)]),
+            g.Int64s("chunk_length", DemoModelSignature.MaxSequenceLength)]);
+        var repeats = g.Node("Concat", [g.Int64s("repeat_batch", 1), chunks, g.Int64s("repeat_hidden", 1)], OnnxAttribute.Int("axis", 0));
+        var emptyChunks = g.Node("Tile", [
             g.Constant("empty_prompt_hidden_states", weights.EmptyHiddenStates, 1, DemoModelSignature.MaxSequenceLength, weights.HiddenSize),
-            g.Int64s("zero", 0), length, g.Int64s("axis1_sequence", 1)]);
+            repeats]);
+        var emptyText = g.Node("Slice", [emptyChunks, g.Int64s("zero", 0), length, g.Int64s("axis1_sequence", 1)]);
         var changed = g.Node("Tanh", [g.Node("Mul", [
             g.Node("ReduceSumSquare", [g.Node("Sub", [text, emptyText])], OnnxAttribute.Ints("axes", 2), OnnxAttribute.Int("keepdims", 1)),
             g.Scalar("change_sensitivity", 4f / weights.HiddenSize)])]);

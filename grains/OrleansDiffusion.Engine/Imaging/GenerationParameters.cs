@@ -44,6 +44,9 @@ public sealed partial record GenerationParameters
     /// <summary>img2img only: A1111 "Denoising strength".</summary>
     public float? Strength { get; init; }
 
+    /// <summary>A1111 "Clip skip" (<c>CLIP_stop_at_last_layers</c>); written only above 1, as A1111 writes it.</summary>
+    public int? ClipSkip { get; init; }
+
     public int? BatchIndex { get; init; }
 
     public int? ImageIndex { get; init; }
@@ -90,6 +93,11 @@ public sealed partial record GenerationParameters
         if (Strength is { } strength)
         {
             parameters.Add(new("Denoising strength", Format(strength)));
+        }
+
+        if (ClipSkip is > 1 and var clipSkip)
+        {
+            parameters.Add(new("Clip skip", Format(clipSkip)));
         }
 
         var text = new StringBuilder(Prompt.Length + NegativePrompt.Length + 160);
@@ -197,6 +205,7 @@ public sealed partial record GenerationParameters
             ModelHash = values.GetValueOrDefault("Model hash"),
             ModelName = values.GetValueOrDefault("Model"),
             Strength = TryGetFloat(values, "Denoising strength", out var strength) ? strength : null,
+            ClipSkip = TryGetInt(values, "Clip skip", out var clipSkip) ? clipSkip : null,
         };
     }
 

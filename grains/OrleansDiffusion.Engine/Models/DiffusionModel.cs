@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
+using OrleansDiffusion.Engine.Numerics;
 using OrleansDiffusion.Engine.Tokenization;
 
 namespace OrleansDiffusion.Engine.Models;
@@ -20,6 +21,7 @@ public sealed partial class DiffusionModel : IDisposable
 
     private readonly SessionOptions _sessionOptions;
     private bool _disposed;
+    private FinalLayerNorm? _finalLayerNorm;
 
     private DiffusionModel(ModelFolder folder, SessionOptions options, ExecutionProvider provider, string? fallbackReason)
     {
@@ -49,6 +51,11 @@ public sealed partial class DiffusionModel : IDisposable
             }
 
             UNetSignature.RequireFloat(TextEncoder, HiddenState);
+            TextEncoderLayers = TextEncoderOutputs.LayerCount(TextEncoder.Outputs.Select(o => o.Name));
+            for (var layer = 0; layer <= (TextEncoderLayers ?? -1); layer++)
+            {
+                UNetSignature.RequireFloat(TextEncoder, TextEncoder.RequireOutput(TextEncoderOutputs.HiddenStatesPrefix + layer, 3));
+            }
             UNetSig = UNetSignature.Read(UNet);
             var hidden = HiddenState.Dimensions[2];
             var expected = UNetSig.EncoderHiddenStates.Dimensions[2];
@@ -111,6 +118,15 @@ public sealed partial class DiffusionModel : IDisposable
 
     public TensorSpec HiddenState { get; }
 
+    /// <summary>
+    /// The text encoder's layer count when it outputs every <c>hidden_states.N</c> (optimum exports with hidden states);
+    /// null when it does not, and CLIP skip is then unavailable.
+    /// </summary>
+    public int? TextEncoderLayers { get; }
+
+    /// <summary>The largest CLIP skip this model runs: its text encoder's layer count, or 1 (no skip).</summary>
+    public int MaxClipSkip => TextEncoderLayers ?? 1;
+
     public UNetSignature UNetSig { get; }
 
     public TensorSpec DecoderInput { get; }
@@ -164,6 +180,17 @@ public sealed partial class DiffusionModel : IDisposable
     }
 
     internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    /// <summary>
+    /// The output CLIP skip <paramref name="clipSkip"/> reads (AUTOMATIC1111's <c>hidden_states[-clipSkip]</c>):
+    /// <c>last_hidden_state</c> for 1, else <c>hidden_states.(N + 1 - clipSkip)</c>, which still needs the final layer norm.
+    /// </summary>
+    internal TensorSpec ClipSkipOutput(int clipSkip) => clipSkip == 1
+        ? HiddenState
+        : TextEncoder.RequireOutput(TextEncoderOutputs.HiddenStatesPrefix + (TextEncoderLayers!.Value + 1 - clipSkip), 3);
+
+    /// <summary>The text encoder's final layer norm, recovered once by <paramref name="fit"/> on first use.</summary>
+    internal FinalLayerNorm GetFinalLayerNorm(Func<FinalLayerNorm> fit) => LazyInitializer.EnsureInitialized(ref _finalLayerNorm, fit);
 
     private static ClipTokenizer LoadTokenizer(ModelFolder folder)
     {

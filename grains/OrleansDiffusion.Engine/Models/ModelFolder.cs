@@ -14,12 +14,17 @@ public sealed class ModelFolder
     /// <summary>The SD 1.x/2.x VAE scaling factor, used when no VAE config says otherwise.</summary>
     public const float DefaultVaeScalingFactor = 0.18215f;
 
-    private ModelFolder(string root, SchedulerConfig schedulerConfig, float vaeScalingFactor, bool isDemo)
+    /// <summary>CLIP's <c>layer_norm_eps</c>, used when the text encoder's config does not say.</summary>
+    public const double DefaultLayerNormEpsilon = 1e-5;
+
+    private ModelFolder(string root, SchedulerConfig schedulerConfig, float vaeScalingFactor, bool isDemo, int? textEncoderLayers, double layerNormEpsilon)
     {
         Root = root;
         SchedulerConfig = schedulerConfig;
         VaeScalingFactor = vaeScalingFactor;
         IsDemoModel = isDemo;
+        TextEncoderLayers = textEncoderLayers;
+        TextEncoderLayerNormEpsilon = layerNormEpsilon;
     }
 
     public string Root { get; }
@@ -33,6 +38,18 @@ public sealed class ModelFolder
 
     /// <summary>Whether <c>model_index.json</c> marks this folder as the project's tiny demo model.</summary>
     public bool IsDemoModel { get; }
+
+    /// <summary>
+    /// The text encoder's layer count when its export outputs every <c>hidden_states.N</c> (read from the ONNX file
+    /// without loading it); null when it does not, and CLIP skip is then unavailable.
+    /// </summary>
+    public int? TextEncoderLayers { get; }
+
+    /// <summary>The largest CLIP skip (AUTOMATIC1111's <c>CLIP_stop_at_last_layers</c>) this model can run: its layer count, or 1.</summary>
+    public int MaxClipSkip => TextEncoderLayers ?? 1;
+
+    /// <summary>The final layer norm's epsilon, from <c>text_encoder/config.json</c> (<c>layer_norm_eps</c>) or CLIP's default.</summary>
+    public double TextEncoderLayerNormEpsilon { get; }
 
     public string TokenizerDirectory => System.IO.Path.Combine(Root, "tokenizer");
 
@@ -84,7 +101,19 @@ public sealed class ModelFolder
         var scaling = ReadScalingFactor(System.IO.Path.Combine(root, "vae_decoder", "config.json"))
             ?? ReadScalingFactor(System.IO.Path.Combine(root, "vae_encoder", "config.json"))
             ?? DefaultVaeScalingFactor;
-        return new ModelFolder(root, schedulerConfig, scaling, isDemo);
+        var textEncoderPath = System.IO.Path.Combine(root, "text_encoder", "model.onnx");
+        int? layers;
+        try
+        {
+            layers = TextEncoderOutputs.LayerCount(TextEncoderOutputs.ReadOutputNames(textEncoderPath));
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidModelException(textEncoderPath, e.Message, e);
+        }
+
+        var epsilon = ReadPositiveNumber(System.IO.Path.Combine(root, "text_encoder", "config.json"), "layer_norm_eps") ?? DefaultLayerNormEpsilon;
+        return new ModelFolder(root, schedulerConfig, scaling, isDemo, layers, epsilon);
     }
 
     private static void RequireFile(string path, string why)
@@ -133,6 +162,27 @@ public sealed class ModelFolder
         }
 
         return factor;
+    }
+
+    private static double? ReadPositiveNumber(string configPath, string key)
+    {
+        if (!File.Exists(configPath))
+        {
+            return null;
+        }
+
+        var config = ReadJsonObject(configPath);
+        if (!config.TryGetProperty(key, out var value))
+        {
+            return null;
+        }
+
+        if (value.ValueKind != JsonValueKind.Number || !value.TryGetDouble(out var number) || !(number > 0) || !double.IsFinite(number))
+        {
+            throw new InvalidModelException(configPath, $"{key} must be a positive number, not {value.GetRawText()}.");
+        }
+
+        return number;
     }
 
     public override string ToString() => Root.ToString(CultureInfo.InvariantCulture);

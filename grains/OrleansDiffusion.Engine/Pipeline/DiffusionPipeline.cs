@@ -23,7 +23,10 @@ public sealed class DiffusionPipeline(DiffusionModel model, GenerationLimits? li
     public GenerationLimits Limits => _limits;
 
     /// <summary>Runs one job to completion on the calling thread.</summary>
-    /// <exception cref="ArgumentException">A request field is out of bounds, or img2img without a VAE encoder.</exception>
+    /// <exception cref="ArgumentException">
+    /// A request field is out of bounds, a prompt's attention syntax is bad (<see cref="InvalidPromptException"/>), a CLIP
+    /// skip the text encoder cannot run, or img2img without a VAE encoder.
+    /// </exception>
     /// <exception cref="OperationCanceledException">Cancelled; checked before every step and inside ONNX Runtime.</exception>
     public GenerationResult Generate(GenerationRequest request, IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default) =>
         GenerateBatch([request], progress, cancellationToken)[0];
@@ -47,6 +50,7 @@ public sealed class DiffusionPipeline(DiffusionModel model, GenerationLimits? li
         {
             ArgumentNullException.ThrowIfNull(request, nameof(requests));
             request.Validate(_limits);
+            PromptEncoder.RequireClipSkip(model, request.ClipSkip);
             if (request.InitImage is not null && model.VaeEncoder is null)
             {
                 throw new ArgumentException($"img2img needs a vae_encoder/ folder, which {model.Folder.Root} does not have.", nameof(requests));
@@ -102,58 +106,103 @@ public sealed class DiffusionPipeline(DiffusionModel model, GenerationLimits? li
 
         // LCM UNets take the guidance as an embedding (timestep_cond) and run without the unconditional pass.
         var guided = first.GuidanceScale > 1f && model.UNetSig.TimestepCond is null;
-        var conditional = requests.Select(r => EncodeText(r.Prompt, runOptions)).ToArray();
-        var unconditional = guided ? requests.Select(r => EncodeText(r.NegativePrompt, runOptions)).ToArray() : null;
+        var (conditional, unconditional) = EncodePrompts(requests, guided, runOptions);
         var textTime = Stopwatch.GetElapsedTime(started);
 
-        using var loop = new DenoisingLoop(
-            model,
-            createScheduler,
-            first.Steps,
-            owners.Length,
-            latentHeight,
-            latentWidth,
-            conditional[0].Sequence,
-            conditional[0].Hidden,
-            owners.Select(o => requests[o.Request].GuidanceScale).ToArray(),
-            guided,
-            owners.Select(o => o.Seed).ToArray(),
-            runOptions);
-        for (var i = 0; i < owners.Length; i++)
+        // Requests whose prompts encode to the same number of chunks share a UNet batch; the groups step together, so
+        // that progress and cancellation stay those of one run, and each image is what it would be alone. The first
+        // group holds request 0, whose first image is the one previewed.
+        var groups = new List<ImageGroup>();
+        try
         {
-            loop.SetHiddenStates(i, conditional[owners[i].Request].Values, unconditional: false);
-            if (unconditional is not null)
+            foreach (var group in owners.Select((owner, index) => (owner, index)).GroupBy(o => conditional[o.owner.Request].Sequence))
             {
-                loop.SetHiddenStates(i, unconditional[owners[i].Request].Values, unconditional: true);
+                var members = group.Select(g => g.index).ToArray();
+                RequireSequence(group.Key);
+                var loop = new DenoisingLoop(
+                    model,
+                    createScheduler,
+                    first.Steps,
+                    members.Length,
+                    latentHeight,
+                    latentWidth,
+                    group.Key,
+                    conditional[owners[members[0]].Request].Hidden,
+                    members.Select(i => requests[owners[i].Request].GuidanceScale).ToArray(),
+                    guided,
+                    members.Select(i => owners[i].Seed).ToArray(),
+                    runOptions);
+                groups.Add(new ImageGroup(loop, members));
+                for (var local = 0; local < members.Length; local++)
+                {
+                    var request = owners[members[local]].Request;
+                    loop.SetHiddenStates(local, conditional[request].Values, unconditional: false);
+                    if (unconditional is not null)
+                    {
+                        loop.SetHiddenStates(local, unconditional[request].Values, unconditional: true);
+                    }
+                }
+            }
+
+            return Denoise(requests, owners, groups, kind, karras, latentHeight, latentWidth, started, textTime, runOptions, progress, cancellationToken);
+        }
+        finally
+        {
+            foreach (var group in groups)
+            {
+                group.Loop.Dispose();
             }
         }
+    }
 
-        var timesteps = loop.Scheduler.Timesteps.Length;
+    private IReadOnlyList<GenerationResult> Denoise(
+        IReadOnlyList<GenerationRequest> requests,
+        (int Request, long Seed)[] owners,
+        List<ImageGroup> groups,
+        SchedulerKind kind,
+        bool karras,
+        int latentHeight,
+        int latentWidth,
+        long started,
+        TimeSpan textTime,
+        RunOptions runOptions,
+        IProgress<GenerationProgress>? progress,
+        CancellationToken cancellationToken)
+    {
+        var first = requests[0];
+        var preview = groups[0].Loop;
+        var timesteps = preview.Scheduler.Timesteps.Length;
         var beginIndex = 0;
         var imageEncoderTime = TimeSpan.Zero;
         if (first.InitImage is null)
         {
-            for (var i = 0; i < owners.Length; i++)
+            foreach (var (loop, members) in groups)
             {
-                var slice = loop.Latents.Slice(i * loop.LatentLength, loop.LatentLength);
-                loop.GeneratorFor(i).FillNormal(slice);
-                System.Numerics.Tensors.TensorPrimitives.Multiply(slice, loop.SchedulerFor(i).InitNoiseSigma, slice);
+                for (var i = 0; i < members.Length; i++)
+                {
+                    var slice = loop.Latents.Slice(i * loop.LatentLength, loop.LatentLength);
+                    loop.GeneratorFor(i).FillNormal(slice);
+                    System.Numerics.Tensors.TensorPrimitives.Multiply(slice, loop.SchedulerFor(i).InitNoiseSigma, slice);
+                }
             }
         }
         else
         {
             var encodeStarted = Stopwatch.GetTimestamp();
-            var initLatents = EncodeImage(first.InitImage, first.Width, first.Height, loop.LatentLength, runOptions);
+            var initLatents = EncodeImage(first.InitImage, first.Width, first.Height, preview.LatentLength, runOptions);
             imageEncoderTime = Stopwatch.GetElapsedTime(encodeStarted);
 
             // diffusers: init_timestep = min(int(steps * strength), steps); start = steps - init_timestep.
             var initTimestep = Math.Min((int)(first.Steps * first.Strength), first.Steps);
             beginIndex = Math.Max(first.Steps - initTimestep, 0);
-            var noise = new float[loop.LatentLength];
-            for (var i = 0; i < owners.Length; i++)
+            var noise = new float[preview.LatentLength];
+            foreach (var (loop, members) in groups)
             {
-                loop.GeneratorFor(i).FillNormal(noise);
-                loop.SchedulerFor(i).AddNoise(initLatents, noise, beginIndex, loop.Latents.Slice(i * loop.LatentLength, loop.LatentLength));
+                for (var i = 0; i < members.Length; i++)
+                {
+                    loop.GeneratorFor(i).FillNormal(noise);
+                    loop.SchedulerFor(i).AddNoise(initLatents, noise, beginIndex, loop.Latents.Slice(i * loop.LatentLength, loop.LatentLength));
+                }
             }
         }
 
@@ -163,14 +212,18 @@ public sealed class DiffusionPipeline(DiffusionModel model, GenerationLimits? li
         for (var index = beginIndex; index < timesteps; index++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            loop.Step(index);
+            foreach (var group in groups)
+            {
+                group.Loop.Step(index);
+            }
+
             if (progress is not null)
             {
                 var done = index - beginIndex + 1;
-                var preview = previewInterval > 0 && (done % previewInterval == 0 || done == total)
-                    ? LatentPreview.Render(loop.Latents[..loop.LatentLength], latentWidth, latentHeight)
+                var image = previewInterval > 0 && (done % previewInterval == 0 || done == total)
+                    ? LatentPreview.Render(preview.Latents[..preview.LatentLength], latentWidth, latentHeight)
                     : null;
-                progress.Report(new GenerationProgress(done, total, Stopwatch.GetElapsedTime(started), preview));
+                progress.Report(new GenerationProgress(done, total, Stopwatch.GetElapsedTime(started), image));
             }
         }
 
@@ -180,25 +233,65 @@ public sealed class DiffusionPipeline(DiffusionModel model, GenerationLimits? li
         var images = new GeneratedImage[owners.Length];
         var vaeTime = TimeSpan.Zero;
         var pngTime = TimeSpan.Zero;
-        for (var i = 0; i < owners.Length; i++)
+        foreach (var (loop, members) in groups)
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var vaeStarted = Stopwatch.GetTimestamp();
-            var pixels = Decode(loop.Latents.Slice(i * loop.LatentLength, loop.LatentLength), latentHeight, latentWidth, runOptions);
-            vaeTime += Stopwatch.GetElapsedTime(vaeStarted);
+            for (var i = 0; i < members.Length; i++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var vaeStarted = Stopwatch.GetTimestamp();
+                var pixels = Decode(loop.Latents.Slice(i * loop.LatentLength, loop.LatentLength), latentHeight, latentWidth, runOptions);
+                vaeTime += Stopwatch.GetElapsedTime(vaeStarted);
 
-            var pngStarted = Stopwatch.GetTimestamp();
-            var request = requests[owners[i].Request];
-            var infotext = Describe(request, kind, karras, owners[i].Seed).ToInfotext();
-            var png = PngEncoder.Encode(pixels, request.Width, request.Height, infotext);
-            pngTime += Stopwatch.GetElapsedTime(pngStarted);
-            images[i] = new GeneratedImage(png, owners[i].Seed, request.Width, request.Height, infotext);
+                var pngStarted = Stopwatch.GetTimestamp();
+                var owner = owners[members[i]];
+                var request = requests[owner.Request];
+                var infotext = Describe(request, kind, karras, owner.Seed).ToInfotext();
+                var png = PngEncoder.Encode(pixels, request.Width, request.Height, infotext);
+                pngTime += Stopwatch.GetElapsedTime(pngStarted);
+                images[members[i]] = new GeneratedImage(png, owner.Seed, request.Width, request.Height, infotext);
+            }
         }
 
         var timings = new StageTimings(textTime, imageEncoderTime, denoiseTime, total, vaeTime, pngTime);
         return requests
             .Select((_, index) => new GenerationResult(images.Where((_, i) => owners[i].Request == index).ToList(), timings))
             .ToList();
+    }
+
+    /// <summary>
+    /// Each request's prompt and, with guidance, negative prompt, encoded as AUTOMATIC1111 does; the shorter of the two
+    /// is padded with empty chunks to the longer (A1111's <c>pad_cond_uncond</c>), so that they share one UNet batch.
+    /// </summary>
+    private (TextEmbedding[] Conditional, TextEmbedding[]? Unconditional) EncodePrompts(IReadOnlyList<GenerationRequest> requests, bool guided, RunOptions runOptions)
+    {
+        var encoder = new PromptEncoder(model, runOptions);
+        var conditional = new TextEmbedding[requests.Count];
+        var unconditional = guided ? new TextEmbedding[requests.Count] : null;
+        for (var r = 0; r < requests.Count; r++)
+        {
+            var clipSkip = requests[r].ClipSkip;
+            conditional[r] = encoder.Encode(requests[r].Prompt, clipSkip);
+            if (unconditional is not null)
+            {
+                unconditional[r] = encoder.Encode(requests[r].NegativePrompt, clipSkip);
+                var chunks = Math.Max(conditional[r].Chunks, unconditional[r].Chunks);
+                conditional[r] = encoder.PadTo(conditional[r], chunks, clipSkip);
+                unconditional[r] = encoder.PadTo(unconditional[r], chunks, clipSkip);
+            }
+        }
+
+        return (conditional, unconditional);
+    }
+
+    /// <summary>A UNet export traced with a fixed text length takes exactly that many tokens.</summary>
+    private void RequireSequence(int sequence)
+    {
+        var fixedLength = model.UNetSig.EncoderHiddenStates.Dimensions[1];
+        if (fixedLength > 0 && fixedLength != sequence)
+        {
+            throw new ArgumentException(
+                $"This UNet export takes exactly {fixedLength} text tokens (one chunk of 75 and start and end); the prompt or negative prompt needs {sequence / ClipTokenizer.SequenceLength} chunks. Shorten it to 75 tokens without BREAK, or use an export whose encoder_hidden_states has a dynamic sequence axis.");
+        }
     }
 
     /// <summary>The infotext fields for one image of <paramref name="request"/>.</summary>
@@ -215,24 +308,12 @@ public sealed class DiffusionPipeline(DiffusionModel model, GenerationLimits? li
         Height = request.Height,
         ModelName = model.Folder.Name,
         Strength = request.InitImage is null ? null : request.Strength,
+        ClipSkip = request.ClipSkip > 1 ? request.ClipSkip : null,
     };
 
-    /// <summary>Tokenizes and encodes one prompt; the result is <c>[77, hidden]</c> floats.</summary>
-    internal TextEmbedding EncodeText(string prompt, RunOptions runOptions)
-    {
-        var ids = model.Tokenizer.Tokenize(prompt).Ids;
-        using var input = new TensorBuffer(model.InputIds.ElementType, [1, ids.Length]);
-        input.WriteIds(0, ids);
-        using var outputs = model.TextEncoder.Session.Run(runOptions, [model.InputIds.Name], [input.Value], [model.HiddenState.Name]);
-        var output = outputs[0];
-        var shape = output.GetTensorTypeAndShape().Shape;
-        if (shape.Length != 3 || shape[0] != 1 || shape[1] != ids.Length)
-        {
-            throw new InvalidModelException(model.TextEncoder.Path, $"{model.HiddenState.Name} came back as [{string.Join(", ", shape)}], expected [1, {ids.Length}, hidden].");
-        }
-
-        return new TextEmbedding(ReadFloats(output), (int)shape[1], (int)shape[2]);
-    }
+    /// <summary>Encodes one prompt as the pipeline does; the result is <c>[77 x chunks, hidden]</c> floats.</summary>
+    internal TextEmbedding EncodeText(string prompt, RunOptions runOptions, int clipSkip = 1) =>
+        new PromptEncoder(model, runOptions).Encode(prompt, clipSkip);
 
     private float[] EncodeImage(float[] image, int width, int height, int latentLength, RunOptions runOptions)
     {
@@ -283,5 +364,6 @@ public sealed class DiffusionPipeline(DiffusionModel model, GenerationLimits? li
         return value.GetTensorDataAsSpan<float>().ToArray();
     }
 
-    internal sealed record TextEmbedding(float[] Values, int Sequence, int Hidden);
+    /// <summary>The images of one UNet batch: its loop and, for each of its images, the image's index in the run.</summary>
+    private readonly record struct ImageGroup(DenoisingLoop Loop, int[] Members);
 }

@@ -39,6 +39,13 @@ public sealed record GenerationRequest
     /// <summary>img2img: how much of the schedule to run over the init image (0 keeps it, 1 ignores it). Default: 0.75.</summary>
     public float Strength { get; init; } = 0.75f;
 
+    /// <summary>
+    /// CLIP skip as AUTOMATIC1111 counts it (<c>CLIP_stop_at_last_layers</c>): 1 uses the text encoder's last layer, 2 the
+    /// one before it, and so on, through the final layer norm. Above 1 the text encoder export must output its hidden
+    /// states. Default: 1.
+    /// </summary>
+    public int ClipSkip { get; init; } = 1;
+
     /// <summary>Render a cheap latent preview every this many steps; 0 for none. Default: 0.</summary>
     public int PreviewInterval { get; init; }
 
@@ -54,6 +61,7 @@ public sealed record GenerationRequest
         CheckSide(Height, limits.MaxHeight, nameof(Height), limits.MinSide);
         Check(ImageCount >= 1 && ImageCount <= limits.MaxImages, nameof(ImageCount), $"must be between 1 and {limits.MaxImages}, not {ImageCount}");
         Check(PreviewInterval >= 0, nameof(PreviewInterval), "must not be negative");
+        Check(ClipSkip >= 1, nameof(ClipSkip), $"must be at least 1 (1 uses the last layer), not {ClipSkip}");
         if (InitImage is not null)
         {
             Check(InitImage.Length == 3 * Width * Height, nameof(InitImage), $"must hold 3 x {Width} x {Height} floats, not {InitImage.Length}");

@@ -19,12 +19,13 @@ public sealed partial class ClipTokenizer
 
     private readonly BpeTokenizer _bpe;
 
-    private ClipTokenizer(BpeTokenizer bpe, int bosId, int eosId, int padId)
+    private ClipTokenizer(BpeTokenizer bpe, int bosId, int eosId, int padId, int? commaId)
     {
         _bpe = bpe;
         BosId = bosId;
         EosId = eosId;
         PadId = padId;
+        CommaId = commaId;
     }
 
     public int BosId { get; }
@@ -33,6 +34,9 @@ public sealed partial class ClipTokenizer
 
     /// <summary>The padding id: <c>&lt;|endoftext|&gt;</c> for SD 1.x tokenizers, <c>!</c> (0) for SD 2.x.</summary>
     public int PadId { get; }
+
+    /// <summary>The id of <c>,&lt;/w&gt;</c>, where AUTOMATIC1111's chunking prefers to cut; null when the vocabulary has none.</summary>
+    public int? CommaId { get; }
 
     /// <summary>
     /// Loads <c>vocab.json</c> and <c>merges.txt</c> from a model's <c>tokenizer/</c> folder, and the padding token
@@ -100,13 +104,25 @@ public sealed partial class ClipTokenizer
             EndOfWordSuffix = "</w>",
             ByteLevel = true,
         });
-        return new ClipTokenizer(bpe, bos, eos, pad);
+        int? comma = vocabulary.TryGetValue(",</w>", out var commaId) ? commaId : null;
+        return new ClipTokenizer(bpe, bos, eos, pad, comma);
     }
 
     /// <summary>The content token ids of <paramref name="prompt"/>, without start/end tokens or truncation.</summary>
     public IReadOnlyList<int> EncodeContent(string prompt) => _bpe.EncodeToIds(prompt);
 
-    /// <summary>Tokenizes a prompt into the fixed-length sequence the text encoder takes.</summary>
+    /// <summary>
+    /// The prompt as the engine encodes it: AUTOMATIC1111's attention syntax read (<see cref="PromptAttention"/>),
+    /// then cut into chunks of 75 tokens as A1111 cuts them, each with its weights.
+    /// </summary>
+    /// <exception cref="InvalidPromptException">An attention weight is not a finite number.</exception>
+    public ChunkedPrompt Chunk(string prompt) =>
+        PromptChunker.Chunk(prompt, EncodeContent, BosId, EosId, PadId, CommaId);
+
+    /// <summary>
+    /// Tokenizes the prompt's text as written (no attention syntax) into one sequence of the fixed length, as a plain
+    /// CLIP pipeline would: what is beyond <see cref="MaxContentTokens"/> is dropped and reported.
+    /// </summary>
     public TokenizedPrompt Tokenize(string prompt)
     {
         var tokens = _bpe.EncodeToTokens(prompt, out _);

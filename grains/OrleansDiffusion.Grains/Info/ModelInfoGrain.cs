@@ -29,9 +29,24 @@ public sealed class ModelInfoGrain(ModelCatalog catalog) : Grain, IModelInfoGrai
             throw new ArgumentException($"Prompt must be at most {ModelCatalog.MaxPromptLength} characters.", nameof(prompt));
         }
 
+        // Refused here as a plain ArgumentException, which every caller answers as bad input.
+        if (!PromptAttention.TryParse(prompt, out _, out var error))
+        {
+            throw new ArgumentException($"Prompt: {error}", nameof(prompt));
+        }
+
         var entry = catalog.Get(string.IsNullOrEmpty(model) ? catalog.DefaultModelId : model);
         var tokenizer = Tokenizers.GetOrAdd(entry.Folder.TokenizerDirectory, ClipTokenizer.Load);
         var result = tokenizer.Tokenize(prompt);
-        return Task.FromResult(new TokenizeResult(entry.Id, result.Ids, result.Tokens, result.ContentTokenCount, ClipTokenizer.MaxContentTokens, result.Truncated));
+        var chunked = tokenizer.Chunk(prompt);
+        return Task.FromResult(new TokenizeResult(
+            entry.Id,
+            result.Ids,
+            result.Tokens,
+            result.ContentTokenCount,
+            ClipTokenizer.MaxContentTokens,
+            result.Truncated,
+            [.. chunked.Chunks.Select(c => new TokenizedChunk(c.Ids, c.Weights))],
+            chunked.TokenCount));
     }
 }

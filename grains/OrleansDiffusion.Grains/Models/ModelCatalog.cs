@@ -5,6 +5,7 @@ using OrleansDiffusion.DemoModel;
 using OrleansDiffusion.Engine.Models;
 using OrleansDiffusion.Engine.Pipeline;
 using OrleansDiffusion.Engine.Schedulers;
+using OrleansDiffusion.Engine.Tokenization;
 using OrleansDiffusion.Grains.Hosting;
 
 namespace OrleansDiffusion.Grains.Models;
@@ -85,6 +86,16 @@ public sealed partial class ModelCatalog
             throw new ArgumentException($"NegativePrompt must be at most {MaxPromptLength} characters.", nameof(spec.NegativePrompt));
         }
 
+        CheckPrompt(spec.Prompt, "Prompt");
+        CheckPrompt(spec.NegativePrompt, "NegativePrompt");
+        if (spec.ClipSkip < 1 || spec.ClipSkip > model.Folder.MaxClipSkip)
+        {
+            throw new ArgumentException(model.Folder.TextEncoderLayers is { } layers
+                ? $"ClipSkip must be between 1 and {layers} (the layers of model '{model.Id}''s text encoder), not {spec.ClipSkip}."
+                : $"ClipSkip {spec.ClipSkip} needs a text encoder export that outputs its hidden states (hidden_states.0 ... hidden_states.N); model '{model.Id}' has none, so only 1 (no skip) is available.",
+                nameof(spec.ClipSkip));
+        }
+
         SchedulerKind kind;
         bool karras;
         if (string.IsNullOrEmpty(spec.Scheduler))
@@ -162,7 +173,17 @@ public sealed partial class ModelCatalog
             InitImage = initImage,
             Strength = spec.Strength,
             PreviewInterval = previewInterval,
+            ClipSkip = spec.ClipSkip,
         };
+    }
+
+    /// <summary>Refuses a prompt AUTOMATIC1111's attention syntax cannot read, before it is queued.</summary>
+    private static void CheckPrompt(string prompt, string field)
+    {
+        if (!PromptAttention.TryParse(prompt, out _, out var error))
+        {
+            throw new ArgumentException($"{field}: {error}", field);
+        }
     }
 
     private static partial class Log

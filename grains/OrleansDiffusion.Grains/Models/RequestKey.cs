@@ -8,10 +8,15 @@ using OrleansDiffusion.Grains.Hosting;
 namespace OrleansDiffusion.Grains.Models;
 
 /// <summary>
-/// The identity of a result: SHA-256 (hex) of the canonical request: model id and fingerprint, prompt, negative
-/// prompt, resolved seed, steps, guidance, resolved scheduler, size, image count, and for img2img the strength and
-/// the init image's content key. Two requests with the same key produce the same images.
+/// The identity of a result: SHA-256 (hex) of the canonical request: model id and fingerprint, prompt and negative
+/// prompt as written (their attention weights are part of the text), resolved seed, steps, guidance, resolved scheduler,
+/// size, image count, CLIP skip, and for img2img the strength and the init image's content key. Two requests with the
+/// same key produce the same images.
 /// </summary>
+/// <remarks>
+/// Version 2: prompts are read with AUTOMATIC1111's attention syntax and encoded beyond 75 tokens since then, so a
+/// result computed before (version 1: the text cut at 75 tokens, brackets as words) is never served for the same text.
+/// </remarks>
 public static class RequestKey
 {
     /// <param name="spec">A normalized spec.</param>
@@ -23,7 +28,7 @@ public static class RequestKey
         using (var json = new Utf8JsonWriter(buffer))
         {
             json.WriteStartObject();
-            json.WriteString("v", "1");
+            json.WriteString("v", "2");
             json.WriteString("model", spec.Model);
             json.WriteString("modelHash", modelHash);
             json.WriteString("prompt", spec.Prompt);
@@ -35,6 +40,7 @@ public static class RequestKey
             json.WriteNumber("width", spec.Width);
             json.WriteNumber("height", spec.Height);
             json.WriteNumber("n", spec.ImageCount);
+            json.WriteNumber("clipSkip", spec.ClipSkip);
             if (spec.InitImageKey is not null)
             {
                 json.WriteString("initImage", spec.InitImageKey);

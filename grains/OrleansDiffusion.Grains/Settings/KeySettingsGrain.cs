@@ -16,10 +16,23 @@ public sealed class KeySettingsGrain(
             await state.WriteStateAsync();
         }
     }
+
+    public Task<int?> GetClipSkip() => Task.FromResult(state.State.ClipSkip);
+
+    public async Task SetClipSkip(int? clipSkip)
+    {
+        if (state.State.ClipSkip != clipSkip)
+        {
+            state.State.ClipSkip = clipSkip;
+            await state.WriteStateAsync();
+        }
+    }
 }
 
 [GenerateSerializer, Alias("od.KeySettingsState")]
 public sealed class KeySettingsState
 {
     [Id(0)] public string? Model { get; set; }
+
+    [Id(1)] public int? ClipSkip { get; set; }
 }

@@ -134,6 +134,11 @@ public sealed class GenerationApiTests : IDisposable
         { """{"prompt":"x","model":"sdxl-turbo"}""", "" },
         { """{"prompt":"x","init_image":"%%%not base64%%%"}""", "" },
         { """{"prompt":"x","init_image":"aGVsbG8gd29ybGQ="}""", "" },
+        { """{"prompt":"a (fox:1.2.3)"}""", "prompt" },
+        { """{"prompt":"x","negative_prompt":"(fog:.)"}""", "negative_prompt" },
+        { """{"prompt":"x","clip_skip":0}""", "clip_skip" },
+        { """{"prompt":"x","clip_skip":13}""", "clip_skip" },
+        { """{"prompt":"x","clip_skip":2}""", "" },
     };
 
     [Theory]

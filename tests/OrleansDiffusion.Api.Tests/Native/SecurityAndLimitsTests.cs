@@ -100,7 +100,9 @@ public sealed class SecurityAndLimitsTests
     [Fact]
     public async Task A_full_queue_refuses_new_work_with_503()
     {
-        using var factory = new ApiFactory(new() { ["Diffusion:Capacity"] = "0", ["Diffusion:MaxQueueLength"] = "1" });
+        // One partition: with several, each holds MaxQueueLength / partitions rounded up, and whether two requests meet
+        // in one depends on their request keys' hashes.
+        using var factory = new ApiFactory(new() { ["Diffusion:Capacity"] = "0", ["Diffusion:MaxQueueLength"] = "1", ["Diffusion:QueuePartitions"] = "1" });
         using var http = factory.CreateClient();
 
         var first = await http.PostAsJsonAsync("/v1/generations", Body("first"), TestContext.Current.CancellationToken);

@@ -142,6 +142,7 @@ public sealed class OpenAIImageApiTests : IDisposable
         { """{"prompt":"x","background":"transparent"}""", "background" },
         { """{"prompt":"x","stream":true}""", "stream" },
         { """{"prompt":"x","steps":100000}""", "steps" },
+        { """{"prompt":"a (fox:1.2.3)"}""", "prompt" },
     };
 
     [Theory]

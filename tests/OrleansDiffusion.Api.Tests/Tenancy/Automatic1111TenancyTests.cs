@@ -7,7 +7,7 @@ using OrleansDiffusion.DemoModel;
 
 namespace OrleansDiffusion.Api.Tests.Tenancy;
 
-/// <summary>The AUTOMATIC1111 surface is per key: progress, interrupt and the selected checkpoint (issue 10).</summary>
+/// <summary>The AUTOMATIC1111 surface is per key: progress, interrupt, the selected checkpoint and CLIP skip (issue 10).</summary>
 public sealed class Automatic1111TenancyTests : IDisposable
 {
     private readonly string _models = Path.Combine(Path.GetTempPath(), "od-a1111-" + Guid.NewGuid().ToString("N")[..10]);
@@ -44,6 +44,19 @@ public sealed class Automatic1111TenancyTests : IDisposable
 
         Assert.StartsWith("second", await CheckpointAsync(alice), StringComparison.Ordinal);
         Assert.StartsWith("first", await CheckpointAsync(bob), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_clip_skip_a_key_sets_is_its_own()
+    {
+        using var alice = Client(ApiFactory.AliceKey);
+        using var bob = Client(ApiFactory.BobKey);
+
+        var set = await alice.PostAsync("/sdapi/v1/options", Json("""{"CLIP_stop_at_last_layers":2}"""), Ct);
+        Assert.Equal(HttpStatusCode.OK, set.StatusCode);
+
+        Assert.Equal(2, (await alice.GetFromJsonAsync<JsonElement>("/sdapi/v1/options", Ct)).GetProperty("CLIP_stop_at_last_layers").GetInt32());
+        Assert.Equal(1, (await bob.GetFromJsonAsync<JsonElement>("/sdapi/v1/options", Ct)).GetProperty("CLIP_stop_at_last_layers").GetInt32());
     }
 
     [Fact]

@@ -36,7 +36,7 @@ public sealed class WebPageTests : IDisposable
         Assert.Contains("euler_a", loaded.GetProperty("schedulers").EnumerateArray().Select(s => s.GetString()));
 
         Assert.Matches(@"^\d+ / 75 tokens$", events["tokens"].GetProperty("count").GetString()!);
-        Assert.False(events["tokens"].GetProperty("warning").GetBoolean());
+        Assert.False(events["tokens"].GetProperty("chunks").GetBoolean());
 
         var generated = events["generated"];
         Assert.Equal(100, generated.GetProperty("progress").GetDouble());
@@ -48,8 +48,8 @@ public sealed class WebPageTests : IDisposable
         Assert.Contains("4 steps", generated.GetProperty("caption").GetString(), StringComparison.Ordinal);
 
         var longPrompt = events["long-prompt"];
-        Assert.Equal("90 / 75 tokens", longPrompt.GetProperty("count").GetString());
-        Assert.Contains("only the first 75", longPrompt.GetProperty("warning").GetString(), StringComparison.Ordinal);
+        Assert.Equal("90 / 150 tokens", longPrompt.GetProperty("count").GetString());
+        Assert.Contains("2 chunks", longPrompt.GetProperty("chunks").GetString(), StringComparison.Ordinal);
     }
 
     [Fact]

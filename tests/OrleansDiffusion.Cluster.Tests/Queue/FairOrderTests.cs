@@ -64,6 +64,8 @@ public sealed class RequestKeyTests
         Spec with { Height = 576 },
         Spec with { ImageCount = 2 },
         Spec with { InitImageKey = "inputs/abc" },
+        Spec with { ClipSkip = 2 },
+        Spec with { Prompt = "(p:1.2)" },
     ];
 
     [Theory]
@@ -71,6 +73,44 @@ public sealed class RequestKeyTests
     public void Every_field_of_the_canonical_request_changes_the_key(GenerationSpec changed)
     {
         Assert.NotEqual(RequestKey.Compute(Spec, "h"), RequestKey.Compute(changed, "h"));
+    }
+
+    [Fact]
+    public void Prompts_that_differ_only_in_their_weights_are_different_requests()
+    {
+        var weighted = Spec with { Prompt = "a (cat:1.2), [dog]" };
+
+        Assert.NotEqual(RequestKey.Compute(weighted, "h"), RequestKey.Compute(weighted with { Prompt = "a (cat:1.3), [dog]" }, "h"));
+        Assert.NotEqual(RequestKey.Compute(weighted, "h"), RequestKey.Compute(weighted with { Prompt = "a (cat:1.2), [[dog]]" }, "h"));
+        Assert.NotEqual(RequestKey.Compute(weighted, "h"), RequestKey.Compute(weighted with { Prompt = "a cat, dog" }, "h"));
+        Assert.NotEqual(RequestKey.Compute(weighted, "h"), RequestKey.Compute(weighted with { NegativePrompt = "(n)" }, "h"));
+    }
+
+    [Fact]
+    public void Keys_of_version_1_are_not_reused_since_prompts_are_read_differently()
+    {
+        // Version 1 hashed {"v":"1", ...} without CLIP skip; its results cut prompts at 75 tokens and read brackets as words.
+        using var buffer = new MemoryStream();
+        using (var json = new System.Text.Json.Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteString("v", "1");
+            json.WriteString("model", Spec.Model);
+            json.WriteString("modelHash", "h");
+            json.WriteString("prompt", Spec.Prompt);
+            json.WriteString("negativePrompt", Spec.NegativePrompt);
+            json.WriteNumber("seed", Spec.Seed);
+            json.WriteNumber("steps", Spec.Steps);
+            json.WriteString("guidance", "7.5");
+            json.WriteString("scheduler", Spec.Scheduler);
+            json.WriteNumber("width", Spec.Width);
+            json.WriteNumber("height", Spec.Height);
+            json.WriteNumber("n", Spec.ImageCount);
+            json.WriteEndObject();
+        }
+
+        var version1 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(buffer.ToArray()));
+        Assert.NotEqual(version1, RequestKey.Compute(Spec, "h"));
     }
 
     [Fact]

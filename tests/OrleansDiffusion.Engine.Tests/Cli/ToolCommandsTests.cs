@@ -77,6 +77,31 @@ public sealed class ToolCommandsTests : IDisposable
     }
 
     [Fact]
+    public void Clip_skip_from_the_command_line_needs_a_text_encoder_with_hidden_states()
+    {
+        var layered = _directory.Combine("layered");
+        var plain = _directory.Combine("plain");
+        Assert.Equal(0, Run("demo-model", "--out", layered, "--text-encoder-layers", "3").Code);
+        Assert.Equal(0, Run("demo-model", "--out", plain).Code);
+        string[] generate(string model, string output) =>
+        [
+            "generate", "--model", model, "--prompt", "a (red:1.2) castle", "--clip-skip", "2", "--steps", "2",
+            "--seed", "7", "--width", "64", "--height", "64", "--out", output,
+        ];
+
+        var (code, _, stderr) = Run(generate(layered, _directory.Combine("skipped.png")));
+        var refused = Run(generate(plain, _directory.Combine("refused.png")));
+
+        Assert.True(code == 0, stderr);
+        var parameters = PngEncoder.ReadParameters(File.ReadAllBytes(_directory.Combine("skipped.png")))!;
+        Assert.StartsWith("a (red:1.2) castle\n", parameters, StringComparison.Ordinal);
+        Assert.EndsWith(", Clip skip: 2", parameters, StringComparison.Ordinal);
+        Assert.Equal(2, refused.Code);
+        Assert.Contains("hidden_states", refused.Error, StringComparison.Ordinal);
+        Assert.False(File.Exists(_directory.Combine("refused.png")));
+    }
+
+    [Fact]
     public void Tokenize_prints_77_ids_per_json_line()
     {
         var model = _directory.Combine("m");

@@ -112,6 +112,42 @@ public sealed class DemoModelInferenceTests(DemoModelFolders folders) : IClassFi
         Assert.InRange(StandardDeviation(latents), 0.2, 3.0);
     }
 
+    [Theory]
+    [MemberData(nameof(DemoModelFolders.Flavors), MemberType = typeof(DemoModelFolders))]
+    public void Unet_takes_text_of_several_chunks_and_an_empty_chunk_adds_no_tint(DemoModelFlavor flavor)
+    {
+        using var textEncoder = new DemoModelSession(folders.ModelOf(flavor, "text_encoder"));
+        using var unet = new DemoModelSession(folders.ModelOf(flavor, "unet"));
+        var text = textEncoder.Run(("input_ids", DemoPrompts.Batch(DemoPrompts.Empty, DemoPrompts.ACat), [2, 77]))["last_hidden_state"].Data;
+        var empty = text.AsSpan(0, 77 * 768).ToArray();
+        var cat = text.AsSpan(77 * 768).ToArray();
+        var sample = Noise(2 * 4 * 8 * 8, seed: 7);
+
+        // [empty | empty] and [cat | empty], 154 tokens each, against the one-chunk [empty] and [cat].
+        var twoChunks = unet.Run(
+            ("sample", sample, [2, 4, 8, 8]),
+            Timestep(unet, 600, batch: 2),
+            ("encoder_hidden_states", [.. empty, .. empty, .. cat, .. empty], [2, 154, 768]))["out_sample"];
+        var oneChunk = unet.Run(
+            ("sample", sample, [2, 4, 8, 8]),
+            Timestep(unet, 600, batch: 2),
+            ("encoder_hidden_states", [.. empty, .. cat], [2, 77, 768]))["out_sample"];
+
+        Assert.Equal([2, 4, 8, 8], twoChunks.Shape);
+        var tolerance = flavor == DemoModelFlavor.OliveFp16 ? 2e-2 : 1e-4;
+        for (var i = 0; i < oneChunk.Data.Length; i++)
+        {
+            Assert.True(Math.Abs(oneChunk.Data[i] - twoChunks.Data[i]) <= tolerance, $"element {i}: {oneChunk.Data[i]} vs {twoChunks.Data[i]}");
+        }
+
+        // The second chunk is read: a prompt there tints as it does in the first.
+        var catSecond = unet.Run(
+            ("sample", sample.AsSpan(0, 4 * 8 * 8).ToArray(), [1, 4, 8, 8]),
+            Timestep(unet, 600, batch: 1),
+            ("encoder_hidden_states", [.. empty, .. cat], [1, 154, 768]))["out_sample"];
+        Assert.True(MeanAbsoluteDifference(catSecond.Data, twoChunks.Data.AsSpan(0, 4 * 8 * 8)) > 0.01);
+    }
+
     [Fact]
     public void The_empty_prompt_adds_no_tint_and_a_prompt_does()
     {

@@ -32,7 +32,7 @@ public sealed class DemoModelSignatureTests(DemoModelFolders folders) : IClassFi
             [
                 ("sample", real, [Dynamic, 4, Dynamic, Dynamic]),
                 ("timestep", timestep.Type, timestep.Dims),
-                ("encoder_hidden_states", real, [Dynamic, sequence, 768]),
+                ("encoder_hidden_states", real, [Dynamic, Dynamic, 768]),
             ],
             [("out_sample", real, [Dynamic, 4, Dynamic, Dynamic])]);
         AssertSignature(folders.ModelOf(flavor, "vae_decoder"),

@@ -64,6 +64,19 @@ public sealed class GenerationParametersTests
     }
 
     [Fact]
+    public void Clip_skip_above_one_is_written_after_denoising_strength_and_read_back()
+    {
+        var parameters = Txt2Img() with { Strength = 0.5f, ClipSkip = 2 };
+
+        var infotext = parameters.ToInfotext();
+
+        Assert.EndsWith(", Denoising strength: 0.5, Clip skip: 2", infotext, StringComparison.Ordinal);
+        Assert.Equal(2, GenerationParameters.ParseInfotext(infotext)!.ClipSkip);
+        Assert.DoesNotContain("Clip skip", (Txt2Img() with { ClipSkip = 1 }).ToInfotext(), StringComparison.Ordinal);
+        Assert.Null(GenerationParameters.ParseInfotext(Txt2Img().ToInfotext())!.ClipSkip);
+    }
+
+    [Fact]
     public void Values_with_commas_colons_or_quotes_are_json_quoted()
     {
         var parameters = Txt2Img() with { ModelHash = null, ModelName = "my, \"best\": model\\v2" };

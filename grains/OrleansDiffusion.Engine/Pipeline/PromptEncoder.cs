@@ -1,0 +1,159 @@
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using OrleansDiffusion.Engine.Models;
+using OrleansDiffusion.Engine.Numerics;
+using OrleansDiffusion.Engine.Tokenization;
+
+namespace OrleansDiffusion.Engine.Pipeline;
+
+/// <summary>
+/// Encodes prompts as AUTOMATIC1111 does: the prompt's chunks (<see cref="ClipTokenizer.Chunk"/>) are encoded one by
+/// one, with CLIP skip (an earlier layer's states through the final layer norm) where asked, weighted by
+/// <see cref="Emphasis.ApplyOriginal"/>, and concatenated along the sequence, 77 tokens per chunk. One instance serves
+/// one run; it keeps the empty chunk's encoding, which pads the shorter of a prompt and its negative.
+/// </summary>
+internal sealed class PromptEncoder(DiffusionModel model, RunOptions runOptions)
+{
+    private const int ChunkTokens = ClipTokenizer.SequenceLength;
+
+    // Prompts the final layer norm is recovered from: the empty chunk, and words at every place of another.
+    private const string LayerNormFitPrompt = "a photo of a cat sitting on a wooden table, masterpiece, best quality, highly detailed, oil painting";
+
+    private readonly Dictionary<int, float[]> _emptyChunks = [];
+
+    /// <summary>Encodes <paramref name="prompt"/> with CLIP skip <paramref name="clipSkip"/> (1: none).</summary>
+    /// <exception cref="ArgumentException">The prompt's syntax is bad, or the model cannot run that CLIP skip.</exception>
+    public TextEmbedding Encode(string prompt, int clipSkip)
+    {
+        RequireClipSkip(model, clipSkip);
+        var chunks = model.Tokenizer.Chunk(prompt).Chunks;
+        float[]? values = null;
+        var hidden = 0;
+        for (var i = 0; i < chunks.Count; i++)
+        {
+            var encoded = EncodeChunk(chunks[i], clipSkip);
+            hidden = encoded.Length / ChunkTokens;
+            values ??= new float[chunks.Count * encoded.Length];
+            encoded.CopyTo(values, i * encoded.Length);
+        }
+
+        return new TextEmbedding(values!, chunks.Count * ChunkTokens, hidden);
+    }
+
+    /// <summary>
+    /// <paramref name="embedding"/> with empty chunks appended up to <paramref name="chunks"/>, as A1111 pads the shorter of
+    /// a prompt and its negative prompt.
+    /// </summary>
+    public TextEmbedding PadTo(TextEmbedding embedding, int chunks, int clipSkip)
+    {
+        if (embedding.Chunks >= chunks)
+        {
+            return embedding;
+        }
+
+        if (!_emptyChunks.TryGetValue(clipSkip, out var empty))
+        {
+            _emptyChunks[clipSkip] = empty = EncodeChunk(model.Tokenizer.Chunk(string.Empty).Chunks[0], clipSkip);
+        }
+
+        var values = new float[chunks * empty.Length];
+        embedding.Values.CopyTo(values, 0);
+        for (var i = embedding.Chunks; i < chunks; i++)
+        {
+            empty.CopyTo(values, i * empty.Length);
+        }
+
+        return embedding with { Values = values, Sequence = chunks * ChunkTokens };
+    }
+
+    /// <summary>Throws when <paramref name="clipSkip"/> is below 1 or beyond what the model's text encoder outputs.</summary>
+    public static void RequireClipSkip(DiffusionModel model, int clipSkip)
+    {
+        if (clipSkip < 1)
+        {
+            throw new ArgumentException($"CLIP skip must be at least 1 (1 uses the last layer), not {clipSkip}.", nameof(clipSkip));
+        }
+
+        if (clipSkip > model.MaxClipSkip)
+        {
+            throw new ArgumentException(model.TextEncoderLayers is { } layers
+                ? $"CLIP skip {clipSkip} is beyond this model's text encoder, which has {layers} layers."
+                : $"CLIP skip {clipSkip} needs a text encoder export with its hidden states (outputs hidden_states.0 ... hidden_states.N, as optimum exports them with hidden states); model '{model.Folder.Name}' has only last_hidden_state.",
+                nameof(clipSkip));
+        }
+    }
+
+    private float[] EncodeChunk(PromptChunk chunk, int clipSkip)
+    {
+        var states = Run(chunk.Ids, model.ClipSkipOutput(clipSkip))[0];
+        if (clipSkip > 1)
+        {
+            model.GetFinalLayerNorm(FitFinalLayerNorm).Apply(states);
+        }
+
+        if (!chunk.IsUnweighted)
+        {
+            Emphasis.ApplyOriginal(states, chunk.Weights, states.Length / ChunkTokens);
+        }
+
+        return states;
+    }
+
+    private FinalLayerNorm FitFinalLayerNorm()
+    {
+        var last = model.ClipSkipOutput(1);
+        var deepest = model.TextEncoder.RequireOutput(TextEncoderOutputs.HiddenStatesPrefix + model.TextEncoderLayers!.Value, 3);
+        var before = new List<float>();
+        var after = new List<float>();
+        foreach (var ids in new[] { model.Tokenizer.Chunk(string.Empty).Chunks[0].Ids, model.Tokenizer.Chunk(LayerNormFitPrompt).Chunks[0].Ids })
+        {
+            var outputs = Run(ids, last, deepest);
+            after.AddRange(outputs[0]);
+            before.AddRange(outputs[1]);
+        }
+
+        var hidden = before.Count / (2 * ChunkTokens);
+        var norm = FinalLayerNorm.Fit([.. before], [.. after], hidden, model.Folder.TextEncoderLayerNormEpsilon, out var error);
+        var tolerance = last.IsFloat16 || deepest.IsFloat16 ? 2e-2 : 1e-3;
+        if (!(error <= tolerance))
+        {
+            throw new InvalidModelException(model.TextEncoder.Path, $"{last.Name} is not a layer norm of {deepest.Name} (relative error {error:G3}), so CLIP skip cannot apply the final layer norm on this export.");
+        }
+
+        return norm;
+    }
+
+    /// <summary>Runs the text encoder on one chunk's ids and returns the requested outputs as [77 x hidden] floats.</summary>
+    private float[][] Run(int[] ids, params TensorSpec[] outputs)
+    {
+        using var input = new TensorBuffer(model.InputIds.ElementType, [1, ids.Length]);
+        input.WriteIds(0, ids);
+        using var results = model.TextEncoder.Session.Run(runOptions, [model.InputIds.Name], [input.Value], [.. outputs.Select(o => o.Name)]);
+        var values = new float[outputs.Length][];
+        for (var i = 0; i < outputs.Length; i++)
+        {
+            var shape = results[i].GetTensorTypeAndShape().Shape;
+            if (shape.Length != 3 || shape[0] != 1 || shape[1] != ids.Length)
+            {
+                throw new InvalidModelException(model.TextEncoder.Path, $"{outputs[i].Name} came back as [{string.Join(", ", shape)}], expected [1, {ids.Length}, hidden].");
+            }
+
+            values[i] = ReadFloats(results[i]);
+        }
+
+        return values;
+    }
+
+    private static float[] ReadFloats(OrtValue value)
+    {
+        if (value.GetTensorTypeAndShape().ElementDataType == TensorElementType.Float16)
+        {
+            var half = value.GetTensorDataAsSpan<Float16>();
+            var result = new float[half.Length];
+            TensorBuffer.ReadFloat(half, 0, result);
+            return result;
+        }
+
+        return value.GetTensorDataAsSpan<float>().ToArray();
+    }
+}
