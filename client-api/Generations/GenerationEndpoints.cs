@@ -66,7 +66,7 @@ public static class GenerationEndpoints
         return TypedResults.Ok(ToResponse(await job.Cancel(), http));
     }
 
-    public static async Task<Results<FileContentHttpResult, RedirectHttpResult, NotFound>> GetImageAsync(
+    public static async Task<Results<FileContentHttpResult, RedirectHttpResult, NotFound, ProblemHttpResult>> GetImageAsync(
         Guid id,
         int index,
         GenerationService generations,
@@ -86,7 +86,12 @@ public static class GenerationEndpoints
         }
 
         var bytes = await generations.ReadImageAsync(image, cancellationToken);
-        return bytes is null ? TypedResults.NotFound() : TypedResults.File(bytes, "image/png", $"{id}-{index}.png");
+        return bytes is null
+            ? TypedResults.Problem(
+                $"Image {index} of job {id} is no longer stored (see Diffusion:Retention:Results); submit the same request again to compute it again.",
+                statusCode: StatusCodes.Status404NotFound,
+                title: "Image gone")
+            : TypedResults.File(bytes, "image/png", $"{id}-{index}.png");
     }
 
     /// <summary>
