@@ -75,9 +75,12 @@ public interface IResultCacheGrain : IGrainWithStringKey
     [Alias("Expire")]
     Task<ResultExpiry> Expire(DateTimeOffset cutoff);
 
-    /// <summary>Removes an entry that <see cref="Expire"/> ended, unless a new inference began in it meanwhile.</summary>
+    /// <summary>
+    /// Removes an entry that <see cref="Expire"/> ended, unless a new inference began in it meanwhile; true when this
+    /// call removed it.
+    /// </summary>
     [Alias("Forget")]
-    Task Forget();
+    Task<bool> Forget();
 
     /// <summary>Whether an inference that reads the init image <paramref name="inputKey"/> is queued or running here.</summary>
     [Alias("UsesInput")]

@@ -284,12 +284,6 @@ public sealed partial class ResultCacheGrain(
                 return new ResultExpiry(ExpiryOutcome.Kept, [], from); // used again since it was marked
             }
 
-            if (state.State.Images.Count == 0)
-            {
-                await ClearAsync();
-                return new ResultExpiry(ExpiryOutcome.Expired, []);
-            }
-
             // Answers no request from now on, and remembers its images until the sweep has deleted them.
             state.State.Status = CacheEntryStatus.Empty;
             state.State.ExpiredAt = time.GetUtcNow();
@@ -299,12 +293,15 @@ public sealed partial class ResultCacheGrain(
         return new ResultExpiry(ExpiryOutcome.Expired, state.State.Images);
     }
 
-    public async Task Forget()
+    public async Task<bool> Forget()
     {
-        if (state.State.ExpiredAt is not null && state.State.Status != CacheEntryStatus.Computing)
+        if (state.State.ExpiredAt is null || state.State.Status == CacheEntryStatus.Computing)
         {
-            await ClearAsync();
+            return false;
         }
+
+        await ClearAsync();
+        return true;
     }
 
     public Task<bool> UsesInput(string inputKey) =>

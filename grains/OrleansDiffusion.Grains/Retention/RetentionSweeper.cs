@@ -88,10 +88,14 @@ public sealed partial class RetentionSweeper(
                 }
             }
 
-            await owner.Forget();
+            // Counted by the sweep that removes the entry: two sweeps at once may both be handed the images.
+            if (await owner.Forget())
+            {
+                Interlocked.Increment(ref tally.ResultsExpired);
+            }
         }
 
-        await HandleAsync(mark, expiry.Outcome, expiry.RetainFrom, tally, () => Interlocked.Increment(ref tally.ResultsExpired));
+        await HandleAsync(mark, expiry.Outcome, expiry.RetainFrom, tally, () => { });
     }
 
     private async Task RenewUseAsync(RetentionMark mark, DateTimeOffset now, Tally tally, CancellationToken cancellationToken)
