@@ -82,7 +82,9 @@ public sealed partial class GenerationJobGrain(
             return new JobExpiry(ExpiryOutcome.Kept, State.CreatedAt);
         }
 
-        if (!(await ReadCurrentAsync(TimeSpan.Zero)).IsTerminal)
+        // Unfinished only while its inference computes for it; asked directly, so that an old job that never reached
+        // its inference is not joined to one now.
+        if (!IsTerminal && await Owner.GetStatus(Id) is { Status: CacheEntryStatus.Computing, Waiting: true })
         {
             return new JobExpiry(ExpiryOutcome.Kept, now); // kept until it ends, looked at again a period from now
         }

@@ -204,10 +204,10 @@ public sealed class LocalDiskImageStore : IImageStore, IRetentionStore
         ArgumentNullException.ThrowIfNull(mark);
         cancellationToken.ThrowIfCancellationRequested();
         var path = MarkPath(mark);
-        File.Delete(path);
         var hour = Path.GetDirectoryName(path)!;
         try
         {
+            File.Delete(path);
             if (!Directory.EnumerateFileSystemEntries(hour).Any())
             {
                 Directory.Delete(hour);
@@ -215,7 +215,7 @@ public sealed class LocalDiskImageStore : IImageStore, IRetentionStore
         }
         catch (IOException)
         {
-            // Marked again meanwhile, or already removed.
+            // The hour's folder is gone (another sweep emptied it) or was marked again meanwhile.
         }
 
         return Task.CompletedTask;

@@ -1,6 +1,8 @@
 using OrleansDiffusion.Cluster.Tests.Cluster;
 using OrleansDiffusion.Contracts;
 using OrleansDiffusion.Grains.Hosting;
+using OrleansDiffusion.Grains.Jobs;
+using OrleansDiffusion.Grains.Models;
 using OrleansDiffusion.Grains.Retention;
 
 namespace OrleansDiffusion.Cluster.Tests.Retention;
@@ -154,6 +156,34 @@ public sealed class RetentionClusterTests
             Assert.False(await harness.StoredAsync(input));
             Assert.Empty(await harness.MarksAsync(RetentionKind.Inputs));
             Assert.Empty(await harness.MarksAsync(RetentionKind.InputUses));
+        }
+        finally
+        {
+            harness.DeleteRoot();
+        }
+    }
+
+    [Fact]
+    public async Task An_old_job_that_never_reached_its_inference_is_deleted_not_run()
+    {
+        await using var harness = await ClusterHarness.StartAsync(1, o => o.Retention = RetentionProbe.Hourly());
+        try
+        {
+            // A record as a job leaves it when its API process dies between saving it and joining the inference.
+            var id = Guid.NewGuid();
+            var created = DateTimeOffset.UtcNow;
+            var catalog = harness.Service<ModelCatalog>(harness.ActiveSilos.Single());
+            var spec = catalog.Normalize(Spec("never joined", 12));
+            var requestKey = catalog.KeyOf(spec, "test");
+            await harness.WriteJobRecordAsync(id, new JobState { Status = JobStatus.Queued, Spec = spec, ApiKey = "test", RequestKey = requestKey, CreatedAt = created });
+            await harness.Marks().MarkAsync(new RetentionMark(RetentionKind.Jobs, id.ToString("N"), created), Ct);
+
+            var report = await harness.SweepAsync(created + Hour + TimeSpan.FromSeconds(1));
+
+            Assert.Equal((1, 0), (report.JobsDeleted, report.Kept));
+            Assert.False(await harness.JobRecordExistsAsync(id));
+            var entry = await harness.Client.GetGrain<IResultCacheGrain>(requestKey).GetEntry();
+            Assert.Equal((CacheEntryStatus.Empty, 0), (entry.Status, entry.Waiting));
         }
         finally
         {

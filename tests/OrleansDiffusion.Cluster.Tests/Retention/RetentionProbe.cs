@@ -54,6 +54,9 @@ internal static class RetentionProbe
         return state.RecordExists;
     }
 
+    public static Task WriteJobRecordAsync(this ClusterHarness harness, Guid id, JobState record) =>
+        Storage(harness, StorageNames.Jobs).WriteStateAsync("job", harness.Job(id).GetGrainId(), new GrainState<JobState>(record));
+
     public static async Task<bool> CacheRecordExistsAsync(this ClusterHarness harness, string requestKey)
     {
         var state = new GrainState<CacheState>(new CacheState());

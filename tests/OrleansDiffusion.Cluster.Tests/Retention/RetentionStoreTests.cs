@@ -71,6 +71,25 @@ public sealed class RetentionStoreTests(AzuriteFixture azurite) : IDisposable
 
     [Theory]
     [MemberData(nameof(Stores))]
+    public async Task Removing_all_marks_of_an_hour_at_once_is_harmless(ImageStoreProvider provider)
+    {
+        var (store, _) = Create(provider);
+        var marks = Enumerable.Range(0, 16).Select(i => new RetentionMark(RetentionKind.Jobs, $"m{i}", Start.AddSeconds(i))).ToList();
+        foreach (var mark in marks)
+        {
+            await store.MarkAsync(mark, Ct);
+        }
+
+        // Two sweeps remove the same marks; the hour's folder goes with the last of them.
+        await Task.WhenAll(marks.Concat(marks).Select(m => Task.Run(() => store.RemoveMarkAsync(m, Ct), Ct)));
+
+        Assert.Empty(await ListAsync(store, RetentionKind.Jobs, Start.AddDays(1)));
+        await store.MarkAsync(marks[0], Ct);
+        Assert.Equal([marks[0]], await ListAsync(store, RetentionKind.Jobs, Start.AddDays(1)));
+    }
+
+    [Theory]
+    [MemberData(nameof(Stores))]
     public async Task Nothing_is_listed_before_anything_was_stored(ImageStoreProvider provider)
     {
         var (store, _) = Create(provider);
