@@ -5,6 +5,7 @@ using OrleansDiffusion.Api.Hosting;
 using OrleansDiffusion.Api.Security;
 using OrleansDiffusion.Contracts;
 using OrleansDiffusion.Engine.Imaging;
+using OrleansDiffusion.Grains.Storage;
 
 namespace OrleansDiffusion.Api.Generations;
 
@@ -144,6 +145,9 @@ public static class GenerationEndpoints
             case QueueFullException:
                 http.Response.Headers.RetryAfter = "10";
                 return TypedResults.Problem(e.Message, statusCode: StatusCodes.Status503ServiceUnavailable, title: "Queue full");
+            case ImageStoreUnavailableException:
+                http.Response.Headers.RetryAfter = "10";
+                return TypedResults.Problem(e.Message, statusCode: StatusCodes.Status503ServiceUnavailable, title: "Storage unavailable");
             default:
                 return null;
         }

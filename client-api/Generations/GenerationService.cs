@@ -19,7 +19,8 @@ public sealed class GenerationService(IGrainFactory grains, IImageStore images, 
 
     /// <summary>
     /// Submits a job. Throws <see cref="ArgumentException"/> (bad request), <see cref="InvalidImageException"/>,
-    /// <see cref="QuotaExceededException"/> and <see cref="QueueFullException"/>; none of them leaves state behind.
+    /// <see cref="QuotaExceededException"/>, <see cref="QueueFullException"/> and
+    /// <see cref="ImageStoreUnavailableException"/>; none of them leaves state behind.
     /// </summary>
     public async Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, CancellationToken cancellationToken)
     {
