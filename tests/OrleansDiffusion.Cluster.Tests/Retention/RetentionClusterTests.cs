@@ -156,6 +156,13 @@ public sealed class RetentionClusterTests
             Assert.False(await harness.StoredAsync(input));
             Assert.Empty(await harness.MarksAsync(RetentionKind.Inputs));
             Assert.Empty(await harness.MarksAsync(RetentionKind.InputUses));
+
+            // A new inference on the deleted input is refused as a bad request, and leaves no job (the API uploads the
+            // image again with every request, so only a caller that kept the key meets this).
+            var refusedId = Guid.NewGuid();
+            var refused = await Assert.ThrowsAsync<ArgumentException>(() => harness.Job(refusedId).Submit(RetentionProbe.Img2Img("too late", 7, input), "test"));
+            Assert.Contains("no longer stored", refused.Message, StringComparison.Ordinal);
+            Assert.Equal(JobStatus.None, (await harness.Job(refusedId).GetSnapshot()).Status);
         }
         finally
         {
