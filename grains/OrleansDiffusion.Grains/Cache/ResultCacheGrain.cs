@@ -114,15 +114,16 @@ public sealed partial class ResultCacheGrain(
         }
 
         var unwanted = state.State.Waiters.Count == 0 && state.State.Status == CacheEntryStatus.Computing;
+        DateTimeOffset? ended = null;
         if (unwanted)
         {
             // Nobody wants this result any more: drop the work; a running worker stops at its next progress report.
             state.State.Status = CacheEntryStatus.Empty;
-            await StartRetentionAsync();
+            ended = state.State.RetainFrom = time.GetUtcNow();
             ResetRun();
         }
 
-        await WriteAsync();
+        await Task.WhenAll(WriteAsync(), ended is { } at ? MarkEndAsync(at) : Task.CompletedTask);
         Emit(Event(InferenceEventKind.Left) with { Job = jobId });
         if (unwanted)
         {
@@ -199,10 +200,10 @@ public sealed partial class ResultCacheGrain(
             state.State.Images = [.. images];
             state.State.Waiters = [];
             state.State.Inferences++;
-            state.State.CompletedAt = await StartRetentionAsync();
+            state.State.CompletedAt = state.State.RetainFrom = time.GetUtcNow();
             state.State.Silo = silo;
             state.State.Attempts = 0;
-            await WriteAsync();
+            await Task.WhenAll(WriteAsync(), MarkEndAsync(state.State.CompletedAt.Value));
             ResetRun();
             var completed = Event(InferenceEventKind.Completed);
             Emit(completed);
@@ -344,26 +345,25 @@ public sealed partial class ResultCacheGrain(
     }
 
     /// <summary>
-    /// The entry stops computing now: its results period starts, and the sweep is told to look at it once the period
-    /// has passed. A mark that cannot be written is logged: the entry then stays until an identical request replaces it.
+    /// The entry stopped computing at <paramref name="end"/> (its <see cref="CacheState.RetainFrom"/>): beside the write
+    /// of its state, the sweep is told to look at it once the results period has passed. A mark that cannot be written
+    /// is logged: the entry then stays until an identical request replaces it.
     /// </summary>
-    private async Task<DateTimeOffset> StartRetentionAsync()
+    private async Task MarkEndAsync(DateTimeOffset end)
     {
-        var now = time.GetUtcNow();
-        state.State.RetainFrom = now;
-        if (_options.Retention.PeriodOf(RetentionKind.Results) is not null)
+        if (_options.Retention.PeriodOf(RetentionKind.Results) is null)
         {
-            try
-            {
-                await retention.MarkAsync(new RetentionMark(RetentionKind.Results, Key, now), CancellationToken.None);
-            }
-            catch (Exception e) when (e is ImageStoreUnavailableException)
-            {
-                Log.MarkFailed(logger, e, Key);
-            }
+            return;
         }
 
-        return now;
+        try
+        {
+            await retention.MarkAsync(new RetentionMark(RetentionKind.Results, Key, end), CancellationToken.None);
+        }
+        catch (Exception e) when (e is ImageStoreUnavailableException)
+        {
+            Log.MarkFailed(logger, e, Key);
+        }
     }
 
     /// <summary>
@@ -426,9 +426,9 @@ public sealed partial class ResultCacheGrain(
         state.State.Status = CacheEntryStatus.Empty;
         state.State.Waiters = [];
         state.State.LastError = error;
-        state.State.LastFailedAt = await StartRetentionAsync();
+        state.State.LastFailedAt = state.State.RetainFrom = time.GetUtcNow();
         state.State.Attempts = 0;
-        await WriteAsync();
+        await Task.WhenAll(WriteAsync(), MarkEndAsync(state.State.LastFailedAt.Value));
         ResetRun();
         var failed = Event(InferenceEventKind.Failed);
         Emit(failed);

@@ -171,6 +171,44 @@ public sealed class RetentionClusterTests
     }
 
     [Fact]
+    public async Task Cancelled_and_failed_inferences_leave_no_record_after_their_period()
+    {
+        // Init images kept for ever: nothing checks them at submission, so a missing one fails the inference itself.
+        await using var harness = await ClusterHarness.StartAsync(1, o =>
+        {
+            o.Retention = RetentionProbe.Hourly();
+            o.Retention.Inputs = TimeSpan.Zero;
+            o.Capacity = 0;
+        });
+        try
+        {
+            var (cancelledId, _) = await harness.SubmitAsync(Spec("cancelled", 13));
+            var cancelled = await harness.Job(cancelledId).Cancel();
+            Assert.Equal(JobStatus.Cancelled, cancelled.Status);
+
+            harness.NewSiloCapacity = 1;
+            await harness.Cluster.StartAdditionalSiloAsync();
+            var (failedId, _) = await harness.SubmitAsync(RetentionProbe.Img2Img("failed", 14, "inputs/" + new string('0', 64)));
+            var failed = await harness.WaitAsync(failedId);
+            Assert.Equal(JobStatus.Failed, failed.Status);
+            Assert.True(await harness.CacheRecordExistsAsync(cancelled.RequestKey!));
+            Assert.True(await harness.CacheRecordExistsAsync(failed.RequestKey!));
+
+            var report = await harness.SweepAsync(DateTimeOffset.UtcNow + Hour + TimeSpan.FromSeconds(1));
+
+            Assert.Equal((2, 2, 0), (report.JobsDeleted, report.ResultsExpired, report.ImagesDeleted));
+            Assert.False(await harness.CacheRecordExistsAsync(cancelled.RequestKey!));
+            Assert.False(await harness.CacheRecordExistsAsync(failed.RequestKey!));
+            Assert.False(await harness.JobRecordExistsAsync(cancelledId));
+            Assert.False(await harness.JobRecordExistsAsync(failedId));
+        }
+        finally
+        {
+            harness.DeleteRoot();
+        }
+    }
+
+    [Fact]
     public async Task An_old_job_that_never_reached_its_inference_is_deleted_not_run()
     {
         await using var harness = await ClusterHarness.StartAsync(1, o => o.Retention = RetentionProbe.Hourly());
