@@ -10,6 +10,7 @@ using OrleansDiffusion.Api.Generations;
 using OrleansDiffusion.Api.Hosting;
 using OrleansDiffusion.Contracts;
 using OrleansDiffusion.Engine.Imaging;
+using OrleansDiffusion.Grains.Storage;
 
 namespace OrleansDiffusion.Api.Automatic1111;
 
@@ -501,6 +502,7 @@ public static class Automatic1111Endpoints
                 http.Response.Headers.RetryAfter = "5";
                 return Automatic1111ErrorShape.Result(StatusCodes.Status429TooManyRequests, e.Message);
             case QueueFullException:
+            case ImageStoreUnavailableException:
                 http.Response.Headers.RetryAfter = "10";
                 return Automatic1111ErrorShape.Result(StatusCodes.Status503ServiceUnavailable, e.Message);
             default:

@@ -5,6 +5,7 @@ using OrleansDiffusion.Api.Hosting;
 using OrleansDiffusion.Api.Security;
 using OrleansDiffusion.Contracts;
 using OrleansDiffusion.Engine.Imaging;
+using OrleansDiffusion.Grains.Storage;
 
 namespace OrleansDiffusion.Api.Generations;
 
@@ -76,7 +77,7 @@ public static class GenerationEndpoints
         return TypedResults.Ok(ToResponse(await job.Cancel(), http));
     }
 
-    public static async Task<Results<FileContentHttpResult, RedirectHttpResult, NotFound>> GetImageAsync(
+    public static async Task<Results<FileContentHttpResult, RedirectHttpResult, NotFound, ProblemHttpResult>> GetImageAsync(
         Guid id,
         int index,
         GenerationService generations,
@@ -101,7 +102,12 @@ public static class GenerationEndpoints
         }
 
         var bytes = await generations.ReadImageAsync(image, cancellationToken);
-        return bytes is null ? TypedResults.NotFound() : TypedResults.File(bytes, "image/png", $"{id}-{index}.png");
+        return bytes is null
+            ? TypedResults.Problem(
+                $"Image {index} of job {id} is no longer stored (see Diffusion:Retention:Results); submit the same request again to compute it again.",
+                statusCode: StatusCodes.Status404NotFound,
+                title: "Image gone")
+            : TypedResults.File(bytes, "image/png", $"{id}-{index}.png");
     }
 
     /// <summary>
@@ -156,6 +162,9 @@ public static class GenerationEndpoints
             case QueueFullException:
                 http.Response.Headers.RetryAfter = "10";
                 return TypedResults.Problem(e.Message, statusCode: StatusCodes.Status503ServiceUnavailable, title: "Queue full");
+            case ImageStoreUnavailableException:
+                http.Response.Headers.RetryAfter = "10";
+                return TypedResults.Problem(e.Message, statusCode: StatusCodes.Status503ServiceUnavailable, title: "Storage unavailable");
             default:
                 return null;
         }

@@ -31,8 +31,8 @@ public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImag
 
     /// <summary>
     /// Submits a job. Throws <see cref="ArgumentException"/> (bad request), <see cref="InvalidImageException"/>,
-    /// <see cref="RequestOverQuotaException"/>, <see cref="QuotaExceededException"/> and <see cref="QueueFullException"/>;
-    /// none of them leaves state behind, an init image included.
+    /// <see cref="RequestOverQuotaException"/>, <see cref="QuotaExceededException"/>, <see cref="QueueFullException"/> and
+    /// <see cref="ImageStoreUnavailableException"/>; none of them leaves state behind, an init image included.
     /// </summary>
     public async Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, CancellationToken cancellationToken)
     {

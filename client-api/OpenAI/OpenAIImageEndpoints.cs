@@ -7,6 +7,7 @@ using OrleansDiffusion.Api.Generations;
 using OrleansDiffusion.Api.Hosting;
 using OrleansDiffusion.Contracts;
 using OrleansDiffusion.Engine.Imaging;
+using OrleansDiffusion.Grains.Storage;
 
 namespace OrleansDiffusion.Api.OpenAI;
 
@@ -215,6 +216,9 @@ public static class OpenAIImageEndpoints
             case QueueFullException:
                 http.Response.Headers.RetryAfter = "10";
                 return OpenAIErrorShape.Result(StatusCodes.Status503ServiceUnavailable, e.Message, null, "queue_full");
+            case ImageStoreUnavailableException:
+                http.Response.Headers.RetryAfter = "10";
+                return OpenAIErrorShape.Result(StatusCodes.Status503ServiceUnavailable, e.Message, null, "storage_unavailable");
             default:
                 return null;
         }

@@ -28,6 +28,13 @@ public interface IGenerationJobGrain : IGrainWithGuidKey
     [Alias("Cancel")]
     Task<JobSnapshot> Cancel();
 
+    /// <summary>
+    /// From the retention sweep: deletes the record when it was created at or before <paramref name="cutoff"/> and the
+    /// job is finished; an unfinished job is kept (and looked at again a period after <paramref name="now"/>).
+    /// </summary>
+    [Alias("Expire")]
+    Task<JobExpiry> Expire(DateTimeOffset cutoff, DateTimeOffset now);
+
     /// <summary>The inference's outcome, from its owner (retried by it; applied once, in sequence order).</summary>
     [AlwaysInterleave, Alias("OnOutcome")]
     Task OnOutcome(InferenceEvent outcome);

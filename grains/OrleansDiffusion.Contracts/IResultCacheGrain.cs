@@ -70,6 +70,27 @@ public interface IResultCacheGrain : IGrainWithStringKey
     /// <summary>The entry now. Interleaves: the key quota asks while this owner may be waiting on the quota.</summary>
     [AlwaysInterleave, Alias("GetEntry")]
     Task<CacheEntry> GetEntry();
+
+    // The retention sweep.
+
+    /// <summary>
+    /// Ends a finished entry whose period started at or before <paramref name="cutoff"/>: it answers no request any more
+    /// (an identical one computes again) and hands its images to the sweep, which deletes them and then calls
+    /// <see cref="Forget"/>. Asked again before that, it hands the same images again. An entry that computes is kept.
+    /// </summary>
+    [Alias("Expire")]
+    Task<ResultExpiry> Expire(DateTimeOffset cutoff);
+
+    /// <summary>
+    /// Removes an entry that <see cref="Expire"/> ended, unless a new inference began in it meanwhile; true when this
+    /// call removed it.
+    /// </summary>
+    [Alias("Forget")]
+    Task<bool> Forget();
+
+    /// <summary>Whether an inference that reads the init image <paramref name="inputKey"/> is queued or running here.</summary>
+    [Alias("UsesInput")]
+    Task<bool> UsesInput(string inputKey);
 }
 
 [GenerateSerializer, Alias("od.CacheOutcome")]

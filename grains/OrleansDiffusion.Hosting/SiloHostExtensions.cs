@@ -107,9 +107,18 @@ public static class SiloHostExtensions
         if (cluster.Storage == StateStorageKind.AzureStorage)
         {
             // Jobs in table rows; inference owners in blobs (their image lists can outgrow a row); queue entries one row each.
-            // No reminders: the queue partitions' watchdogs find stalled work.
-            silo.AddAzureTableGrainStorage(StorageNames.Jobs, o => o.TableServiceClient = new TableServiceClient(cluster.ConnectionString));
-            silo.AddAzureBlobGrainStorage(StorageNames.Cache, o => o.BlobServiceClient = new BlobServiceClient(cluster.ConnectionString));
+            // No reminders: the queue partitions' watchdogs find stalled work. A cleared record (a refused job, or one
+            // the retention sweep removes) is deleted, not left behind as an empty row or blob.
+            silo.AddAzureTableGrainStorage(StorageNames.Jobs, o =>
+            {
+                o.TableServiceClient = new TableServiceClient(cluster.ConnectionString);
+                o.DeleteStateOnClear = true;
+            });
+            silo.AddAzureBlobGrainStorage(StorageNames.Cache, o =>
+            {
+                o.BlobServiceClient = new BlobServiceClient(cluster.ConnectionString);
+                o.DeleteStateOnClear = true;
+            });
             silo.AddDiffusionQueueTable(new TableServiceClient(cluster.ConnectionString));
         }
         else

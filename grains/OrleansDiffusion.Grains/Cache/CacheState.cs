@@ -38,4 +38,10 @@ public sealed class CacheState
     [Id(10)] public string? LastError { get; set; }
 
     [Id(11)] public DateTimeOffset? LastFailedAt { get; set; }
+
+    /// <summary>When the entry last stopped computing, or a hit started its results period again: what the period counts from.</summary>
+    [Id(12)] public DateTimeOffset? RetainFrom { get; set; }
+
+    /// <summary>Set when the retention sweep ended the entry; its images are being deleted and it answers no request.</summary>
+    [Id(13)] public DateTimeOffset? ExpiredAt { get; set; }
 }

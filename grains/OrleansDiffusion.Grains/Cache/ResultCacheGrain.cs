@@ -4,6 +4,8 @@ using Orleans.Runtime;
 using Orleans.Utilities;
 using OrleansDiffusion.Contracts;
 using OrleansDiffusion.Grains.Hosting;
+using OrleansDiffusion.Grains.Retention;
+using OrleansDiffusion.Grains.Storage;
 
 namespace OrleansDiffusion.Grains.Cache;
 
@@ -11,11 +13,14 @@ namespace OrleansDiffusion.Grains.Cache;
 /// The owner of one inference, keyed by its request key. Identical requests anywhere in the cluster join it; it queues
 /// a small entry in its queue partition, hands the spec to the worker that leases the entry, turns the worker's reports
 /// into one numbered event stream for every consumer, stores the outcome, tells the waiting jobs, and completes its own
-/// queue entry. A finished result answers later identical requests from storage.
+/// queue entry. A finished result answers later identical requests from storage until its results period has passed
+/// (<see cref="RetentionOptions.Results"/>); then an identical request computes again, and the retention sweep removes
+/// the entry and its images.
 /// </summary>
 public sealed partial class ResultCacheGrain(
     [PersistentState("result", StorageNames.Cache)] IPersistentState<CacheState> state,
     IOptions<DiffusionOptions> options,
+    IRetentionStore retention,
     DiffusionMetrics metrics,
     TimeProvider time,
     ILogger<ResultCacheGrain> logger) : Grain, IResultCacheGrain
@@ -45,12 +50,14 @@ public sealed partial class ResultCacheGrain(
 
     public async Task<CacheJoinResult> Join(Guid jobId, GenerationSpec spec, string apiKey, int maxUnits)
     {
+        if (state.State.Status == CacheEntryStatus.Done && await IsServableAsync())
+        {
+            metrics.CacheHit();
+            return new CacheJoinResult(CacheOutcome.Hit, state.State.Images, null, state.State.CompletedAt);
+        }
+
         switch (state.State.Status)
         {
-            case CacheEntryStatus.Done:
-                metrics.CacheHit();
-                return new CacheJoinResult(CacheOutcome.Hit, state.State.Images, null, state.State.CompletedAt);
-
             case CacheEntryStatus.Computing:
                 var joined = !state.State.Waiters.Contains(jobId);
                 if (joined)
@@ -65,9 +72,13 @@ public sealed partial class ResultCacheGrain(
                 return new CacheJoinResult(joined ? CacheOutcome.Joined : CacheOutcome.Started, [], position);
 
             default:
+                // Nothing stored, a failure, or a result past its period: a new inference.
+                await ClaimInputAsync(spec);
+
                 // Only new work is charged, before it is queued: a burst of distinct requests stops at the quota.
                 await ChargeAsync(spec, apiKey, maxUnits);
                 state.State.Status = CacheEntryStatus.Computing;
+                state.State.ExpiredAt = null;
                 state.State.Waiters = [jobId];
                 state.State.Spec = spec;
                 state.State.ApiKey = apiKey;
@@ -111,14 +122,16 @@ public sealed partial class ResultCacheGrain(
         }
 
         var unwanted = state.State.Waiters.Count == 0 && state.State.Status == CacheEntryStatus.Computing;
+        DateTimeOffset? ended = null;
         if (unwanted)
         {
             // Nobody wants this result any more: drop the work; a running worker stops at its next progress report.
             state.State.Status = CacheEntryStatus.Empty;
+            ended = state.State.RetainFrom = time.GetUtcNow();
             ResetRun();
         }
 
-        await WriteAsync();
+        await Task.WhenAll(WriteAsync(), ended is { } at ? MarkEndAsync(at) : Task.CompletedTask);
         Emit(Event(InferenceEventKind.Left) with { Job = jobId });
         if (unwanted)
         {
@@ -196,10 +209,10 @@ public sealed partial class ResultCacheGrain(
             state.State.Images = [.. images];
             state.State.Waiters = [];
             state.State.Inferences++;
-            state.State.CompletedAt = time.GetUtcNow();
+            state.State.CompletedAt = state.State.RetainFrom = time.GetUtcNow();
             state.State.Silo = silo;
             state.State.Attempts = 0;
-            await WriteAsync();
+            await Task.WhenAll(WriteAsync(), MarkEndAsync(state.State.CompletedAt.Value));
             ResetRun();
             await FreeQuotaAsync();
             var completed = Event(InferenceEventKind.Completed);
@@ -263,6 +276,133 @@ public sealed partial class ResultCacheGrain(
     public Task<CacheEntry> GetEntry() =>
         Task.FromResult(new CacheEntry(state.State.Status, state.State.Images, state.State.Waiters.Count, state.State.Inferences, state.State.Attempts));
 
+    public async Task<ResultExpiry> Expire(DateTimeOffset cutoff)
+    {
+        if (state.State.Status == CacheEntryStatus.Computing)
+        {
+            return new ResultExpiry(ExpiryOutcome.Kept, []); // marked again when it stops computing
+        }
+
+        if (!state.RecordExists)
+        {
+            return new ResultExpiry(ExpiryOutcome.Missing, []);
+        }
+
+        if (state.State.ExpiredAt is null)
+        {
+            if ((state.State.RetainFrom ?? state.State.CompletedAt ?? state.State.LastFailedAt) is { } from && from > cutoff)
+            {
+                return new ResultExpiry(ExpiryOutcome.Kept, [], from); // used again since it was marked
+            }
+
+            // Answers no request from now on, and remembers its images until the sweep has deleted them.
+            state.State.Status = CacheEntryStatus.Empty;
+            state.State.ExpiredAt = time.GetUtcNow();
+            await WriteAsync();
+        }
+
+        return new ResultExpiry(ExpiryOutcome.Expired, state.State.Images);
+    }
+
+    public async Task<bool> Forget()
+    {
+        if (state.State.ExpiredAt is null || state.State.Status == CacheEntryStatus.Computing)
+        {
+            return false;
+        }
+
+        await ClearAsync();
+        return true;
+    }
+
+    public Task<bool> UsesInput(string inputKey) =>
+        Task.FromResult(state.State.Status == CacheEntryStatus.Computing && state.State.Spec?.InitImageKey == inputKey);
+
+    /// <summary>
+    /// Whether the stored result still answers requests: not past its results period. A hit in the last
+    /// <see cref="RetentionOptions.Jobs"/> of the result's life starts its period again (and touches its images), so
+    /// that the job it answers is deleted before the images are; an image found gone makes the entry compute again.
+    /// </summary>
+    private async Task<bool> IsServableAsync()
+    {
+        var settings = _options.Retention;
+        if (settings.PeriodOf(RetentionKind.Results) is not { } period)
+        {
+            return true;
+        }
+
+        var now = time.GetUtcNow();
+        var from = state.State.RetainFrom ?? state.State.CompletedAt ?? now;
+        if (from + period <= now)
+        {
+            return false;
+        }
+
+        if (from + period >= now + (settings.PeriodOf(RetentionKind.Jobs) ?? period))
+        {
+            return true;
+        }
+
+        var touched = await Task.WhenAll(state.State.Images.Select(i => retention.TouchAsync(i.Key, now, CancellationToken.None)));
+        if (touched.Contains(false))
+        {
+            return false;
+        }
+
+        state.State.RetainFrom = now;
+        await WriteAsync();
+        return true;
+    }
+
+    /// <summary>
+    /// The entry stopped computing at <paramref name="end"/> (its <see cref="CacheState.RetainFrom"/>): beside the write
+    /// of its state, the sweep is told to look at it once the results period has passed. A mark that cannot be written
+    /// is logged: the entry then stays until an identical request replaces it.
+    /// </summary>
+    private async Task MarkEndAsync(DateTimeOffset end)
+    {
+        if (_options.Retention.PeriodOf(RetentionKind.Results) is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await retention.MarkAsync(new RetentionMark(RetentionKind.Results, Key, end), CancellationToken.None);
+        }
+        catch (Exception e) when (e is ImageStoreUnavailableException)
+        {
+            Log.MarkFailed(logger, e, Key);
+        }
+    }
+
+    /// <summary>
+    /// A new inference that reads an init image uses it: touched (so that the sweep keeps it) and marked as used by
+    /// this entry (so that the sweep keeps touching it while the inference waits, however long the queue). Throws
+    /// <see cref="ArgumentException"/> when the image is no longer stored.
+    /// </summary>
+    private async Task ClaimInputAsync(GenerationSpec spec)
+    {
+        if (spec.InitImageKey is not { } input || _options.Retention.PeriodOf(RetentionKind.InputUses) is null)
+        {
+            return;
+        }
+
+        // Absent when the API stores it only now (it stores an upload once the job is accepted, and stores it touched);
+        // from here on the mark keeps it while this inference waits or runs.
+        var now = time.GetUtcNow();
+        await retention.TouchAsync(input, now, CancellationToken.None);
+        await retention.MarkAsync(new RetentionMark(RetentionKind.InputUses, InputUse.IdOf(input, Key), now), CancellationToken.None);
+    }
+
+    private async Task ClearAsync()
+    {
+        await state.ClearStateAsync();
+        state.State = new CacheState();
+        ResetRun();
+        DeactivateOnIdle();
+    }
+
     private bool IsWanted => state.State.Status == CacheEntryStatus.Computing && state.State.Waiters.Count > 0;
 
     /// <summary>Whether reports under <paramref name="leaseId"/> count; an owner that restarted adopts the first lease it hears of.</summary>
@@ -294,9 +434,9 @@ public sealed partial class ResultCacheGrain(
         state.State.Status = CacheEntryStatus.Empty;
         state.State.Waiters = [];
         state.State.LastError = error;
-        state.State.LastFailedAt = time.GetUtcNow();
+        state.State.LastFailedAt = state.State.RetainFrom = time.GetUtcNow();
         state.State.Attempts = 0;
-        await WriteAsync();
+        await Task.WhenAll(WriteAsync(), MarkEndAsync(state.State.LastFailedAt.Value));
         ResetRun();
         await FreeQuotaAsync();
         var failed = Event(InferenceEventKind.Failed);
@@ -473,5 +613,8 @@ public sealed partial class ResultCacheGrain(
 
         [LoggerMessage(3, LogLevel.Warning, "Freeing the quota units of {Key} failed; the key's quota frees them when it is next full")]
         public static partial void FreeFailed(ILogger logger, Exception exception, string key);
+
+        [LoggerMessage(4, LogLevel.Warning, "Marking {Key} for the retention sweep failed; it is kept until an identical request replaces it")]
+        public static partial void MarkFailed(ILogger logger, Exception exception, string key);
     }
 }

@@ -23,6 +23,7 @@ public sealed class DiffusionMetrics : IDisposable
     private readonly Counter<long> _modelLoadFailures;
     private readonly Counter<long> _failures;
     private readonly Counter<long> _requeues;
+    private readonly Counter<long> _retentionDeleted;
     private readonly Histogram<double> _modelLoadDuration;
     private readonly Histogram<double> _stepLatency;
     private readonly Histogram<double> _computePerImage;
@@ -43,6 +44,7 @@ public sealed class DiffusionMetrics : IDisposable
         _modelUnloads = _meter.CreateCounter<long>("diffusion_model_unloads", description: "Idle models unloaded, memory released.");
         _failures = _meter.CreateCounter<long>("diffusion_inference_failures", description: "Inference runs that failed.");
         _requeues = _meter.CreateCounter<long>("diffusion_work_requeued", description: "Leased work handed back to the queue (silo left, lease lost, storage fault).");
+        _retentionDeleted = _meter.CreateCounter<long>("diffusion_retention_deleted", description: "Items the retention sweep deleted, by kind (jobs, results, images, inputs).");
         _modelLoadDuration = _meter.CreateHistogram<double>("diffusion_model_load_duration", unit: "s", description: "Time to load a model.");
         _stepLatency = _meter.CreateHistogram<double>("diffusion_step_latency", unit: "s", description: "Wall time of one denoising step (UNet, guidance, scheduler).");
         _computePerImage = _meter.CreateHistogram<double>("diffusion_compute_seconds_per_image", description: "Inference wall time divided by the images it produced.");
@@ -69,6 +71,23 @@ public sealed class DiffusionMetrics : IDisposable
     public void DedupJoin() => _dedupJoins.Add(1);
 
     public void Requeued(int items) => _requeues.Add(items);
+
+    public void RetentionSwept(Contracts.RetentionSweepReport report)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        AddDeleted("jobs", report.JobsDeleted);
+        AddDeleted("results", report.ResultsExpired);
+        AddDeleted("images", report.ImagesDeleted);
+        AddDeleted("inputs", report.InputsDeleted);
+
+        void AddDeleted(string kind, int count)
+        {
+            if (count > 0)
+            {
+                _retentionDeleted.Add(count, new KeyValuePair<string, object?>("kind", kind));
+            }
+        }
+    }
 
     public void ModelLoaded(TimeSpan elapsed)
     {

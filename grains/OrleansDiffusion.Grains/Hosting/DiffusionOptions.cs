@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using OrleansDiffusion.Grains.Retention;
 using OrleansDiffusion.Grains.Scaling;
 
 namespace OrleansDiffusion.Grains.Hosting;
@@ -101,6 +102,9 @@ public sealed class DiffusionOptions
 
     /// <summary>How the autoscaling signal (<c>diffusion_desired_silos</c>) is computed (section <c>Diffusion:Scaling</c>).</summary>
     public ScalingOptions Scaling { get; set; } = new();
+
+    /// <summary>How long results, init images and job records are kept (section <c>Diffusion:Retention</c>).</summary>
+    public RetentionOptions Retention { get; set; } = new();
 }
 
 /// <summary>One model folder and the id requests use for it.</summary>

@@ -8,6 +8,7 @@ using Orleans.Runtime;
 using Azure.Data.Tables;
 using OrleansDiffusion.Grains.Models;
 using OrleansDiffusion.Grains.Queue;
+using OrleansDiffusion.Grains.Retention;
 using OrleansDiffusion.Grains.Workers;
 
 namespace OrleansDiffusion.Grains.Hosting;
@@ -44,6 +45,7 @@ public static class DiffusionSiloBuilderExtensions
             .Validate(o => o.Scaling.WorkPerSilo is >= 0 and <= 1_000_000, "Diffusion:Scaling:WorkPerSilo must be between 0 (the silo's Capacity times 20 units) and 1000000 units.")
             .Validate(o => o.Scaling.ScaleInDelay >= TimeSpan.Zero && o.Scaling.ScaleToZeroAfter >= TimeSpan.Zero, "Diffusion:Scaling:ScaleInDelay and ScaleToZeroAfter must not be negative.")
             .ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DiffusionOptions>, RetentionOptionsValidator>());
         if (configure is not null)
         {
             options.Configure(configure);
@@ -59,6 +61,8 @@ public static class DiffusionSiloBuilderExtensions
         services.AddSingleton<InferenceRunner>();
         services.AddSingleton<WorkerPump>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<WorkerPump>());
+        services.AddSingleton<RetentionSweeper>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, RetentionKeeper>();
 
         // Idle inference workers (and with them their models) are collected after ModelUnloadAfter, jobs and cache
         // entries after GrainIdleTimeout; the collection quantum must not exceed the shortest age.

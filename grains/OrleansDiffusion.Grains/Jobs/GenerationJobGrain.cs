@@ -1,8 +1,13 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Orleans.Runtime;
 using Orleans.Storage;
 using OrleansDiffusion.Contracts;
+using OrleansDiffusion.Grains.Hosting;
 using OrleansDiffusion.Grains.Models;
+using OrleansDiffusion.Grains.Retention;
+using OrleansDiffusion.Grains.Storage;
 
 namespace OrleansDiffusion.Grains.Jobs;
 
@@ -10,9 +15,16 @@ namespace OrleansDiffusion.Grains.Jobs;
 /// One job. It saves the accepted request before it joins the inference (so no outcome can overtake it), and saves
 /// again only for an outcome the inference's owner cannot tell later: a failure (not cached) or a cancellation. A
 /// success, the step and the queue position are read from the owner. The record is read lazily: a new job (a fresh id,
-/// the common case) is written without being read first, so accepting a job costs one storage write.
+/// the common case) is written without being read first, so accepting a job costs one storage write (and, when job
+/// records expire, one retention mark written beside it). A finished job older than <see cref="RetentionOptions.Jobs"/>
+/// answers as unknown, and the retention sweep deletes its record.
 /// </summary>
-public sealed class GenerationJobGrain(ModelCatalog catalog, TimeProvider time) : Grain, IGenerationJobGrain
+public sealed partial class GenerationJobGrain(
+    ModelCatalog catalog,
+    IOptions<DiffusionOptions> options,
+    IRetentionStore retention,
+    TimeProvider time,
+    ILogger<GenerationJobGrain> logger) : Grain, IGenerationJobGrain
 {
     private const string StateName = "job";
 
@@ -22,6 +34,7 @@ public sealed class GenerationJobGrain(ModelCatalog catalog, TimeProvider time) 
     private readonly GrainState<JobState> _record = new(new JobState());
     private readonly SemaphoreSlim _writing = new(1, 1);
     private readonly EventOrder _order = new();
+    private readonly RetentionOptions _retention = options.Value.Retention;
     private IGrainStorage? _storage;
     private bool _loaded;
 
@@ -43,6 +56,59 @@ public sealed class GenerationJobGrain(ModelCatalog catalog, TimeProvider time) 
     public async Task<JobSnapshot> Submit(GenerationSpec spec, string apiKey, int maxUnits)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxUnits);
+        try
+        {
+            return await SubmitAsync(spec, apiKey, maxUnits);
+        }
+        finally
+        {
+            // Whatever became of the job, its init image was uploaded for it: the sweep looks at it a period from now
+            // (after the inference, if one started, marked it as used).
+            await MarkInputAsync(spec);
+        }
+    }
+
+    public Task<JobSnapshot> GetSnapshot() => ReadAsync(LiveStatusAge);
+
+    public async Task<JobExpiry> Expire(DateTimeOffset cutoff, DateTimeOffset now)
+    {
+        await LoadAsync();
+        if (State.Status == JobStatus.None)
+        {
+            return new JobExpiry(ExpiryOutcome.Missing);
+        }
+
+        if (State.CreatedAt > cutoff)
+        {
+            return new JobExpiry(ExpiryOutcome.Kept, State.CreatedAt);
+        }
+
+        // Unfinished only while its inference computes for it; asked directly, so that an old job that never reached
+        // its inference is not joined to one now.
+        if (!IsTerminal && await Owner.GetStatus(Id) is { Status: CacheEntryStatus.Computing, Waiting: true })
+        {
+            return new JobExpiry(ExpiryOutcome.Kept, now); // kept until it ends, looked at again a period from now
+        }
+
+        await _writing.WaitAsync();
+        try
+        {
+            await Storage.ClearStateAsync(StateName, this.GetGrainId(), _record);
+        }
+        finally
+        {
+            _writing.Release();
+        }
+
+        _record.State = new JobState();
+        _succeeded = null;
+        _live = null;
+        DeactivateOnIdle();
+        return new JobExpiry(ExpiryOutcome.Expired);
+    }
+
+    private async Task<JobSnapshot> SubmitAsync(GenerationSpec spec, string apiKey, int maxUnits)
+    {
         var normalized = catalog.Normalize(spec);
         var key = catalog.KeyOf(normalized, apiKey);
         if (!_loaded || State.Status == JobStatus.None)
@@ -62,10 +128,8 @@ public sealed class GenerationJobGrain(ModelCatalog catalog, TimeProvider time) 
             throw new ArgumentException($"Job {Id} already exists with another request.", nameof(spec));
         }
 
-        return IsTerminal ? Snapshot(null) : await GetSnapshot();
+        return Visible(IsTerminal ? Snapshot(null) : await ReadCurrentAsync(LiveStatusAge));
     }
-
-    public Task<JobSnapshot> GetSnapshot() => ReadAsync(LiveStatusAge);
 
     public async Task<JobSnapshot> Cancel()
     {
@@ -102,11 +166,14 @@ public sealed class GenerationJobGrain(ModelCatalog catalog, TimeProvider time) 
         }
     }
 
+    /// <summary>The job now, as a client sees it: a finished job past its retention period is gone.</summary>
+    private async Task<JobSnapshot> ReadAsync(TimeSpan maxAge) => Visible(await ReadCurrentAsync(maxAge));
+
     /// <summary>
     /// The job now. A running job's step comes from its owner, asked at most once per <paramref name="maxAge"/>: a client
     /// that polls every few milliseconds costs the owner nothing more (the outcome is pushed here, never cached).
     /// </summary>
-    private async Task<JobSnapshot> ReadAsync(TimeSpan maxAge)
+    private async Task<JobSnapshot> ReadCurrentAsync(TimeSpan maxAge)
     {
         await LoadAsync();
         if (State.Status == JobStatus.None || IsTerminal)
@@ -125,9 +192,14 @@ public sealed class GenerationJobGrain(ModelCatalog catalog, TimeProvider time) 
         return snapshot;
     }
 
-    /// <summary>Writes the accepted record without reading first; false when a record already exists (it is loaded instead).</summary>
+    /// <summary>
+    /// Writes the accepted record without reading first, and with it (at once) the record's retention mark; false when
+    /// a record already exists (it is loaded instead). A record whose mark could not be written is removed again: the
+    /// job is refused rather than kept for ever.
+    /// </summary>
     private async Task<bool> TryCreateAsync(GenerationSpec spec, string apiKey, string key, int maxUnits)
     {
+        var now = time.GetUtcNow();
         _record.State = new JobState
         {
             Status = JobStatus.Queued,
@@ -135,23 +207,72 @@ public sealed class GenerationJobGrain(ModelCatalog catalog, TimeProvider time) 
             ApiKey = apiKey,
             RequestKey = key,
             MaxUnits = maxUnits,
-            CreatedAt = time.GetUtcNow(),
+            CreatedAt = now,
         };
 
+        var marking = _retention.PeriodOf(RetentionKind.Jobs) is null
+            ? Task.CompletedTask
+            : retention.MarkAsync(new RetentionMark(RetentionKind.Jobs, Id.ToString("N"), now), CancellationToken.None);
         try
         {
             await WriteAsync();
             _loaded = true;
-            return true;
         }
         catch (InconsistentStateException)
         {
             // Submitted before (a client retry reaching a new activation): what is stored stands.
+            await IgnoreAsync(marking);
             _record.State = new JobState();
             _record.ETag = null;
             _loaded = false;
             await LoadAsync();
             return false;
+        }
+        catch (Exception)
+        {
+            await IgnoreAsync(marking);
+            throw;
+        }
+
+        try
+        {
+            await marking;
+        }
+        catch (Exception)
+        {
+            await Storage.ClearStateAsync(StateName, this.GetGrainId(), _record);
+            _record.State = new JobState();
+            _loaded = false;
+            throw;
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// A finished job past its period answers as an unknown one (404), from the moment its period ends rather than
+    /// when the sweep comes by. An unfinished one stays visible until it ends.
+    /// </summary>
+    private JobSnapshot Visible(JobSnapshot snapshot) =>
+        snapshot.IsTerminal && _retention.PeriodOf(RetentionKind.Jobs) is { } period && State.CreatedAt + period <= time.GetUtcNow()
+            ? new JobSnapshot { Id = Id }
+            : snapshot;
+
+    /// <summary>Marks the init image of a submitted job for the sweep; a mark that cannot be written is logged, not fatal.</summary>
+    private async Task MarkInputAsync(GenerationSpec spec)
+    {
+        if (spec.InitImageKey is not { } input || _retention.PeriodOf(RetentionKind.Inputs) is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await retention.MarkAsync(new RetentionMark(RetentionKind.Inputs, InputUse.InputIdOf(input), time.GetUtcNow()), CancellationToken.None);
+        }
+        catch (Exception e) when (e is ImageStoreUnavailableException or ArgumentException)
+        {
+            Log.InputMarkFailed(logger, e, input);
         }
     }
 
@@ -279,4 +400,10 @@ public sealed class GenerationJobGrain(ModelCatalog catalog, TimeProvider time) 
     }
 
     private sealed record Succeeded(IReadOnlyList<ImageRef> Images, bool Cached, DateTimeOffset CompletedAt, string? Silo);
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Warning, "Marking the init image {Input} for the retention sweep failed; it is kept until it is used again")]
+        public static partial void InputMarkFailed(ILogger logger, Exception exception, string input);
+    }
 }

@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using Azure;
 using Azure.Core;
 using Azure.Storage.Blobs;
@@ -7,6 +9,7 @@ using Azure.Storage.Sas;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OrleansDiffusion.Contracts;
+using OrleansDiffusion.Grains.Retention;
 
 namespace OrleansDiffusion.Grains.Storage;
 
@@ -15,10 +18,15 @@ namespace OrleansDiffusion.Grains.Storage;
 /// content-addressed keys, uploads are conditional (<c>If-None-Match: *</c>) so saving the same bytes twice writes once,
 /// and read URLs are SAS URLs signed with the account key. The client retries transient faults with exponential
 /// back-off (<see cref="ImageStoreOptions.MaxRetries"/> and the delays beside it); what still fails surfaces as
-/// <see cref="ImageStoreUnavailableException"/>.
+/// <see cref="ImageStoreUnavailableException"/>. A blob's touched time (see <see cref="IRetentionStore"/>) is its
+/// <c>touched</c> metadata, set by every save (saving stored content again sets only that) and every use; the retention
+/// marks are empty blobs under <c>retention/{kind}/</c>, whose names sort by date.
 /// </summary>
-public sealed partial class AzureBlobImageStore : IImageStore
+public sealed partial class AzureBlobImageStore : IImageStore, IRetentionStore
 {
+    private const string TouchedMetadata = "touched";
+    private const string RetentionPrefix = "retention/";
+
     private const string PngContentType = "image/png";
     private const string InputContentType = "application/octet-stream";
 
@@ -119,30 +127,176 @@ public sealed partial class AzureBlobImageStore : IImageStore
         return clientOptions;
     }
 
-    private Task UploadOnceAsync(string key, byte[] content, string contentType, CancellationToken cancellationToken)
+    public Task<bool> TouchAsync(string key, DateTimeOffset at, CancellationToken cancellationToken)
     {
+        ImageKeys.Validate(key);
         var blob = _container.GetBlobClient(key);
-        var upload = new BlobUploadOptions
+        return RunAsync("touch", key, () => TouchBlobAsync(blob, at, cancellationToken), cancellationToken);
+    }
+
+    public Task<ReapOutcome> DeleteIfUntouchedAsync(string key, DateTimeOffset cutoff, CancellationToken cancellationToken)
+    {
+        ImageKeys.Validate(key);
+        var blob = _container.GetBlobClient(key);
+        return RunAsync("delete", key, async () =>
         {
-            HttpHeaders = new BlobHttpHeaders { ContentType = contentType, CacheControl = ImmutableCacheControl },
-            Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
-        };
-        return RunAsync("save", key, async () =>
-        {
-            await EnsureContainerAsync(cancellationToken);
+            BlobProperties properties;
             try
             {
-                await blob.UploadAsync(new BinaryData(content), upload, cancellationToken);
+                properties = (await blob.GetPropertiesAsync(cancellationToken: cancellationToken)).Value;
             }
-            catch (RequestFailedException ex) when (ex.ErrorCode == BlobErrorCode.BlobAlreadyExists || ex.Status == 412)
+            catch (RequestFailedException ex) when (ex.Status == 404)
             {
-                // Already stored: the key is the content's hash, so it holds these bytes. This is also what a retry
-                // sees when the first try was stored but its response lost.
+                return ReapOutcome.Missing;
             }
 
+            if (TouchedAt(properties) > cutoff)
+            {
+                return ReapOutcome.Kept;
+            }
+
+            try
+            {
+                // Only the version just looked at: a touch or save since changed the ETag, and the blob stays.
+                await blob.DeleteAsync(DeleteSnapshotsOption.IncludeSnapshots, new BlobRequestConditions { IfMatch = properties.ETag }, cancellationToken);
+                return ReapOutcome.Deleted;
+            }
+            catch (RequestFailedException ex) when (ex.Status == 412)
+            {
+                // Changed since it was looked at, or deleted meanwhile (a condition on a missing blob fails the same way).
+                return (await blob.ExistsAsync(cancellationToken)).Value ? ReapOutcome.Kept : ReapOutcome.Missing;
+            }
+            catch (RequestFailedException ex) when (ex.Status == 404)
+            {
+                return ReapOutcome.Missing;
+            }
+        }, cancellationToken);
+    }
+
+    public Task MarkAsync(RetentionMark mark, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(mark);
+        var blob = _container.GetBlobClient(RetentionPrefix + mark.Name);
+        return RunAsync("mark", mark.Name, async () =>
+        {
+            await EnsureContainerAsync(cancellationToken);
+            await blob.UploadAsync(BinaryData.Empty, overwrite: true, cancellationToken);
             return true;
         }, cancellationToken);
     }
+
+    public async IAsyncEnumerable<RetentionMark> ListMarksAsync(RetentionKind kind, DateTimeOffset cutoff, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        // Blobs are listed in name order, which is date order within a kind: the listing stops at the first mark after
+        // the cutoff, so a sweep reads what is due (and one page more at most).
+        var prefix = RetentionPrefix + RetentionMark.FolderOf(kind) + "/";
+        var blobs = _container.GetBlobsAsync(new GetBlobsOptions { Prefix = prefix }, cancellationToken).GetAsyncEnumerator(cancellationToken);
+        try
+        {
+            while (true)
+            {
+                bool more;
+                try
+                {
+                    more = await blobs.MoveNextAsync();
+                }
+                catch (RequestFailedException ex) when (ex.Status == 404)
+                {
+                    yield break; // no container yet: nothing was ever marked
+                }
+                catch (Exception ex) when (!cancellationToken.IsCancellationRequested && IsTransient(ex))
+                {
+                    Log.Unavailable(_logger, "list", prefix, ex);
+                    throw new ImageStoreUnavailableException($"The image store could not list '{prefix}' in container '{_container.Name}' after retries: {ex.Message}", ex);
+                }
+
+                if (!more)
+                {
+                    yield break;
+                }
+
+                if (RetentionMark.Parse(kind, blobs.Current.Name[prefix.Length..]) is not { } mark)
+                {
+                    continue;
+                }
+
+                if (mark.At > cutoff)
+                {
+                    yield break;
+                }
+
+                yield return mark;
+            }
+        }
+        finally
+        {
+            await blobs.DisposeAsync();
+        }
+    }
+
+    public Task RemoveMarkAsync(RetentionMark mark, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(mark);
+        var blob = _container.GetBlobClient(RetentionPrefix + mark.Name);
+        return RunAsync("unmark", mark.Name, async () => (await blob.DeleteIfExistsAsync(cancellationToken: cancellationToken)).Value, cancellationToken);
+    }
+
+    private Task UploadOnceAsync(string key, byte[] content, string contentType, CancellationToken cancellationToken)
+    {
+        var blob = _container.GetBlobClient(key);
+        return RunAsync("save", key, async () =>
+        {
+            await EnsureContainerAsync(cancellationToken);
+            for (var attempt = 1; ; attempt++)
+            {
+                var now = _timeProvider.GetUtcNow();
+                var upload = new BlobUploadOptions
+                {
+                    HttpHeaders = new BlobHttpHeaders { ContentType = contentType, CacheControl = ImmutableCacheControl },
+                    Metadata = TouchedMetadataOf(now),
+                    Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
+                };
+                try
+                {
+                    await blob.UploadAsync(new BinaryData(content), upload, cancellationToken);
+                    return true;
+                }
+                catch (RequestFailedException ex) when (ex.ErrorCode == BlobErrorCode.BlobAlreadyExists || ex.Status == 412)
+                {
+                    // Already stored: the key is the content's hash, so it holds these bytes. This is also what a retry
+                    // sees when the first try was stored but its response lost. Saving it again is a use: touch it,
+                    // unless a sweep deleted it in between (then store it again).
+                    if (await TouchBlobAsync(blob, now, cancellationToken) || attempt >= 3)
+                    {
+                        return true;
+                    }
+                }
+            }
+        }, cancellationToken);
+    }
+
+    private static async Task<bool> TouchBlobAsync(BlobClient blob, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await blob.SetMetadataAsync(TouchedMetadataOf(at), cancellationToken: cancellationToken);
+            return true;
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404)
+        {
+            return false;
+        }
+    }
+
+    private static Dictionary<string, string> TouchedMetadataOf(DateTimeOffset at) =>
+        new() { [TouchedMetadata] = at.UtcDateTime.ToString("O", CultureInfo.InvariantCulture) };
+
+    /// <summary>The touched metadata, or the last modification for a blob stored before it was kept.</summary>
+    private static DateTimeOffset TouchedAt(BlobProperties properties) =>
+        properties.Metadata.TryGetValue(TouchedMetadata, out var touched)
+        && DateTimeOffset.TryParse(touched, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at)
+            ? at
+            : properties.LastModified;
 
     private Task EnsureContainerAsync(CancellationToken cancellationToken)
     {

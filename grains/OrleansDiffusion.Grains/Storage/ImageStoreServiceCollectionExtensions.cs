@@ -4,10 +4,11 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using OrleansDiffusion.Grains.Retention;
 
 namespace OrleansDiffusion.Grains.Storage;
 
-/// <summary>Registers the configured <see cref="IImageStore"/>.</summary>
+/// <summary>Registers the configured <see cref="IImageStore"/> and, the same instance, its <see cref="IRetentionStore"/>.</summary>
 public static class ImageStoreServiceCollectionExtensions
 {
     /// <summary>
@@ -36,6 +37,7 @@ public static class ImageStoreServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ImageStoreOptions>, ImageStoreOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton(CreateStore);
+        services.TryAddSingleton(RetentionOf);
         return services;
     }
 
@@ -44,7 +46,7 @@ public static class ImageStoreServiceCollectionExtensions
         var options = services.GetRequiredService<IOptions<ImageStoreOptions>>();
         return options.Value.Provider switch
         {
-            ImageStoreProvider.LocalDisk => new LocalDiskImageStore(options),
+            ImageStoreProvider.LocalDisk => new LocalDiskImageStore(options, services.GetRequiredService<TimeProvider>()),
             ImageStoreProvider.AzureBlob => new AzureBlobImageStore(
                 options,
                 services.GetRequiredService<TimeProvider>(),
@@ -52,4 +54,8 @@ public static class ImageStoreServiceCollectionExtensions
             var provider => throw new InvalidOperationException($"Unknown image store provider '{provider}'."),
         };
     }
+
+    private static IRetentionStore RetentionOf(IServiceProvider services) =>
+        services.GetRequiredService<IImageStore>() as IRetentionStore
+        ?? throw new InvalidOperationException("The registered image store keeps no retention marks: it must implement IRetentionStore.");
 }

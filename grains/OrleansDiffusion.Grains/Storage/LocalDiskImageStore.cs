@@ -1,21 +1,32 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Options;
 using OrleansDiffusion.Contracts;
+using OrleansDiffusion.Grains.Retention;
 
 namespace OrleansDiffusion.Grains.Storage;
 
 /// <summary>
 /// Images as files under <see cref="ImageStoreOptions.LocalRoot"/>: the zero-configuration store for one machine.
 /// Each file is written to a temporary name beside its final one, flushed to disk and then moved into place, so a
-/// reader never sees a partial image and a crash leaves at most a stray temporary file.
+/// reader never sees a partial image and a crash leaves at most a stray temporary file. A file's last-write time is
+/// its touched time (see <see cref="IRetentionStore"/>): saving content that is already stored sets it again, and the
+/// retention marks are empty files under <c>retention/{kind}/{hour}/</c>.
 /// </summary>
-public sealed class LocalDiskImageStore : IImageStore
+public sealed class LocalDiskImageStore : IImageStore, IRetentionStore
 {
     private const string TempSuffix = ".tmp";
+    private const string ReapSuffix = ".reap";
+    private const string RetentionFolder = "retention";
+    private const string HourFormat = "yyyyMMddHH";
 
-    public LocalDiskImageStore(IOptions<ImageStoreOptions> options)
+    private readonly TimeProvider _time;
+
+    public LocalDiskImageStore(IOptions<ImageStoreOptions> options, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         Root = Path.GetFullPath(options.Value.LocalRoot);
+        _time = timeProvider ?? TimeProvider.System;
     }
 
     /// <summary>The absolute root folder.</summary>
@@ -62,12 +73,161 @@ public sealed class LocalDiskImageStore : IImageStore
         return Task.FromResult<Uri?>(null);
     }
 
+    public Task<bool> TouchAsync(string key, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return Task.FromResult(TryTouch(PathOf(key), at));
+    }
+
+    public Task<ReapOutcome> DeleteIfUntouchedAsync(string key, DateTimeOffset cutoff, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var path = PathOf(key);
+        if (!File.Exists(path))
+        {
+            return Task.FromResult(ReapOutcome.Missing);
+        }
+
+        if (TouchedAfter(path, cutoff))
+        {
+            return Task.FromResult(ReapOutcome.Kept);
+        }
+
+        // Moved aside first, then looked at again: a touch that came in between shows on the moved file (it is put
+        // back), and one that comes after finds no file and stores the content again.
+        var aside = path + "." + Guid.NewGuid().ToString("N") + ReapSuffix;
+        try
+        {
+            File.Move(path, aside);
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return Task.FromResult(ReapOutcome.Missing);
+        }
+
+        try
+        {
+            if (!TouchedAfter(aside, cutoff))
+            {
+                return Task.FromResult(ReapOutcome.Deleted);
+            }
+
+            try
+            {
+                File.Move(aside, path, overwrite: false);
+            }
+            catch (IOException) when (File.Exists(path))
+            {
+                // Saved again meanwhile: that copy holds the same bytes.
+            }
+
+            return Task.FromResult(ReapOutcome.Kept);
+        }
+        finally
+        {
+            File.Delete(aside);
+        }
+    }
+
+    public Task MarkAsync(RetentionMark mark, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(mark);
+        cancellationToken.ThrowIfCancellationRequested();
+        var path = MarkPath(mark);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                using (File.Create(path))
+                {
+                }
+
+                return Task.CompletedTask;
+            }
+            catch (DirectoryNotFoundException) when (attempt < 3)
+            {
+                // A sweep removed the hour's folder as it emptied: create it again.
+            }
+        }
+    }
+
+    public async IAsyncEnumerable<RetentionMark> ListMarksAsync(RetentionKind kind, DateTimeOffset cutoff, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var folder = Path.Combine(Root, RetentionFolder, RetentionMark.FolderOf(kind));
+        if (!Directory.Exists(folder))
+        {
+            yield break;
+        }
+
+        // Hour folders first: only the hours up to the cutoff are read, whatever is marked after it.
+        var lastHour = cutoff.UtcDateTime.ToString(HourFormat, CultureInfo.InvariantCulture);
+        var hours = Directory.EnumerateDirectories(folder)
+            .Select(Path.GetFileName)
+            .Where(h => h is { Length: 10 } && string.CompareOrdinal(h, lastHour) <= 0)
+            .Order(StringComparer.Ordinal)
+            .ToList();
+        foreach (var hour in hours)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            string[] names;
+            try
+            {
+                names = [.. Directory.EnumerateFiles(Path.Combine(folder, hour!)).Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal)];
+            }
+            catch (DirectoryNotFoundException)
+            {
+                continue; // emptied and removed by a concurrent sweep
+            }
+
+            foreach (var name in names)
+            {
+                if (RetentionMark.Parse(kind, name) is not { } mark)
+                {
+                    continue;
+                }
+
+                if (mark.At > cutoff)
+                {
+                    yield break;
+                }
+
+                yield return mark;
+            }
+
+            await Task.Yield();
+        }
+    }
+
+    public Task RemoveMarkAsync(RetentionMark mark, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(mark);
+        cancellationToken.ThrowIfCancellationRequested();
+        var path = MarkPath(mark);
+        var hour = Path.GetDirectoryName(path)!;
+        try
+        {
+            File.Delete(path);
+            if (!Directory.EnumerateFileSystemEntries(hour).Any())
+            {
+                Directory.Delete(hour);
+            }
+        }
+        catch (IOException)
+        {
+            // The hour's folder is gone (another sweep emptied it) or was marked again meanwhile.
+        }
+
+        return Task.CompletedTask;
+    }
+
     private async Task WriteOnceAsync(string key, byte[] content, CancellationToken cancellationToken)
     {
         var path = PathOf(key);
-        if (File.Exists(path))
+        var now = _time.GetUtcNow();
+        if (File.Exists(path) && TryTouch(path, now))
         {
-            return; // Content-addressed: the same key holds the same bytes.
+            return; // Content-addressed: the same key holds the same bytes; saving it again is a use.
         }
 
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
@@ -81,17 +241,41 @@ public sealed class LocalDiskImageStore : IImageStore
                 stream.Flush(flushToDisk: true);
             }
 
+            File.SetLastWriteTimeUtc(temp, now.UtcDateTime);
             File.Move(temp, path, overwrite: false);
         }
         catch (IOException) when (File.Exists(path))
         {
             // A concurrent save of the same content won the move: its file is ours too.
+            TryTouch(path, now);
         }
         finally
         {
             File.Delete(temp);
         }
     }
+
+    private static bool TryTouch(string path, DateTimeOffset at)
+    {
+        try
+        {
+            File.SetLastWriteTimeUtc(path, at.UtcDateTime);
+            return true;
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    private static bool TouchedAfter(string path, DateTimeOffset cutoff) => File.GetLastWriteTimeUtc(path) > cutoff.UtcDateTime;
+
+    private string MarkPath(RetentionMark mark) => Path.Combine(
+        Root,
+        RetentionFolder,
+        RetentionMark.FolderOf(mark.Kind),
+        mark.At.UtcDateTime.ToString(HourFormat, CultureInfo.InvariantCulture),
+        mark.Name[(mark.Name.IndexOf('/', StringComparison.Ordinal) + 1)..]);
 
     private string PathOf(string key)
     {

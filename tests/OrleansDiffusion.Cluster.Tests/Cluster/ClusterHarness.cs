@@ -62,7 +62,8 @@ public sealed class ClusterHarness : IAsyncDisposable
         Action<DiffusionOptions>? configure = null,
         string? azureConnectionString = null,
         string? root = null,
-        string? serviceId = null)
+        string? serviceId = null,
+        Action<ImageStoreOptions>? imageStore = null)
     {
         root ??= CreateRoot();
         var modelDirectory = Path.Combine(root, "model");
@@ -90,7 +91,11 @@ public sealed class ClusterHarness : IAsyncDisposable
                     options.Capacity = capacity;
                 }
             });
-            silo.Services.AddImageStore(o => o.LocalRoot = imagesDirectory);
+            silo.Services.AddImageStore(o =>
+            {
+                o.LocalRoot = imagesDirectory;
+                imageStore?.Invoke(o);
+            });
             if (azureConnectionString is null)
             {
                 silo.AddMemoryGrainStorage(StorageNames.Jobs);
@@ -98,8 +103,17 @@ public sealed class ClusterHarness : IAsyncDisposable
             }
             else
             {
-                silo.AddAzureTableGrainStorage(StorageNames.Jobs, o => o.TableServiceClient = new TableServiceClient(azureConnectionString));
-                silo.AddAzureBlobGrainStorage(StorageNames.Cache, o => o.BlobServiceClient = new BlobServiceClient(azureConnectionString));
+                // As the silo host configures them: a cleared record is deleted.
+                silo.AddAzureTableGrainStorage(StorageNames.Jobs, o =>
+                {
+                    o.TableServiceClient = new TableServiceClient(azureConnectionString);
+                    o.DeleteStateOnClear = true;
+                });
+                silo.AddAzureBlobGrainStorage(StorageNames.Cache, o =>
+                {
+                    o.BlobServiceClient = new BlobServiceClient(azureConnectionString);
+                    o.DeleteStateOnClear = true;
+                });
                 silo.AddDiffusionQueueTable(new TableServiceClient(azureConnectionString));
             }
 

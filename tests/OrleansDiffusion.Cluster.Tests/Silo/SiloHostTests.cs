@@ -5,13 +5,15 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using OrleansDiffusion.Cluster.Tests.Azurite;
 using OrleansDiffusion.Contracts;
 using OrleansDiffusion.Grains.Models;
 
 namespace OrleansDiffusion.Cluster.Tests.Silo;
 
 /// <summary>The silo host as it runs: zero-config (localhost clustering, memory state, local images, demo model).</summary>
-public sealed class SiloHostTests : IDisposable
+public sealed class SiloHostTests(AzuriteFixture azurite) : IDisposable
 {
     private readonly string _root = Path.Combine(Path.GetTempPath(), "od-silo-" + Guid.NewGuid().ToString("N")[..10]);
 
@@ -120,6 +122,34 @@ public sealed class SiloHostTests : IDisposable
         var error = Assert.ThrowsAny<Exception>(() => factory.CreateClient());
 
         Assert.Contains("Capacity", error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("Diffusion:Retention:Jobs", "40.00:00:00", "must not outlive its images")]
+    [InlineData("Diffusion:Retention:Jobs", "0", "must not outlive its images")]
+    [InlineData("Diffusion:Retention:Inputs", "-01:00:00", "must not be negative")]
+    [InlineData("Diffusion:Retention:SweepInterval", "00:00:00", "SweepInterval must be positive")]
+    public void Retention_periods_that_would_show_deleted_images_stop_the_silo_naming_the_key(string key, string value, string message)
+    {
+        using var factory = Silo((key, value));
+
+        var error = Assert.ThrowsAny<Exception>(() => factory.CreateClient());
+
+        Assert.Contains(key, error.ToString(), StringComparison.Ordinal);
+        Assert.Contains(message, error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task With_Azure_storage_a_cleared_job_or_cache_record_is_deleted_rather_than_emptied()
+    {
+        // The retention sweep clears records: with the Azure providers' default a table row would stay behind, empty.
+        await using var factory = Silo(
+            ("Diffusion:Cluster:Storage", "AzureStorage"),
+            ("Diffusion:Cluster:ConnectionString", azurite.ConnectionString),
+            ("Diffusion:Cluster:ServiceId", "host-" + Guid.NewGuid().ToString("N")[..8]));
+
+        Assert.True(factory.Services.GetRequiredService<IOptionsMonitor<AzureTableStorageOptions>>().Get(StorageNames.Jobs).DeleteStateOnClear);
+        Assert.True(factory.Services.GetRequiredService<IOptionsMonitor<AzureBlobStorageOptions>>().Get(StorageNames.Cache).DeleteStateOnClear);
     }
 
     [Fact]

@@ -78,12 +78,32 @@ public sealed class AzureBlobImageStoreTests(AzuriteFixture azurite)
         var png = TestImages.UniquePng();
 
         var first = await store.SaveImageAsync(png, 1, 64, 64, Ct);
-        var etag = (await Blob(first.Key).GetPropertiesAsync(cancellationToken: Ct)).Value.ETag;
+        var created = (await Blob(first.Key).GetPropertiesAsync(cancellationToken: Ct)).Value.CreatedOn;
         var second = await store.SaveImageAsync(png, 2, 64, 64, Ct);
 
         Assert.Equal(first.Key, second.Key);
         Assert.Single(await BlobNamesAsync());
-        Assert.Equal(etag, (await Blob(first.Key).GetPropertiesAsync(cancellationToken: Ct)).Value.ETag);
+        Assert.Equal(created, (await Blob(first.Key).GetPropertiesAsync(cancellationToken: Ct)).Value.CreatedOn);
+        Assert.Equal(png, await store.ReadAsync(first.Key, Ct));
+    }
+
+    [Fact]
+    public async Task Saving_stored_bytes_again_touches_them_without_uploading_them_again()
+    {
+        var clock = new FakeTimeProvider(new DateTimeOffset(2031, 5, 6, 7, 8, 9, TimeSpan.Zero));
+        var store = CreateStore(timeProvider: clock);
+        var bytes = TestImages.UniquePng();
+
+        var key = await store.SaveInputAsync(bytes, Ct);
+        Assert.Equal(clock.GetUtcNow(), await TouchedAsync(key));
+        clock.Advance(TimeSpan.FromHours(3));
+        await store.SaveInputAsync(bytes, Ct);
+
+        // Saving stored content again is a use: the retention sweep counts the period from it.
+        Assert.Equal(clock.GetUtcNow(), await TouchedAsync(key));
+        var properties = (await Blob(key).GetPropertiesAsync(cancellationToken: Ct)).Value;
+        Assert.Equal("application/octet-stream", properties.ContentType);
+        Assert.Equal(bytes, await store.ReadAsync(key, Ct));
     }
 
     [Fact]
@@ -190,6 +210,9 @@ public sealed class AzureBlobImageStoreTests(AzuriteFixture azurite)
         }),
         timeProvider ?? TimeProvider.System,
         NullLogger<AzureBlobImageStore>.Instance);
+
+    private async Task<DateTimeOffset> TouchedAsync(string key) =>
+        DateTimeOffset.Parse((await Blob(key).GetPropertiesAsync(cancellationToken: Ct)).Value.Metadata["touched"], CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
 
     private BlobClient Blob(string key) => new BlobContainerClient(azurite.ConnectionString, _container).GetBlobClient(key);
 

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
 using OrleansDiffusion.Grains.Storage;
 
 namespace OrleansDiffusion.Cluster.Tests.Storage;
@@ -53,17 +54,23 @@ public sealed class LocalDiskImageStoreTests : IDisposable
     }
 
     [Fact]
-    public async Task Same_bytes_give_the_same_key_and_are_stored_once()
+    public async Task Same_bytes_give_the_same_key_and_are_stored_once_and_the_second_save_touches_them()
     {
+        var clock = new FakeTimeProvider(new DateTimeOffset(2031, 5, 6, 7, 8, 9, TimeSpan.Zero));
+        var store = new LocalDiskImageStore(Options.Create(new ImageStoreOptions { LocalRoot = _root.Path }), clock);
         var png = TestImages.UniquePng();
 
-        var first = await _store.SaveImageAsync(png, 1, 64, 64, Ct);
-        var written = File.GetLastWriteTimeUtc(_root.Combine(first.Key));
-        var second = await _store.SaveImageAsync(png, 2, 64, 64, Ct);
+        var first = await store.SaveImageAsync(png, 1, 64, 64, Ct);
+        Assert.Equal(clock.GetUtcNow().UtcDateTime, File.GetLastWriteTimeUtc(_root.Combine(first.Key)));
+        clock.Advance(TimeSpan.FromHours(3));
+        var second = await store.SaveImageAsync(png, 2, 64, 64, Ct);
 
         Assert.Equal(first.Key, second.Key);
         Assert.Single(Directory.GetFiles(_root.Combine("images")));
-        Assert.Equal(written, File.GetLastWriteTimeUtc(_root.Combine(first.Key)));
+        Assert.Equal(png, await File.ReadAllBytesAsync(_root.Combine(first.Key), Ct));
+
+        // Saving stored content again is a use: the retention sweep counts the period from it.
+        Assert.Equal(clock.GetUtcNow().UtcDateTime, File.GetLastWriteTimeUtc(_root.Combine(first.Key)));
     }
 
     [Fact]

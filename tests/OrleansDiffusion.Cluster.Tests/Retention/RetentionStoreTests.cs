@@ -1,0 +1,204 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+using OrleansDiffusion.Cluster.Tests.Azurite;
+using OrleansDiffusion.Cluster.Tests.Storage;
+using OrleansDiffusion.Grains.Retention;
+using OrleansDiffusion.Grains.Storage;
+
+namespace OrleansDiffusion.Cluster.Tests.Retention;
+
+/// <summary>
+/// The retention side of both image stores, on local disk and on Azurite: dated marks listed oldest first up to a
+/// cutoff, and deletes that keep what was saved or used after the cutoff.
+/// </summary>
+public sealed class RetentionStoreTests(AzuriteFixture azurite) : IDisposable
+{
+    private static readonly DateTimeOffset Start = new(2031, 5, 6, 7, 8, 9, TimeSpan.Zero);
+
+    private readonly TempDirectory _root = new();
+    private readonly string _container = "t" + Guid.NewGuid().ToString("N")[..20];
+    private readonly FakeTimeProvider _clock = new(Start);
+
+    public static TheoryData<ImageStoreProvider> Stores => [ImageStoreProvider.LocalDisk, ImageStoreProvider.AzureBlob];
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public void Dispose() => _root.Dispose();
+
+    [Theory]
+    [MemberData(nameof(Stores))]
+    public async Task Marks_are_listed_oldest_first_up_to_the_cutoff_and_by_kind(ImageStoreProvider provider)
+    {
+        var (store, _) = Create(provider);
+        var marks = new[]
+        {
+            new RetentionMark(RetentionKind.Jobs, "c", Start.AddHours(3)),
+            new RetentionMark(RetentionKind.Jobs, "a", Start),
+            new RetentionMark(RetentionKind.Jobs, "b", Start.AddMinutes(59).AddTicks(1)),
+            new RetentionMark(RetentionKind.Results, "r", Start.AddMinutes(1)),
+            new RetentionMark(RetentionKind.Jobs, "late", Start.AddDays(2)),
+        };
+        foreach (var mark in marks)
+        {
+            await store.MarkAsync(mark, Ct);
+        }
+
+        var due = await ListAsync(store, RetentionKind.Jobs, Start.AddHours(3));
+
+        Assert.Equal([marks[1], marks[2], marks[0]], due);
+        Assert.Equal([marks[3]], await ListAsync(store, RetentionKind.Results, Start.AddHours(3)));
+        Assert.Empty(await ListAsync(store, RetentionKind.Inputs, Start.AddDays(3)));
+        Assert.Empty(await ListAsync(store, RetentionKind.Jobs, Start.AddTicks(-1)));
+    }
+
+    [Theory]
+    [MemberData(nameof(Stores))]
+    public async Task A_removed_mark_is_not_listed_again_and_removing_it_twice_is_harmless(ImageStoreProvider provider)
+    {
+        var (store, _) = Create(provider);
+        var kept = new RetentionMark(RetentionKind.Inputs, "kept", Start);
+        var removed = new RetentionMark(RetentionKind.Inputs, "removed", Start);
+        await store.MarkAsync(kept, Ct);
+        await store.MarkAsync(removed, Ct);
+        await store.MarkAsync(removed, Ct);
+
+        await store.RemoveMarkAsync(removed, Ct);
+        await store.RemoveMarkAsync(removed, Ct);
+
+        Assert.Equal([kept], await ListAsync(store, RetentionKind.Inputs, Start.AddDays(1)));
+    }
+
+    [Theory]
+    [MemberData(nameof(Stores))]
+    public async Task Removing_all_marks_of_an_hour_at_once_is_harmless(ImageStoreProvider provider)
+    {
+        var (store, _) = Create(provider);
+        var marks = Enumerable.Range(0, 16).Select(i => new RetentionMark(RetentionKind.Jobs, $"m{i}", Start.AddSeconds(i))).ToList();
+        foreach (var mark in marks)
+        {
+            await store.MarkAsync(mark, Ct);
+        }
+
+        // Two sweeps remove the same marks; the hour's folder goes with the last of them.
+        await Task.WhenAll(marks.Concat(marks).Select(m => Task.Run(() => store.RemoveMarkAsync(m, Ct), Ct)));
+
+        Assert.Empty(await ListAsync(store, RetentionKind.Jobs, Start.AddDays(1)));
+        await store.MarkAsync(marks[0], Ct);
+        Assert.Equal([marks[0]], await ListAsync(store, RetentionKind.Jobs, Start.AddDays(1)));
+    }
+
+    [Theory]
+    [MemberData(nameof(Stores))]
+    public async Task Nothing_is_listed_before_anything_was_stored(ImageStoreProvider provider)
+    {
+        var (store, _) = Create(provider);
+
+        Assert.Empty(await ListAsync(store, RetentionKind.Jobs, Start.AddYears(10)));
+    }
+
+    [Theory]
+    [MemberData(nameof(Stores))]
+    public async Task An_item_untouched_since_the_cutoff_is_deleted_and_a_touched_one_stays(ImageStoreProvider provider)
+    {
+        var (store, images) = Create(provider);
+        var old = await images.SaveImageAsync(TestImages.UniquePng(), 1, 64, 64, Ct);
+        var used = await images.SaveInputAsync(TestImages.UniquePng(), Ct);
+        _clock.Advance(TimeSpan.FromHours(2));
+        var young = await images.SaveImageAsync(TestImages.UniquePng(), 1, 64, 64, Ct);
+        Assert.True(await store.TouchAsync(used, _clock.GetUtcNow(), Ct));
+        var cutoff = Start.AddHours(1);
+
+        Assert.Equal(ReapOutcome.Deleted, await store.DeleteIfUntouchedAsync(old.Key, cutoff, Ct));
+        Assert.Equal(ReapOutcome.Kept, await store.DeleteIfUntouchedAsync(used, cutoff, Ct));
+        Assert.Equal(ReapOutcome.Kept, await store.DeleteIfUntouchedAsync(young.Key, cutoff, Ct));
+        Assert.Equal(ReapOutcome.Missing, await store.DeleteIfUntouchedAsync(old.Key, cutoff, Ct));
+
+        Assert.Null(await images.ReadAsync(old.Key, Ct));
+        Assert.NotNull(await images.ReadAsync(used, Ct));
+        Assert.NotNull(await images.ReadAsync(young.Key, Ct));
+    }
+
+    [Theory]
+    [MemberData(nameof(Stores))]
+    public async Task Uploading_an_old_input_again_keeps_it(ImageStoreProvider provider)
+    {
+        var (store, images) = Create(provider);
+        var bytes = TestImages.UniquePng();
+        var key = await images.SaveInputAsync(bytes, Ct);
+        _clock.Advance(TimeSpan.FromHours(2));
+
+        await images.SaveInputAsync(bytes, Ct);
+
+        Assert.Equal(ReapOutcome.Kept, await store.DeleteIfUntouchedAsync(key, Start.AddHours(1), Ct));
+        Assert.Equal(bytes, await images.ReadAsync(key, Ct));
+    }
+
+    [Theory]
+    [MemberData(nameof(Stores))]
+    public async Task A_deleted_item_is_stored_again_by_the_next_save_and_cannot_be_touched_before(ImageStoreProvider provider)
+    {
+        var (store, images) = Create(provider);
+        var bytes = TestImages.UniquePng();
+        var key = await images.SaveInputAsync(bytes, Ct);
+        _clock.Advance(TimeSpan.FromHours(2));
+        Assert.Equal(ReapOutcome.Deleted, await store.DeleteIfUntouchedAsync(key, Start.AddHours(1), Ct));
+
+        Assert.False(await store.TouchAsync(key, _clock.GetUtcNow(), Ct));
+        Assert.Equal(key, await images.SaveInputAsync(bytes, Ct));
+
+        Assert.Equal(bytes, await images.ReadAsync(key, Ct));
+        Assert.Equal(ReapOutcome.Kept, await store.DeleteIfUntouchedAsync(key, Start.AddHours(1), Ct));
+    }
+
+    [Theory]
+    [MemberData(nameof(Stores))]
+    public async Task Concurrent_deletes_of_one_item_delete_it_once(ImageStoreProvider provider)
+    {
+        var (store, images) = Create(provider);
+        var image = await images.SaveImageAsync(TestImages.UniquePng(), 1, 64, 64, Ct);
+        _clock.Advance(TimeSpan.FromHours(2));
+
+        var outcomes = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() => store.DeleteIfUntouchedAsync(image.Key, Start.AddHours(1), Ct), Ct)));
+
+        Assert.Equal(1, outcomes.Count(o => o == ReapOutcome.Deleted));
+        Assert.All(outcomes, o => Assert.NotEqual(ReapOutcome.Kept, o));
+        Assert.Null(await images.ReadAsync(image.Key, Ct));
+    }
+
+    [Fact]
+    public async Task Marks_are_no_image_keys()
+    {
+        var (_, images) = Create(ImageStoreProvider.LocalDisk);
+
+        await Assert.ThrowsAsync<ArgumentException>(() => images.ReadAsync("retention/jobs/20310506T0708090000000Z-a", Ct));
+        Assert.Throws<ArgumentException>(() => new RetentionMark(RetentionKind.Jobs, "../escape", Start));
+        Assert.Throws<ArgumentException>(() => new RetentionMark(RetentionKind.Jobs, "a/b", Start));
+    }
+
+    private (IRetentionStore Retention, IImageStore Images) Create(ImageStoreProvider provider)
+    {
+        var options = Options.Create(new ImageStoreOptions
+        {
+            Provider = provider,
+            LocalRoot = _root.Path,
+            ConnectionString = azurite.ConnectionString,
+            Container = _container,
+        });
+        IImageStore store = provider == ImageStoreProvider.LocalDisk
+            ? new LocalDiskImageStore(options, _clock)
+            : new AzureBlobImageStore(options, _clock, NullLogger<AzureBlobImageStore>.Instance);
+        return ((IRetentionStore)store, store);
+    }
+
+    private static async Task<List<RetentionMark>> ListAsync(IRetentionStore store, RetentionKind kind, DateTimeOffset cutoff)
+    {
+        var marks = new List<RetentionMark>();
+        await foreach (var mark in store.ListMarksAsync(kind, cutoff, Ct))
+        {
+            marks.Add(mark);
+        }
+
+        return marks;
+    }
+}
