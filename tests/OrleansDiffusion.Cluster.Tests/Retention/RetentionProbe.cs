@@ -85,7 +85,8 @@ internal static class RetentionProbe
             chw[i] = (float)(random.NextDouble() * 2 - 1);
         }
 
-        return PngEncoder.Encode(chw, 64, 64, parameters: null);
+        // Stored as the API stores an upload: decoded once and normalised to the request's size.
+        return InitImageLoader.Normalize(PngEncoder.Encode(chw, 64, 64, parameters: null), 64, 64);
     }
 
     /// <summary>A small img2img request on the demo model.</summary>
