@@ -19,7 +19,8 @@ public sealed class GenerationService(IGrainFactory grains, IImageStore images, 
 
     /// <summary>
     /// Submits a job. Throws <see cref="ArgumentException"/> (bad request), <see cref="InvalidImageException"/>,
-    /// <see cref="QuotaExceededException"/> and <see cref="QueueFullException"/>; none of them leaves state behind.
+    /// <see cref="QuotaExceededException"/> and <see cref="QueueFullException"/>, none of which leaves state behind, or a
+    /// transient fault of the cluster or storage (<see cref="ApiFaults.IsTransient"/>).
     /// </summary>
     public async Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, CancellationToken cancellationToken)
     {
@@ -43,8 +44,15 @@ public sealed class GenerationService(IGrainFactory grains, IImageStore images, 
 
             snapshot = await Job(id).Submit(GenerationRequestValidator.ToSpec(request, initKey), apiKey);
         }
-        catch
+        catch (Exception e)
         {
+            if (e is TimeoutException)
+            {
+                // Not answered in time: the job may still be accepted once its grain is reachable. Cancelling it (it is
+                // cancelled after Submit if Submit gets through) keeps a job the client was told failed from running.
+                Job(id).Cancel().Ignore();
+            }
+
             await ReleaseAsync(quota, id);
             throw;
         }
@@ -60,33 +68,71 @@ public sealed class GenerationService(IGrainFactory grains, IImageStore images, 
     /// <summary>
     /// Waits until a job finishes (the synchronous OpenAI and AUTOMATIC1111 endpoints): it watches the job's inference
     /// and reads the job again when an event arrives, or every <see cref="WaitRecheck"/> in case one was lost.
-    /// <paramref name="onEvent"/> sees every event of the inference in order (live previews).
+    /// <paramref name="onEvent"/> sees every event of the inference in order (live previews). The job is accepted, so a
+    /// transient fault (its grain's silo died, storage blinked) is waited out rather than failing the request.
     /// </summary>
     public async Task<JobSnapshot> WaitAsync(Guid id, CancellationToken cancellationToken, Action<InferenceEvent>? onEvent = null)
     {
-        var snapshot = await Job(id).GetSnapshot();
-        if (snapshot.IsTerminal || snapshot.RequestKey is not { } key)
+        InferenceWatch? watch = null;
+        try
         {
-            return snapshot;
-        }
-
-        await using var watch = await InferenceWatch.StartAsync(grains, key, onEvent);
-        while (true)
-        {
-            var change = watch.NextChange;
-            snapshot = await Job(id).GetSnapshot();
-            if (snapshot.IsTerminal)
+            while (true)
             {
-                return snapshot;
-            }
+                var change = watch?.NextChange;
+                JobSnapshot snapshot;
+                try
+                {
+                    snapshot = await Job(id).GetSnapshot();
+                }
+                catch (Exception e) when (ApiFaults.IsTransient(e) && !cancellationToken.IsCancellationRequested)
+                {
+                    await Task.Delay(TransientRecheck, cancellationToken);
+                    continue;
+                }
 
-            await Task.WhenAny(change, Task.Delay(WaitRecheck, cancellationToken));
-            cancellationToken.ThrowIfCancellationRequested();
+                if (snapshot.IsTerminal || snapshot.RequestKey is not { } key)
+                {
+                    return snapshot;
+                }
+
+                if (watch is null)
+                {
+                    try
+                    {
+                        watch = await InferenceWatch.StartAsync(grains, key, onEvent);
+                        continue; // read the job again: an outcome may have come before the watch
+                    }
+                    catch (Exception e) when (ApiFaults.IsTransient(e) && !cancellationToken.IsCancellationRequested)
+                    {
+                        // The inference's owner is unreachable for now: poll until it is back.
+                    }
+                }
+
+                if (watch is null)
+                {
+                    await Task.Delay(TransientRecheck, cancellationToken);
+                }
+                else
+                {
+                    await Task.WhenAny(change ?? watch.NextChange, Task.Delay(WaitRecheck, cancellationToken));
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+            }
+        }
+        finally
+        {
+            if (watch is not null)
+            {
+                await watch.DisposeAsync();
+            }
         }
     }
 
     /// <summary>How often a waiting request reads its job again when no event comes.</summary>
     public static readonly TimeSpan WaitRecheck = TimeSpan.FromSeconds(5);
+
+    /// <summary>How soon a waiting request tries again after a transient fault.</summary>
+    public static readonly TimeSpan TransientRecheck = TimeSpan.FromSeconds(1);
 
     public async Task<byte[]?> ReadImageAsync(ImageRef image, CancellationToken cancellationToken) =>
         await images.ReadAsync(image.Key, cancellationToken);

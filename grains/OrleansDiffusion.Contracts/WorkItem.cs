@@ -36,7 +36,11 @@ public sealed record WorkLease(
     [property: Id(3)] IReadOnlyList<QueueEntry> Items,
     [property: Id(4)] DateTimeOffset ExpiresAt);
 
-/// <summary>One partition's live counts (soft state: counters restart with the activation).</summary>
+/// <summary>
+/// One partition's live counts (soft state: counters restart with the activation). <see cref="IdleBySilo"/> counts the
+/// idle pumps subscribed for wake-ups per silo, <see cref="WakeUpsBySilo"/> the wake-ups sent to each silo (a silo's count
+/// is forgotten ten minutes after its last wake-up).
+/// </summary>
 [GenerateSerializer, Immutable, Alias("od.PartitionCounts")]
 public sealed record PartitionCounts(
     [property: Id(0)] string Partition,
@@ -45,7 +49,14 @@ public sealed record PartitionCounts(
     [property: Id(3)] DateTimeOffset? OldestPending,
     [property: Id(4)] long Completed,
     [property: Id(5)] long Requeued,
-    [property: Id(6)] long GaveUp);
+    [property: Id(6)] long GaveUp)
+{
+    [Id(7)]
+    public IReadOnlyDictionary<string, int> IdleBySilo { get; init; } = new Dictionary<string, int>();
+
+    [Id(8)]
+    public IReadOnlyDictionary<string, long> WakeUpsBySilo { get; init; } = new Dictionary<string, long>();
+}
 
 /// <summary>The whole queue: the sum over its partitions.</summary>
 [GenerateSerializer, Immutable, Alias("od.QueueStats")]

@@ -197,10 +197,11 @@ public sealed partial class WorkerPump(
     private IQueuePartitionGrain Partition(string partition) => grains.GetGrain<IQueuePartitionGrain>(partition);
 
     /// <summary>A partition's wake-up: the next wait ends at once (wake-ups coalesce), and that partition is asked first.</summary>
-    void IWorkAvailableObserver.WorkAvailable(string partition)
+    Task IWorkAvailableObserver.WorkAvailable(string partition)
     {
         Volatile.Write(ref _wokenBy, partition);
         Volatile.Read(ref _wake).TrySetResult();
+        return Task.CompletedTask;
     }
 
     /// <summary>Subscribes (or renews) this idle pump for wake-ups; true when the subscription was new.</summary>
@@ -215,7 +216,7 @@ public sealed partial class WorkerPump(
         try
         {
             _observer ??= grains.CreateObjectReference<IWorkAvailableObserver>(this);
-            await Task.WhenAll(_partitions.Select(p => Partition(p).Subscribe(_observer)));
+            await Task.WhenAll(_partitions.Select(p => Partition(p).Subscribe(_observer, runner.SiloId)));
 
             // Keeps the queue overview (gauges, scaling signal) active wherever it lives, also after its silo left.
             await grains.GetGrain<IWorkQueueGrain>(IWorkQueueGrain.DefaultKey).Touch();

@@ -1,0 +1,103 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+
+namespace OrleansDiffusion.Api.Tests.Faults;
+
+/// <summary>
+/// A silo dies with jobs on it (issue 10): until the cluster has noticed and moved its grains, every request still gets
+/// a prompt answer, either the real one or 503 with Retry-After, and no accepted job is lost.
+/// </summary>
+public sealed class SiloDeathTests
+{
+    private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(3);
+
+    // The bound a client sees: the API's own limit on a cluster call, and slack for two loaded cores.
+    private static readonly TimeSpan Prompt = CallTimeout + TimeSpan.FromSeconds(4);
+
+    [Fact]
+    public async Task While_a_silo_is_dead_every_answer_is_prompt_and_faults_are_503_with_Retry_After()
+    {
+        // Slow failure detection (about 15 s, production's order): the window in which the dead silo still counts.
+        await using var cluster = await FaultCluster.StartAsync(
+            3,
+            new()
+            {
+                ["Diffusion:Api:ClusterCallTimeout"] = "00:00:03",
+
+                // The test polls every job twice a second; the rate limits are not what it is about.
+                ["Diffusion:Api:RequestsPerMinute"] = "100000",
+                ["Diffusion:Api:ReadsPerMinute"] = "100000",
+            },
+            membershipProbe: TimeSpan.FromSeconds(5));
+        using var http = cluster.Api.CreateClient();
+        var ct = TestContext.Current.CancellationToken;
+
+        var jobs = new List<Guid>();
+        for (var i = 0; i < 8; i++)
+        {
+            jobs.Add(await SubmitAsync(http, $"before the death {i}", i));
+        }
+
+        // The victim: a secondary silo (not the API's gateway) holding job grains.
+        var homes = new Dictionary<Guid, TcpSilo?>();
+        foreach (var id in jobs)
+        {
+            homes[id] = await cluster.SiloOfJobAsync(id);
+        }
+
+        var victim = cluster.Silos.Skip(1).OrderByDescending(s => homes.Values.Count(h => h == s)).First();
+        Assert.Contains(homes.Values, h => h == victim);
+        await victim.KillAsync();
+
+        var answers = new List<Answer>();
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(4);
+        var round = 0;
+        while (true)
+        {
+            round++;
+            var asked = jobs.Select(id => Answer.TimeAsync(http, new HttpRequestMessage(HttpMethod.Get, $"/v1/generations/{id}"), TimeSpan.FromSeconds(40))).ToList();
+            asked.Add(Answer.TimeAsync(http, new HttpRequestMessage(HttpMethod.Get, "/v1/models"), TimeSpan.FromSeconds(40)));
+            asked.Add(Answer.TimeAsync(http, new HttpRequestMessage(HttpMethod.Get, "/sdapi/v1/options"), TimeSpan.FromSeconds(40)));
+            if (round <= 10)
+            {
+                asked.Add(Answer.TimeAsync(http, Post($"during the death {round}", 100 + round), TimeSpan.FromSeconds(40)));
+            }
+
+            var batch = await Task.WhenAll(asked);
+            answers.AddRange(batch);
+            foreach (var created in batch.Where(a => a.Status == HttpStatusCode.Accepted))
+            {
+                jobs.Add(JsonDocument.Parse(created.Body).RootElement.GetProperty("id").GetGuid());
+            }
+
+            var statuses = batch.Where(a => a.Request.Contains("/v1/generations/", StringComparison.Ordinal) && a.Status == HttpStatusCode.OK)
+                .Select(a => JsonDocument.Parse(a.Body).RootElement.GetProperty("status").GetString()).ToList();
+            if (statuses.Count == jobs.Count && statuses.All(s => s == "succeeded"))
+            {
+                break;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "Not every accepted job finished:\n" + string.Join('\n', batch) + "\nAnswers that were not 200/202:\n" + string.Join('\n', answers.Where(a => a.Status is not (HttpStatusCode.OK or HttpStatusCode.Accepted))));
+            await Task.Delay(500, ct);
+        }
+
+        var report = string.Join('\n', answers.Where(a => a.Status != HttpStatusCode.OK && a.Status != HttpStatusCode.Accepted).Concat(answers.Where(a => a.Elapsed > Prompt)).Distinct());
+        TestContext.Current.TestOutputHelper?.WriteLine($"{answers.Count} answers, {answers.Count(a => a.Status == HttpStatusCode.ServiceUnavailable)} of them 503:\n{report}");
+        Assert.All(answers, a => Assert.True(a.Elapsed <= Prompt, $"slow: {a}"));
+        Assert.All(answers, a => Assert.Contains(a.Status, new[] { HttpStatusCode.OK, HttpStatusCode.Accepted, HttpStatusCode.ServiceUnavailable }));
+        Assert.All(answers.Where(a => a.Status == HttpStatusCode.ServiceUnavailable), a => Assert.True(a.RetryAfter > TimeSpan.Zero, $"no Retry-After: {a}"));
+    }
+
+    private static HttpRequestMessage Post(string prompt, int seed) => new(HttpMethod.Post, "/v1/generations")
+    {
+        Content = JsonContent.Create(new { prompt, steps = 20, width = 64, height = 64, seed }),
+    };
+
+    private static async Task<Guid> SubmitAsync(HttpClient http, string prompt, int seed)
+    {
+        using var response = await http.SendAsync(Post(prompt, seed), TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        return (await response.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken)).GetProperty("id").GetGuid();
+    }
+}
