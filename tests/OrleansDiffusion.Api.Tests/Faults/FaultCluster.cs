@@ -1,4 +1,3 @@
-using System.Globalization;
 using Microsoft.Extensions.DependencyInjection;
 using OrleansDiffusion.Cluster.Tests.Azurite;
 using OrleansDiffusion.Contracts;
@@ -7,15 +6,15 @@ using OrleansDiffusion.DemoModel;
 namespace OrleansDiffusion.Api.Tests.Faults;
 
 /// <summary>
-/// The service as <c>deploy/local/run-cluster.sh</c> runs it, in this process: its own Azurite holding the grain state
-/// (so a test may stop it), silos over TCP (localhost clustering, the first one primary and the API's gateway) and the
-/// API as an Orleans gateway client (<see cref="ApiFactory"/> in <c>Client</c> mode). Jobs run the demo model made slow
-/// with extra UNet layers, so that they are still unfinished when a fault strikes.
+/// The service as <c>deploy/local/run-cluster.sh</c> runs it: its own Azurite holding membership and grain state (so a
+/// test may stop it), silos as processes of their own (so a test may kill one) and the API, in this process, as an
+/// Orleans gateway client of all of them (<see cref="ApiFactory"/> in <c>Client</c> mode). Jobs run the demo model made
+/// slow with extra UNet layers, so that they are still unfinished when a fault strikes.
 /// </summary>
 public sealed class FaultCluster : IAsyncDisposable
 {
     private readonly string _root;
-    private readonly List<TcpSilo> _silos = [];
+    private readonly List<SiloProcess> _silos = [];
 
     private FaultCluster(string root, AzuriteServer storage)
     {
@@ -25,14 +24,14 @@ public sealed class FaultCluster : IAsyncDisposable
 
     public AzuriteServer Storage { get; }
 
-    public IReadOnlyList<TcpSilo> Silos => _silos;
+    public IReadOnlyList<SiloProcess> Silos => _silos;
 
     public ApiFactory Api { get; private set; } = null!;
 
     /// <summary>The API's own Orleans client (the gateway client its endpoints use).</summary>
     public IClusterClient Client => Api.Services.GetRequiredService<IClusterClient>();
 
-    public static async Task<FaultCluster> StartAsync(int silos, Dictionary<string, string>? apiSettings = null, int unetExtraConvLayers = 400, TimeSpan? membershipProbe = null)
+    public static async Task<FaultCluster> StartAsync(int silos, Dictionary<string, string>? apiSettings = null, int unetExtraConvLayers = 400)
     {
         var cancellationToken = TestContext.Current.CancellationToken;
         var root = Path.Combine(Path.GetTempPath(), "od-faults-" + Guid.NewGuid().ToString("N")[..10]);
@@ -41,51 +40,36 @@ public sealed class FaultCluster : IAsyncDisposable
         try
         {
             var serviceId = "faults-" + Guid.NewGuid().ToString("N")[..8];
-            var shared = new Dictionary<string, string?>
+            var shared = new Dictionary<string, string>
             {
                 ["Diffusion:Cluster:ClusterId"] = serviceId,
                 ["Diffusion:Cluster:ServiceId"] = serviceId,
-                ["Diffusion:Cluster:Clustering"] = "Localhost",
+                ["Diffusion:Cluster:Clustering"] = "AzureTable",
+                ["Diffusion:Cluster:ConnectionString"] = cluster.Storage.ConnectionString,
                 ["Diffusion:ImageStore:LocalRoot"] = Path.Combine(root, "images"),
             };
-            var silo = new Dictionary<string, string?>(shared)
+            var silo = new Dictionary<string, string>(shared)
             {
                 ["Diffusion:Cluster:Storage"] = "AzureStorage",
-                ["Diffusion:Cluster:ConnectionString"] = cluster.Storage.ConnectionString,
                 ["Diffusion:Models:0:Id"] = "demo",
                 ["Diffusion:Models:0:Path"] = Path.Combine(root, "model"),
                 ["Diffusion:Capacity"] = "1",
                 ["Diffusion:MaxBatchSize"] = "1",
                 ["Diffusion:IntraOpThreads"] = "1",
                 ["Diffusion:PollInterval"] = "00:00:00.200",
-                ["Diffusion:LeaseDuration"] = "00:00:06",
+                ["Diffusion:LeaseDuration"] = "00:00:10",
                 ["Diffusion:PreviewInterval"] = "2",
             };
-            var primaryPort = ApiFactory.FreePort();
-            silo["Diffusion:Cluster:PrimarySiloPort"] = Port(primaryPort);
-            for (var i = 0; i < silos; i++)
-            {
-                var siloPort = i == 0 ? primaryPort : ApiFactory.FreePort();
-                cluster._silos.Add(await TcpSilo.StartAsync(silo, siloPort, ApiFactory.FreePort(), membershipProbe ?? TimeSpan.FromSeconds(2), cancellationToken));
-            }
+            cluster._silos.AddRange(await Task.WhenAll(Enumerable.Range(0, silos).Select(_ => SiloProcess.StartAsync(root, silo, cancellationToken))));
 
-            var api = new Dictionary<string, string>
-            {
-                ["Diffusion:Api:Mode"] = "Client",
-                ["Diffusion:Cluster:GatewayPort"] = Port(cluster._silos[0].GatewayPort),
-            };
-            foreach (var (key, value) in shared)
-            {
-                api[key] = value!;
-            }
-
+            var api = new Dictionary<string, string>(shared) { ["Diffusion:Api:Mode"] = "Client" };
             foreach (var (key, value) in apiSettings ?? [])
             {
                 api[key] = value;
             }
 
             cluster.Api = new ApiFactory(api);
-            _ = cluster.Api.Server; // start it now, not in the middle of a fault
+            _ = cluster.Api.Server; // started now, not in the middle of a fault
             return cluster;
         }
         catch
@@ -95,21 +79,17 @@ public sealed class FaultCluster : IAsyncDisposable
         }
     }
 
-    /// <summary>The silo the job's grain is active on, or null when it is not active anywhere.</summary>
-    public async Task<TcpSilo?> SiloOfJobAsync(Guid id)
+    /// <summary>The silo the job's grain is active on (by its silo port), or null when it is not active anywhere.</summary>
+    public async Task<SiloProcess?> SiloOfJobAsync(Guid id)
     {
         var address = await Client.GetGrain<IManagementGrain>(0).GetActivationAddress(Client.GetGrain<IGenerationJobGrain>(id));
-        return _silos.FirstOrDefault(s => s.Address.Equals(address));
+        return _silos.FirstOrDefault(s => s.SiloPort == address?.Endpoint.Port);
     }
 
     public async ValueTask DisposeAsync()
     {
         Api?.Dispose();
-        foreach (var silo in Enumerable.Reverse(_silos))
-        {
-            await silo.DisposeAsync();
-        }
-
+        await Task.WhenAll(_silos.Select(s => s.DisposeAsync().AsTask()));
         await Storage.DisposeAsync();
         try
         {
@@ -119,6 +99,4 @@ public sealed class FaultCluster : IAsyncDisposable
         {
         }
     }
-
-    private static string Port(int port) => port.ToString(CultureInfo.InvariantCulture);
 }
