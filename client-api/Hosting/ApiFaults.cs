@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using Azure;
 using Orleans.Runtime.Messaging;
 using Orleans.Storage;
+using Polly.Timeout;
 using OrleansDiffusion.Api.Generations;
 using OrleansDiffusion.Contracts;
 using OrleansDiffusion.Engine.Imaging;
@@ -55,8 +56,9 @@ public static partial class ApiFaults
     /// </summary>
     public static bool IsTransient(Exception exception) => Any(exception, e => e switch
     {
-        // A grain call not answered in time: ours (ClusterCallTimeoutException) or Orleans' response timeout.
-        TimeoutException => true,
+        // A grain call not answered in time: ours (ClusterCallTimeoutException) or Orleans' response timeout, or one of
+        // the runtime's own calls timed out by its resilience pipeline (Polly) while a silo does not answer.
+        TimeoutException or TimeoutRejectedException => true,
 
         // A silo that died, is stopping or is overloaded; a connection to it that failed.
         OrleansMessageRejectionException or GatewayTooBusyException or ConnectionFailedException => true,

@@ -9,6 +9,7 @@ using Microsoft.Extensions.Hosting;
 using OpenTelemetry.Metrics;
 using Orleans.Configuration;
 using OrleansDiffusion.Contracts;
+using OrleansDiffusion.Grains.Hosting;
 
 namespace OrleansDiffusion.Hosting;
 
@@ -23,6 +24,7 @@ public static class ClientHostExtensions
         var cluster = builder.Configuration.GetSection(ClusterHostingOptions.SectionName).Get<ClusterHostingOptions>() ?? new ClusterHostingOptions();
         builder.UseOrleansClient(client =>
         {
+            client.Services.AddRuntimeExceptionSerialization();
             client.Configure<ClusterOptions>(o =>
             {
                 o.ClusterId = cluster.ClusterId;

@@ -1,6 +1,11 @@
 using System.Net.Sockets;
 using Azure;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 using Orleans.Runtime.Messaging;
+using Orleans.Serialization;
+using OrleansDiffusion.Hosting;
+using Polly.Timeout;
 using Orleans.Storage;
 using OrleansDiffusion.Api.Generations;
 using OrleansDiffusion.Api.Hosting;
@@ -76,5 +81,31 @@ public sealed class ApiFaultsTests
         Assert.Null(ApiFaults.Classify(new RequestFailedException(404, "Not found")));
         Assert.Null(ApiFaults.Classify(new InvalidOperationException("A bug.")));
         Assert.Null(ApiFaults.Classify(new NullReferenceException()));
+    }
+
+    [Fact]
+    public void A_timeout_of_the_runtimes_own_resilience_pipeline_crosses_the_wire_and_is_transient()
+    {
+        // Orleans' runtime times out some of its own calls with Polly; a silo that cannot serialize that exception
+        // sends the client a CodecNotFoundException instead, which says nothing about the cause.
+        using var factory = new ApiFactory();
+        var timeout = new TimeoutRejectedException("The operation didn't complete within the allowed timeout of '00:00:02'.");
+
+        foreach (var serializer in new[] { factory.Services.GetRequiredService<Serializer>(), ClientSerializer() })
+        {
+            var received = serializer.Deserialize<Exception>(serializer.SerializeToArray<Exception>(timeout));
+
+            Assert.IsType<TimeoutRejectedException>(received);
+            Assert.Equal(503, ApiFaults.Classify(received)?.StatusCode);
+        }
+    }
+
+    /// <summary>The serializer of an API process in Client mode (built, not started: it needs no cluster for this).</summary>
+    private static Serializer ClientSerializer()
+    {
+        var builder = WebApplication.CreateBuilder();
+        builder.Configuration["Diffusion:Api:Mode"] = "Client";
+        builder.AddDiffusionClient();
+        return builder.Build().Services.GetRequiredService<Serializer>();
     }
 }
