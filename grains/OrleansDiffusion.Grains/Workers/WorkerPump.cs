@@ -38,6 +38,7 @@ public sealed partial class WorkerPump(
     private DateTimeOffset _subscribedAt = DateTimeOffset.MinValue;
     private CancellationTokenSource? _stopping;
     private Task? _loop;
+    private volatile bool _dead;
 
     /// <summary>Whether this silo takes new work (false once it starts stopping).</summary>
     public bool Accepting { get; private set; }
@@ -77,7 +78,7 @@ public sealed partial class WorkerPump(
             await _loop;
         }
 
-        if (_observer is not null)
+        if (_observer is not null && !_dead)
         {
             try
             {
@@ -94,6 +95,12 @@ public sealed partial class WorkerPump(
         await runner.DrainAsync(_options.DrainTimeout, cancellationToken);
         _stopping.Dispose();
     }
+
+    /// <summary>
+    /// Makes the coming stop leave without a word, as the death of the process would: its wake-up subscriptions stay
+    /// behind in the partitions. For tests of an in-process cluster, whose "killed" silos otherwise unsubscribe.
+    /// </summary>
+    internal void SimulateProcessDeath() => _dead = true;
 
     private async Task LoopAsync(CancellationToken cancellationToken)
     {
