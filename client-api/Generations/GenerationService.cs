@@ -46,10 +46,11 @@ public sealed class GenerationService(IGrainFactory grains, IImageStore images, 
         }
         catch (Exception e)
         {
-            if (e is TimeoutException)
+            if (ApiFaults.IsTransient(e))
             {
-                // Not answered in time: the job may still be accepted once its grain is reachable. Cancelling it (it is
-                // cancelled after Submit if Submit gets through) keeps a job the client was told failed from running.
+                // A transient fault (a time-out above all) leaves the outcome unknown: the job may still be accepted once
+                // its grain is reachable. Cancelling it (after Submit, if Submit gets through) keeps a job the client was
+                // told failed from running; a job that was not accepted has nothing to cancel.
                 Job(id).Cancel().Ignore();
             }
 

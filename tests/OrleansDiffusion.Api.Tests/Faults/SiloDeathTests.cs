@@ -100,6 +100,44 @@ public sealed class SiloDeathTests
         Assert.All(answers.Where(a => a.Status == HttpStatusCode.ServiceUnavailable), a => Assert.True(a.RetryAfter > TimeSpan.Zero, $"no Retry-After: {a}"));
     }
 
+    [Fact]
+    public async Task A_synchronous_request_waits_out_the_death_of_its_jobs_silo()
+    {
+        await using var cluster = await FaultCluster.StartAsync(3, new() { ["Diffusion:Api:ClusterCallTimeout"] = CallTimeout.ToString() });
+        using var http = cluster.Api.CreateClient();
+        http.Timeout = TimeSpan.FromMinutes(5);
+        var ct = TestContext.Current.CancellationToken;
+        await SubmitAsync(http, "warm-up", 999);
+
+        // OpenAI and AUTOMATIC1111 requests wait for their images; their jobs' grains spread over the silos.
+        var requests = Enumerable.Range(0, 6).Select(i => i % 2 == 0
+            ? http.PostAsync("/v1/images/generations", JsonBody($$"""{"prompt":"openai {{i}}","size":"64x64","steps":20,"seed":{{i}}}"""), ct)
+            : http.PostAsync("/sdapi/v1/txt2img", JsonBody($$"""{"prompt":"a1111 {{i}}","steps":20,"width":64,"height":64,"seed":{{i}}}"""), ct)).ToList();
+        var management = cluster.Client.GetGrain<IManagementGrain>(0);
+        List<DetailedGrainStatistic> jobs = [];
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+        while ((jobs = [.. (await management.GetDetailedGrainStatistics(null, null, ct)).Where(s => s.GrainId.ToString().StartsWith("generationjob/", StringComparison.OrdinalIgnoreCase))]).Count < 7)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"only {jobs.Count} job grains active");
+            await Task.Delay(200, ct);
+        }
+
+        // The silo holding the most of their job grains dies while they wait.
+        var victim = cluster.Silos.OrderByDescending(s => jobs.Count(j => j.SiloAddress.Endpoint.Port == s.SiloPort)).First();
+        Assert.Contains(jobs, j => j.SiloAddress.Endpoint.Port == victim.SiloPort);
+        victim.Kill();
+
+        foreach (var answer in await Task.WhenAll(requests))
+        {
+            var body = await answer.Content.ReadAsStringAsync(ct);
+            Assert.True(answer.StatusCode == HttpStatusCode.OK, $"{answer.RequestMessage?.RequestUri} answered {(int)answer.StatusCode}: {body}");
+            var images = JsonDocument.Parse(body).RootElement;
+            Assert.Equal(1, (images.TryGetProperty("data", out var data) ? data : images.GetProperty("images")).GetArrayLength());
+        }
+    }
+
+    private static StringContent JsonBody(string json) => new(json, System.Text.Encoding.UTF8, "application/json");
+
     private static HttpRequestMessage Post(string prompt, int seed) => new(HttpMethod.Post, "/v1/generations")
     {
         Content = JsonContent.Create(new { prompt, steps = 20, width = 64, height = 64, seed }),
