@@ -18,7 +18,8 @@ namespace OrleansDiffusion.Api.Automatic1111;
 /// The AUTOMATIC1111 web UI API under <c>/sdapi/v1</c>, as Open WebUI, SillyTavern and scripts call it.
 /// txt2img and img2img are synchronous over a native job. Validation errors are 422 (FastAPI's status, which A1111
 /// answers for a body it cannot accept), an unknown sampler or schedule type is 404 as in A1111, and every error body is
-/// A1111's <c>{"error", "detail", "body", "errors"}</c>. Progress polling is exempt from the per-key rate limit.
+/// A1111's <c>{"error", "detail", "body", "errors"}</c>. Generating spends the key's submit budget, every other
+/// call its read budget, and progress polling neither.
 /// </summary>
 public static class Automatic1111Endpoints
 {
@@ -37,9 +38,12 @@ public static class Automatic1111Endpoints
             .WithTags("AUTOMATIC1111")
             .WithMetadata(Automatic1111ErrorShape.Instance)
             .RequireAuthorization()
-            .RequireRateLimiting(ApiHostingExtensions.PerKeyPolicy);
-        group.MapPost("/txt2img", Txt2ImgAsync).WithName("A1111Txt2Img");
-        group.MapPost("/img2img", Img2ImgAsync).WithName("A1111Img2Img");
+            .RequireRateLimiting(ApiHostingExtensions.PerKeyReadPolicy);
+
+        // Generating spends the submit budget (the endpoint's policy overrides the group's read budget); progress,
+        // which clients poll several times a second while they wait, spends nothing.
+        group.MapPost("/txt2img", Txt2ImgAsync).WithName("A1111Txt2Img").RequireRateLimiting(ApiHostingExtensions.PerKeyPolicy);
+        group.MapPost("/img2img", Img2ImgAsync).WithName("A1111Img2Img").RequireRateLimiting(ApiHostingExtensions.PerKeyPolicy);
         group.MapGet("/progress", ProgressAsync).WithName("A1111Progress").DisableRateLimiting();
         group.MapPost("/interrupt", InterruptAsync).WithName("A1111Interrupt");
         group.MapPost("/skip", SkipAsync).WithName("A1111Skip");
@@ -488,25 +492,18 @@ public static class Automatic1111Endpoints
         _ => field,
     };
 
+    /// <summary>
+    /// What submitting threw, in A1111's shape (<see cref="ApiFaults"/>), with FastAPI's 422 for a body it cannot
+    /// accept; null when unexpected.
+    /// </summary>
     private static JsonHttpResult<Automatic1111Error>? ErrorFor(Exception e, HttpContext http)
     {
-        switch (e)
+        if (ApiFaults.Answer(e, http) is not { } fault)
         {
-            case ArgumentException:
-                return Automatic1111ErrorShape.Result(StatusCodes.Status422UnprocessableEntity, e.Message);
-            case InvalidImageException image:
-                return Automatic1111ErrorShape.Result(image.Reason == InvalidImageReason.TooLarge ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status422UnprocessableEntity, $"init_images: {image.Message}");
-            case RequestOverQuotaException:
-                return Automatic1111ErrorShape.Result(StatusCodes.Status422UnprocessableEntity, e.Message);
-            case QuotaExceededException:
-                http.Response.Headers.RetryAfter = "5";
-                return Automatic1111ErrorShape.Result(StatusCodes.Status429TooManyRequests, e.Message);
-            case QueueFullException:
-            case ImageStoreUnavailableException:
-                http.Response.Headers.RetryAfter = "10";
-                return Automatic1111ErrorShape.Result(StatusCodes.Status503ServiceUnavailable, e.Message);
-            default:
-                return null;
+            return null;
         }
+
+        var status = fault.StatusCode == StatusCodes.Status400BadRequest ? StatusCodes.Status422UnprocessableEntity : fault.StatusCode;
+        return Automatic1111ErrorShape.Result(status, e is InvalidImageException ? $"init_images: {fault.Message}" : fault.Message);
     }
 }

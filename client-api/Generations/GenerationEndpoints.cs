@@ -17,8 +17,11 @@ public static class GenerationEndpoints
         var group = app.MapGroup("/v1/generations")
             .WithTags("Generations")
             .RequireAuthorization()
-            .RequireRateLimiting(ApiHostingExtensions.PerKeyPolicy);
-        group.MapPost("/", CreateAsync).WithName("CreateGeneration");
+            .RequireRateLimiting(ApiHostingExtensions.PerKeyReadPolicy);
+
+        // Submitting spends the submit budget (the endpoint's policy overrides the group's); polling a job, fetching its
+        // images or cancelling it spends the read budget.
+        group.MapPost("/", CreateAsync).WithName("CreateGeneration").RequireRateLimiting(ApiHostingExtensions.PerKeyPolicy);
         group.MapGet("/{id:guid}", GetAsync).WithName("GetGeneration");
         group.MapDelete("/{id:guid}", CancelAsync).WithName("CancelGeneration");
         group.MapGet("/{id:guid}/images/{index:int}", GetImageAsync).WithName("GetGenerationImage");
@@ -145,28 +148,10 @@ public static class GenerationEndpoints
     /// <summary>The scheme, host and path base the request came in on.</summary>
     public static string BaseUrl(HttpContext http) => $"{http.Request.Scheme}://{http.Request.Host}{http.Request.PathBase}";
 
-    /// <summary>The 4xx/5xx answer for what submitting can throw; null for anything unexpected (a 500).</summary>
-    public static ProblemHttpResult? ProblemFor(Exception e, HttpContext http)
-    {
-        switch (e)
-        {
-            case ArgumentException:
-                return TypedResults.Problem(e.Message, statusCode: StatusCodes.Status400BadRequest, title: "Invalid request");
-            case InvalidImageException image:
-                return TypedResults.Problem(image.Message, statusCode: image.Reason == InvalidImageReason.TooLarge ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest, title: "Invalid init image");
-            case RequestOverQuotaException:
-                return TypedResults.Problem(e.Message, statusCode: StatusCodes.Status400BadRequest, title: "Request over the key's quota");
-            case QuotaExceededException:
-                http.Response.Headers.RetryAfter = "5";
-                return TypedResults.Problem(e.Message, statusCode: StatusCodes.Status429TooManyRequests, title: "Too much work in progress");
-            case QueueFullException:
-                http.Response.Headers.RetryAfter = "10";
-                return TypedResults.Problem(e.Message, statusCode: StatusCodes.Status503ServiceUnavailable, title: "Queue full");
-            case ImageStoreUnavailableException:
-                http.Response.Headers.RetryAfter = "10";
-                return TypedResults.Problem(e.Message, statusCode: StatusCodes.Status503ServiceUnavailable, title: "Storage unavailable");
-            default:
-                return null;
-        }
-    }
+    /// <summary>
+    /// The answer for what submitting can throw (<see cref="ApiFaults"/>: the client's mistakes, quotas, a full queue, a
+    /// transient fault of the cluster or storage), as ProblemDetails; null for anything unexpected (a 500).
+    /// </summary>
+    public static ProblemHttpResult? ProblemFor(Exception e, HttpContext http) =>
+        ApiFaults.Answer(e, http) is { } fault ? TypedResults.Problem(fault.Message, statusCode: fault.StatusCode, title: fault.Title) : null;
 }

@@ -32,7 +32,8 @@ public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImag
     /// <summary>
     /// Submits a job. Throws <see cref="ArgumentException"/> (bad request), <see cref="InvalidImageException"/>,
     /// <see cref="RequestOverQuotaException"/>, <see cref="QuotaExceededException"/>, <see cref="QueueFullException"/> and
-    /// <see cref="ImageStoreUnavailableException"/>; none of them leaves state behind, an init image included.
+    /// <see cref="ImageStoreUnavailableException"/>, none of which leaves state behind (an init image included), or a
+    /// transient fault of the cluster or storage (<see cref="ApiFaults.IsTransient"/>).
     /// </summary>
     public async Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, CancellationToken cancellationToken)
     {
@@ -50,7 +51,20 @@ public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImag
 
         // The quota counts units cluster-wide, however many API processes accept work for the key; the inference's
         // owner charges it only when this job starts new work.
-        var snapshot = await Job(id).Submit(spec, apiKey, MaxUnitsFor(apiKey));
+        JobSnapshot snapshot;
+        try
+        {
+            snapshot = await Job(id).Submit(spec, apiKey, MaxUnitsFor(apiKey));
+        }
+        catch (Exception e) when (ApiFaults.IsTransient(e))
+        {
+            // A transient fault (a time-out above all) leaves the outcome unknown: the job may still be accepted once
+            // its grain is reachable. Cancelling it (after Submit, if Submit gets through) keeps a job the client was
+            // told failed from running; a job that was not accepted has nothing to cancel.
+            Job(id).Cancel().Ignore();
+            throw;
+        }
+
         if (input is not null && !snapshot.IsTerminal)
         {
             await StoreInputAsync(id, input);
@@ -62,33 +76,71 @@ public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImag
     /// <summary>
     /// Waits until a job finishes (the synchronous OpenAI and AUTOMATIC1111 endpoints): it watches the job's inference
     /// and reads the job again when an event arrives, or every <see cref="WaitRecheck"/> in case one was lost.
-    /// <paramref name="onEvent"/> sees every event of the inference in order (live previews).
+    /// <paramref name="onEvent"/> sees every event of the inference in order (live previews). The job is accepted, so a
+    /// transient fault (its grain's silo died, storage blinked) is waited out rather than failing the request.
     /// </summary>
     public async Task<JobSnapshot> WaitAsync(Guid id, CancellationToken cancellationToken, Action<InferenceEvent>? onEvent = null)
     {
-        var snapshot = await Job(id).GetSnapshot();
-        if (snapshot.IsTerminal || snapshot.RequestKey is not { } key)
+        InferenceWatch? watch = null;
+        try
         {
-            return snapshot;
-        }
-
-        await using var watch = await InferenceWatch.StartAsync(grains, key, onEvent);
-        while (true)
-        {
-            var change = watch.NextChange;
-            snapshot = await Job(id).GetSnapshot();
-            if (snapshot.IsTerminal)
+            while (true)
             {
-                return snapshot;
-            }
+                var change = watch?.NextChange;
+                JobSnapshot snapshot;
+                try
+                {
+                    snapshot = await Job(id).GetSnapshot();
+                }
+                catch (Exception e) when (ApiFaults.IsTransient(e) && !cancellationToken.IsCancellationRequested)
+                {
+                    await Task.Delay(TransientRecheck, cancellationToken);
+                    continue;
+                }
 
-            await Task.WhenAny(change, Task.Delay(WaitRecheck, cancellationToken));
-            cancellationToken.ThrowIfCancellationRequested();
+                if (snapshot.IsTerminal || snapshot.RequestKey is not { } key)
+                {
+                    return snapshot;
+                }
+
+                if (watch is null)
+                {
+                    try
+                    {
+                        watch = await InferenceWatch.StartAsync(grains, key, onEvent);
+                        continue; // read the job again: an outcome may have come before the watch
+                    }
+                    catch (Exception e) when (ApiFaults.IsTransient(e) && !cancellationToken.IsCancellationRequested)
+                    {
+                        // The inference's owner is unreachable for now: poll until it is back.
+                    }
+                }
+
+                if (watch is null)
+                {
+                    await Task.Delay(TransientRecheck, cancellationToken);
+                }
+                else
+                {
+                    await Task.WhenAny(change ?? watch.NextChange, Task.Delay(WaitRecheck, cancellationToken));
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+            }
+        }
+        finally
+        {
+            if (watch is not null)
+            {
+                await watch.DisposeAsync();
+            }
         }
     }
 
     /// <summary>How often a waiting request reads its job again when no event comes.</summary>
     public static readonly TimeSpan WaitRecheck = TimeSpan.FromSeconds(5);
+
+    /// <summary>How soon a waiting request tries again after a transient fault.</summary>
+    public static readonly TimeSpan TransientRecheck = TimeSpan.FromSeconds(1);
 
     public async Task<byte[]?> ReadImageAsync(ImageRef image, CancellationToken cancellationToken) =>
         await images.ReadAsync(image.Key, cancellationToken);

@@ -17,14 +17,19 @@ namespace OrleansDiffusion.Api.Hosting;
 
 public static class ApiHostingExtensions
 {
+    /// <summary>The rate limit of requests that create work (<see cref="ApiOptions.RequestsPerMinute"/>).</summary>
     public const string PerKeyPolicy = "per-key";
 
     /// <summary>The host-filtering setting ASP.NET Core reads (host names separated by ';').</summary>
     public const string AllowedHostsKey = "AllowedHosts";
 
+    /// <summary>The rate limit of every other request (<see cref="ApiOptions.ReadsPerMinute"/>): polling never spends the submit budget.</summary>
+    public const string PerKeyReadPolicy = "per-key-reads";
+
     /// <summary>
-    /// The API's services: the cluster (a co-hosted silo, or an Orleans client), API keys, per-key rate limits,
-    /// body limits, ProblemDetails and snake_case JSON.
+    /// The API's services: the cluster (a co-hosted silo, or an Orleans client) with a time limit on the grain calls
+    /// of a request, API keys, per-key rate limits, body limits, faults answered as faults (ProblemDetails or the
+    /// surface's own error shape) and snake_case JSON.
     /// </summary>
     public static WebApplicationBuilder AddDiffusionApi(this WebApplicationBuilder builder)
     {
@@ -61,7 +66,9 @@ public static class ApiHostingExtensions
             json.SerializerOptions.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower));
             json.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
         });
+        builder.Services.AddSingleton<IOutgoingGrainCallFilter, ClusterCallTimeout>();
         builder.Services.AddProblemDetails();
+        builder.Services.AddExceptionHandler<ApiExceptionHandler>();
         // Binding failures throw in Development (RouteHandlerOptions.ThrowOnBadRequest); they are the client's 4xx, not a 500.
         builder.Services.Configure<ExceptionHandlerOptions>(handler =>
             handler.StatusCodeSelector = e => e is Microsoft.AspNetCore.Http.BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status500InternalServerError);
@@ -88,6 +95,7 @@ public static class ApiHostingExtensions
             limiter.AddPolicy(PerKeyPolicy, context => RateLimitPartition.Get(
                 context.User.Identity?.Name ?? ApiKeyAuthenticationHandler.Anonymous,
                 key => context.RequestServices.GetRequiredService<KeyRateLimiter>().For(key)));
+            limiter.AddPolicy(PerKeyReadPolicy, context => PerKey(context, o => o.ReadsPerMinute));
         });
         return builder;
     }
@@ -99,6 +107,7 @@ public static class ApiHostingExtensions
     public static WebApplication UseDiffusionApi(this WebApplication app)
     {
         var options = app.Services.GetRequiredService<IOptions<ApiOptions>>().Value;
+        app.Use(ClusterCallTimeout.MarkRequestAsync);
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseAuthentication();
@@ -119,5 +128,21 @@ public static class ApiHostingExtensions
         }
 
         return app;
+    }
+
+    /// <summary>One token bucket per API key (per policy), refilled every minute.</summary>
+    private static RateLimitPartition<string> PerKey(HttpContext context, Func<ApiOptions, int> perMinuteOf)
+    {
+        var perMinute = perMinuteOf(context.RequestServices.GetRequiredService<IOptions<ApiOptions>>().Value);
+        return RateLimitPartition.GetTokenBucketLimiter(
+            context.User.Identity?.Name ?? ApiKeyAuthenticationHandler.Anonymous,
+            _ => new TokenBucketRateLimiterOptions
+            {
+                TokenLimit = perMinute,
+                TokensPerPeriod = perMinute,
+                ReplenishmentPeriod = TimeSpan.FromMinutes(1),
+                QueueLimit = 0,
+                AutoReplenishment = true,
+            });
     }
 }

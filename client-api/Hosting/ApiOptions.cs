@@ -16,7 +16,10 @@ public sealed class ApiOptions
     /// <summary>API keys, stored hashed. Empty: anonymous access, allowed only when the server listens on loopback.</summary>
     public List<ApiKeyEntry> Keys { get; set; } = [];
 
-    /// <summary>Requests per minute per API key (token bucket). Default: 120.</summary>
+    /// <summary>
+    /// Submissions (requests that create work: native, OpenAI and AUTOMATIC1111 generation requests) per minute per API
+    /// key (token bucket). Default: 120.
+    /// </summary>
     [Range(1, 1_000_000)]
     public int RequestsPerMinute { get; set; } = 120;
 
@@ -36,6 +39,22 @@ public sealed class ApiOptions
     /// </summary>
     [Range(1, int.MaxValue)]
     public int MaxConcurrentUnitsAnonymous { get; set; } = 9600;
+
+    /// <summary>
+    /// Every other request per minute per API key (a token bucket of its own): reading a job's status or images,
+    /// cancelling, models, settings. Reading must not spend the submit budget, and a client that polls each of its jobs
+    /// every second stays well inside this. Default: 1200.
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int ReadsPerMinute { get; set; } = 1200;
+
+    /// <summary>
+    /// The longest one call from a request to the cluster (a grain call) may take. A grain whose silo has just died is
+    /// unreachable until the cluster notices, which Orleans would wait out for its 30 s response timeout; the request
+    /// answers 503 with Retry-After after this instead. Default: 5 s.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]
+    public TimeSpan ClusterCallTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Largest request body in bytes. Default: 16 MiB (an init image travels as base64 inside it).</summary>
     [Range(1024, 256L << 20)]

@@ -16,7 +16,7 @@ public static class ModelEndpoints
         var group = app.MapGroup("/v1")
             .WithTags("Models")
             .RequireAuthorization()
-            .RequireRateLimiting(ApiHostingExtensions.PerKeyPolicy);
+            .RequireRateLimiting(ApiHostingExtensions.PerKeyReadPolicy);
         group.MapGet("/models", GetModelsAsync).WithName("GetModels");
         group.MapPost("/tokenize", TokenizeAsync).WithName("Tokenize");
         group.MapGet("/schedulers", GetSchedulers).WithName("GetSchedulers");

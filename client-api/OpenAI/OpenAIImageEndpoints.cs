@@ -200,27 +200,7 @@ public static class OpenAIImageEndpoints
         return bar < 0 ? (prompt, null) : (prompt[..bar].Trim(), prompt[(bar + 1)..].Trim());
     }
 
-    private static JsonHttpResult<OpenAIErrorResponse>? ErrorFor(Exception e, HttpContext http)
-    {
-        switch (e)
-        {
-            case ArgumentException:
-                return OpenAIErrorShape.Result(StatusCodes.Status400BadRequest, e.Message, null, "invalid_value");
-            case InvalidImageException image:
-                return OpenAIErrorShape.Result(image.Reason == InvalidImageReason.TooLarge ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest, image.Message, null, "invalid_image");
-            case RequestOverQuotaException:
-                return OpenAIErrorShape.Result(StatusCodes.Status400BadRequest, e.Message, null, "over_quota");
-            case QuotaExceededException:
-                http.Response.Headers.RetryAfter = "5";
-                return OpenAIErrorShape.Result(StatusCodes.Status429TooManyRequests, e.Message, null, "too_many_jobs");
-            case QueueFullException:
-                http.Response.Headers.RetryAfter = "10";
-                return OpenAIErrorShape.Result(StatusCodes.Status503ServiceUnavailable, e.Message, null, "queue_full");
-            case ImageStoreUnavailableException:
-                http.Response.Headers.RetryAfter = "10";
-                return OpenAIErrorShape.Result(StatusCodes.Status503ServiceUnavailable, e.Message, null, "storage_unavailable");
-            default:
-                return null;
-        }
-    }
+    /// <summary>What submitting or reading the images threw, in OpenAI's shape (<see cref="ApiFaults"/>); null when unexpected.</summary>
+    private static JsonHttpResult<OpenAIErrorResponse>? ErrorFor(Exception e, HttpContext http) =>
+        ApiFaults.Answer(e, http) is { } fault ? OpenAIErrorShape.Result(fault.StatusCode, fault.Message, null, fault.Code) : null;
 }

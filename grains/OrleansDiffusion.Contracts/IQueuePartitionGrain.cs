@@ -44,9 +44,13 @@ public interface IQueuePartitionGrain : IGrainWithStringKey
     [Alias("GetCounts")]
     Task<PartitionCounts> GetCounts();
 
-    /// <summary>Asks to be woken when work arrives (soft state: lapses after <see cref="SubscriptionLifetime"/> unless renewed).</summary>
-    [Alias("Subscribe")]
-    Task Subscribe(IWorkAvailableObserver observer);
+    /// <summary>
+    /// Asks to be woken when work arrives (soft state: lapses after <see cref="SubscriptionLifetime"/> unless renewed).
+    /// <paramref name="silo"/> is the subscriber's silo (parsable address): the subscription ends when that silo is
+    /// declared dead, or when a wake-up cannot reach it.
+    /// </summary>
+    [Alias("SubscribeFromSilo")]
+    Task Subscribe(IWorkAvailableObserver observer, string silo);
 
     [Alias("Unsubscribe")]
     Task Unsubscribe(IWorkAvailableObserver observer);

@@ -49,7 +49,9 @@ public sealed record WorkLease(
 
 /// <summary>
 /// One partition's live counts (soft state: counters restart with the activation): entries, and their cost in units
-/// (<see cref="QueueEntry.Cost"/>), waiting and leased.
+/// (<see cref="QueueEntry.Cost"/>), waiting and leased. <see cref="IdleBySilo"/> counts the idle pumps subscribed for
+/// wake-ups per silo, <see cref="WakeUpsBySilo"/> the wake-ups sent to each silo (a silo's count is forgotten ten
+/// minutes after its last wake-up).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("od.PartitionCounts")]
 public sealed record PartitionCounts(
@@ -61,7 +63,14 @@ public sealed record PartitionCounts(
     [property: Id(5)] long Requeued,
     [property: Id(6)] long GaveUp,
     [property: Id(7)] long PendingUnits,
-    [property: Id(8)] long RunningUnits);
+    [property: Id(8)] long RunningUnits)
+{
+    [Id(9)]
+    public IReadOnlyDictionary<string, int> IdleBySilo { get; init; } = new Dictionary<string, int>();
+
+    [Id(10)]
+    public IReadOnlyDictionary<string, long> WakeUpsBySilo { get; init; } = new Dictionary<string, long>();
+}
 
 /// <summary>The whole queue: the sum over its partitions. Units are <see cref="QueueEntry.Cost"/>s.</summary>
 [GenerateSerializer, Immutable, Alias("od.QueueStats")]

@@ -11,6 +11,7 @@ using OpenTelemetry.Metrics;
 using Orleans.Configuration;
 using Orleans.Dashboard;
 using OrleansDiffusion.Contracts;
+using OrleansDiffusion.Grains.Hosting;
 
 namespace OrleansDiffusion.Hosting;
 
@@ -25,6 +26,7 @@ public static class ClientHostExtensions
         var cluster = builder.Configuration.GetSection(ClusterHostingOptions.SectionName).Get<ClusterHostingOptions>() ?? new ClusterHostingOptions();
         builder.UseOrleansClient(client =>
         {
+            client.Services.AddRuntimeExceptionSerialization();
             client.Configure<ClusterOptions>(o =>
             {
                 o.ClusterId = cluster.ClusterId;

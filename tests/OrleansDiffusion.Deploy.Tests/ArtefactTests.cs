@@ -333,10 +333,11 @@ public sealed class ArtefactTests
         bash.WaitForExit();
         Assert.True(bash.ExitCode == 0, error);
 
+        // How it stops (LocalClusterScriptTests runs it): a trap on exit, the recorded PID of each program itself.
         var text = File.ReadAllText(script);
         Assert.Contains("trap stop_all EXIT", text, StringComparison.Ordinal);
-        Assert.Contains("( exec \"$@\"", text, StringComparison.Ordinal);
-        Assert.Contains("PIDS+=(\"$!\")", text, StringComparison.Ordinal);
+        Assert.Contains("( eval \"exec ", text, StringComparison.Ordinal);
+        Assert.Contains("PID_OF[$name]=$!", text, StringComparison.Ordinal);
         Assert.DoesNotContain("pkill", text, StringComparison.Ordinal);
         Assert.DoesNotContain("killall", text, StringComparison.Ordinal);
         Assert.Contains("--skipApiVersionCheck", text, StringComparison.Ordinal);

@@ -47,9 +47,9 @@ internal static class Repo
 
     public static Dictionary<object, object> Compose() => Y.Map(LoadYaml(PathOf("deploy/docker/compose.yaml")).Single());
 
-    /// <summary>NAME=NUMBER assignments of deploy/local/run-cluster.sh.</summary>
+    /// <summary>The default ports of deploy/local/run-cluster.sh: its <c>NAME="${NAME:-NUMBER}"</c> assignments.</summary>
     public static Dictionary<string, int> ScriptPorts() =>
-        Regex.Matches(Read("deploy/local/run-cluster.sh"), @"^([A-Z0-9_]+_PORT)=(\d+)$", RegexOptions.Multiline)
+        Regex.Matches(Read("deploy/local/run-cluster.sh"), @"^([A-Z0-9_]+_PORT)=""\$\{\1:-(\d+)\}""$", RegexOptions.Multiline)
             .ToDictionary(m => m.Groups[1].Value, m => int.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture));
 
     private static string FindRoot()

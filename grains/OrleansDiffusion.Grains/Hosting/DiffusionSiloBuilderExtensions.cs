@@ -52,6 +52,7 @@ public static class DiffusionSiloBuilderExtensions
         }
 
         services.AddMetrics();
+        services.AddRuntimeExceptionSerialization();
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<DiffusionMetrics>();
         services.AddSingleton<ModelCatalog>();

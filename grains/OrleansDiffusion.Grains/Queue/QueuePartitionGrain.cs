@@ -13,7 +13,8 @@ namespace OrleansDiffusion.Grains.Queue;
 /// memory only: the watchdog (a timer, no reminder) puts back the work of a silo that left the cluster or stopped
 /// renewing and tells the work's owner, which counts the attempt. Reentrant: every change of the in-memory state happens
 /// before the first await of a call, so calls interleave only while they wait for storage, which is what lets writes
-/// gather into one transaction.
+/// gather into one transaction. Idle pumps subscribe to be woken when work arrives; a pump whose silo is declared dead,
+/// or that a wake-up cannot reach, is dropped at once rather than woken until its subscription lapses.
 /// </summary>
 [Reentrant]
 public sealed partial class QueuePartitionGrain(
@@ -24,11 +25,15 @@ public sealed partial class QueuePartitionGrain(
     TimeProvider time,
     ILogger<QueuePartitionGrain> logger) : Grain, IQueuePartitionGrain
 {
+    /// <summary>How long a silo's wake-up count is kept after its last wake-up (silos come and go: the counts must not pile up).</summary>
+    private static readonly TimeSpan WakeUpMemory = TimeSpan.FromMinutes(10);
+
     private readonly DiffusionOptions _options = options.Value;
     private readonly List<QueueEntry> _pending = [];
     private readonly Dictionary<string, Leased> _leased = new(StringComparer.Ordinal);
     private readonly HashSet<string> _adding = new(StringComparer.Ordinal);
-    private readonly Dictionary<IWorkAvailableObserver, DateTimeOffset> _idle = [];
+    private readonly Dictionary<IWorkAvailableObserver, Subscription> _idle = [];
+    private readonly Dictionary<string, WakeUps> _wakeUps = new(StringComparer.Ordinal);
     private string? _lastServedKey;
     private long _completed;
     private long _requeued;
@@ -188,12 +193,16 @@ public sealed partial class QueuePartitionGrain(
         DateTimeOffset? oldest = _pending.Count == 0 ? null : _pending.Min(e => e.EnqueuedAt);
         var pendingUnits = _pending.Sum(e => (long)e.Cost);
         var runningUnits = _leased.Values.Sum(l => (long)l.Entry.Cost);
-        return Task.FromResult(new PartitionCounts(Partition, _pending.Count, bySilo, oldest, _completed, _requeued, _gaveUp, pendingUnits, runningUnits));
+        return Task.FromResult(new PartitionCounts(Partition, _pending.Count, bySilo, oldest, _completed, _requeued, _gaveUp, pendingUnits, runningUnits)
+        {
+            IdleBySilo = _idle.Values.GroupBy(s => s.Silo).ToDictionary(g => g.Key, g => g.Count()),
+            WakeUpsBySilo = _wakeUps.ToDictionary(w => w.Key, w => w.Value.Count),
+        });
     }
 
-    public Task Subscribe(IWorkAvailableObserver observer)
+    public Task Subscribe(IWorkAvailableObserver observer, string silo)
     {
-        _idle[observer] = time.GetUtcNow() + IQueuePartitionGrain.SubscriptionLifetime;
+        _idle[observer] = new Subscription(silo, time.GetUtcNow() + IQueuePartitionGrain.SubscriptionLifetime);
         return Task.CompletedTask;
     }
 
@@ -203,16 +212,20 @@ public sealed partial class QueuePartitionGrain(
         return Task.CompletedTask;
     }
 
-    /// <summary>The watchdog: work whose silo left or whose lease was not renewed in time goes back to the front.</summary>
+    /// <summary>
+    /// The watchdog: work whose silo left or whose lease was not renewed in time goes back to the front, and idle pumps of
+    /// a silo that left are woken no more.
+    /// </summary>
     private Task CheckLeases(CancellationToken cancellationToken)
     {
-        if (_leased.Count == 0)
-        {
-            return Task.CompletedTask;
-        }
-
         var now = time.GetUtcNow();
         var snapshot = membership.CurrentSnapshot;
+        DropGoneSubscribers(snapshot);
+        foreach (var silo in _wakeUps.Where(w => now - w.Value.Last > WakeUpMemory).Select(w => w.Key).ToList())
+        {
+            _wakeUps.Remove(silo);
+        }
+
         foreach (var leased in _leased.Values.Where(l => l.ExpiresAt <= now || SiloIsGone(snapshot, l.Silo)).ToList())
         {
             _leased.Remove(leased.Entry.Key);
@@ -253,23 +266,68 @@ public sealed partial class QueuePartitionGrain(
     private void WakeIdleSilos()
     {
         var now = time.GetUtcNow();
-        foreach (var (observer, expires) in _idle.ToList())
+        DropGoneSubscribers(membership.CurrentSnapshot);
+        foreach (var (observer, subscription) in _idle.ToList())
         {
-            if (expires <= now)
+            if (subscription.Expires <= now)
             {
                 _idle.Remove(observer);
                 continue;
             }
 
-            try
+            _wakeUps[subscription.Silo] = new WakeUps((_wakeUps.GetValueOrDefault(subscription.Silo)?.Count ?? 0) + 1, now);
+            WakeAsync(observer, subscription).Ignore();
+        }
+    }
+
+    /// <summary>Wakes one pump; one that cannot be reached (its silo died, not yet declared dead) is dropped.</summary>
+    private async Task WakeAsync(IWorkAvailableObserver observer, Subscription subscription)
+    {
+        try
+        {
+            await observer.WorkAvailable(Partition);
+        }
+        catch (Exception e)
+        {
+            // Unless it subscribed again meanwhile: then it answered since.
+            if (_idle.TryGetValue(observer, out var current) && current == subscription)
             {
-                observer.WorkAvailable(Partition); // one-way: a gone silo costs nothing here, its subscription lapses
-            }
-            catch (Exception e)
-            {
-                Log.WakeFailed(logger, e);
                 _idle.Remove(observer);
+                Log.WakeFailed(logger, e, subscription.Silo);
             }
+        }
+    }
+
+    /// <summary>Idle pumps of silos declared dead: their wake-ups could only fail, so they are dropped.</summary>
+    private void DropGoneSubscribers(ClusterMembershipSnapshot snapshot)
+    {
+        foreach (var silo in _idle.Values.Select(s => s.Silo).Distinct(StringComparer.Ordinal).Where(s => SiloIsDead(snapshot, s)).ToList())
+        {
+            var dropped = 0;
+            foreach (var (observer, _) in _idle.Where(i => i.Value.Silo == silo).ToList())
+            {
+                _idle.Remove(observer);
+                dropped++;
+            }
+
+            Log.DroppedSubscribers(logger, dropped, silo);
+        }
+    }
+
+    /// <summary>
+    /// Declared dead. Unlike <see cref="SiloIsGone"/>, a silo this silo does not know yet (a new one, whose join has not
+    /// reached it) keeps its subscription: it would only lapse, which costs nothing, while dropping it costs the new
+    /// silo its wake-ups.
+    /// </summary>
+    private static bool SiloIsDead(ClusterMembershipSnapshot snapshot, string silo)
+    {
+        try
+        {
+            return snapshot.GetSiloStatus(SiloAddress.FromParsableString(silo)) == SiloStatus.Dead;
+        }
+        catch (FormatException)
+        {
+            return false;
         }
     }
 
@@ -286,12 +344,21 @@ public sealed partial class QueuePartitionGrain(
 
     private sealed record Leased(QueueEntry Entry, Guid LeaseId, string Silo, DateTimeOffset ExpiresAt);
 
+    /// <summary>An idle pump's wish to be woken, from <paramref name="Silo"/>, until <paramref name="Expires"/>.</summary>
+    private sealed record Subscription(string Silo, DateTimeOffset Expires);
+
+    /// <summary>Wake-ups sent to one silo's pumps, and when the last was sent.</summary>
+    private sealed record WakeUps(long Count, DateTimeOffset Last);
+
     private static partial class Log
     {
         [LoggerMessage(1, LogLevel.Warning, "Requeued {Key} leased by {Silo}: {Reason}")]
         public static partial void Requeued(ILogger logger, string key, string silo, string reason);
 
-        [LoggerMessage(2, LogLevel.Debug, "Waking an idle silo failed; it polls")]
-        public static partial void WakeFailed(ILogger logger, Exception exception);
+        [LoggerMessage(2, LogLevel.Information, "Waking an idle pump of {Silo} failed; it is woken no more until it subscribes again (it polls meanwhile)")]
+        public static partial void WakeFailed(ILogger logger, Exception exception, string silo);
+
+        [LoggerMessage(3, LogLevel.Information, "Dropped {Count} wake-up subscriptions of {Silo}: the silo was declared dead")]
+        public static partial void DroppedSubscribers(ILogger logger, int count, string silo);
     }
 }

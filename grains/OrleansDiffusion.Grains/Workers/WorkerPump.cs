@@ -38,6 +38,7 @@ public sealed partial class WorkerPump(
     private DateTimeOffset _subscribedAt = DateTimeOffset.MinValue;
     private CancellationTokenSource? _stopping;
     private Task? _loop;
+    private volatile bool _dead;
 
     /// <summary>Whether this silo takes new work (false once it starts stopping).</summary>
     public bool Accepting { get; private set; }
@@ -77,7 +78,7 @@ public sealed partial class WorkerPump(
             await _loop;
         }
 
-        if (_observer is not null)
+        if (_observer is not null && !_dead)
         {
             try
             {
@@ -94,6 +95,12 @@ public sealed partial class WorkerPump(
         await runner.DrainAsync(_options.DrainTimeout, cancellationToken);
         _stopping.Dispose();
     }
+
+    /// <summary>
+    /// Makes the coming stop leave without a word, as the death of the process would: its wake-up subscriptions stay
+    /// behind in the partitions. For tests of an in-process cluster, whose "killed" silos otherwise unsubscribe.
+    /// </summary>
+    internal void SimulateProcessDeath() => _dead = true;
 
     private async Task LoopAsync(CancellationToken cancellationToken)
     {
@@ -197,10 +204,11 @@ public sealed partial class WorkerPump(
     private IQueuePartitionGrain Partition(string partition) => grains.GetGrain<IQueuePartitionGrain>(partition);
 
     /// <summary>A partition's wake-up: the next wait ends at once (wake-ups coalesce), and that partition is asked first.</summary>
-    void IWorkAvailableObserver.WorkAvailable(string partition)
+    Task IWorkAvailableObserver.WorkAvailable(string partition)
     {
         Volatile.Write(ref _wokenBy, partition);
         Volatile.Read(ref _wake).TrySetResult();
+        return Task.CompletedTask;
     }
 
     /// <summary>Subscribes (or renews) this idle pump for wake-ups; true when the subscription was new.</summary>
@@ -215,7 +223,7 @@ public sealed partial class WorkerPump(
         try
         {
             _observer ??= grains.CreateObjectReference<IWorkAvailableObserver>(this);
-            await Task.WhenAll(_partitions.Select(p => Partition(p).Subscribe(_observer)));
+            await Task.WhenAll(_partitions.Select(p => Partition(p).Subscribe(_observer, runner.SiloId)));
 
             // Keeps the queue overview (gauges, scaling signal) active wherever it lives, also after its silo left.
             await grains.GetGrain<IWorkQueueGrain>(IWorkQueueGrain.DefaultKey).Touch();

@@ -27,21 +27,58 @@ public sealed class SecurityAndLimitsTests
     }
 
     [Fact]
-    public async Task The_rate_limit_is_per_key_and_says_when_to_retry()
+    public async Task The_rate_limits_are_per_key_and_say_when_to_retry()
     {
-        using var factory = new ApiFactory(ApiFactory.WithKeys(new() { ["Diffusion:Api:RequestsPerMinute"] = "3" }));
+        using var factory = new ApiFactory(ApiFactory.WithKeys(new() { ["Diffusion:Api:RequestsPerMinute"] = "3", ["Diffusion:Api:ReadsPerMinute"] = "3" }));
         using var alice = factory.CreateClient(ApiFactory.AliceKey);
         using var bob = factory.CreateClient(ApiFactory.BobKey);
+        var cancel = TestContext.Current.CancellationToken;
 
+        // Submissions (an invalid one still counts: the limit comes before the body is read) and reads, three of each.
         for (var i = 0; i < 3; i++)
         {
-            Assert.Equal(HttpStatusCode.OK, (await alice.GetAsync("/v1/models", TestContext.Current.CancellationToken)).StatusCode);
+            Assert.Equal(HttpStatusCode.BadRequest, (await alice.PostAsJsonAsync("/v1/generations", new { prompt = "" }, cancel)).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await alice.GetAsync("/v1/models", cancel)).StatusCode);
         }
 
-        var limited = await alice.GetAsync("/v1/models", TestContext.Current.CancellationToken);
-        Assert.Equal(HttpStatusCode.TooManyRequests, limited.StatusCode);
-        Assert.True(limited.Headers.RetryAfter?.Delta > TimeSpan.Zero);
-        Assert.Equal(HttpStatusCode.OK, (await bob.GetAsync("/v1/models", TestContext.Current.CancellationToken)).StatusCode);
+        foreach (var limited in new[] { await alice.PostAsJsonAsync("/v1/generations", Body(), cancel), await alice.GetAsync("/v1/models", cancel) })
+        {
+            Assert.Equal(HttpStatusCode.TooManyRequests, limited.StatusCode);
+            Assert.True(limited.Headers.RetryAfter?.Delta > TimeSpan.Zero);
+        }
+
+        Assert.Equal(HttpStatusCode.OK, (await bob.GetAsync("/v1/models", cancel)).StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, (await bob.PostAsJsonAsync("/v1/generations", Body(), cancel)).StatusCode);
+    }
+
+    [Fact]
+    public async Task Polling_a_job_spends_the_read_budget_and_never_the_submit_budget()
+    {
+        // The defaults: 120 submissions and 1200 reads a minute per key. Capacity 0: the job stays queued.
+        using var factory = new ApiFactory(new() { ["Diffusion:Capacity"] = "0" });
+        using var http = factory.CreateClient();
+        var cancel = TestContext.Current.CancellationToken;
+        var submitted = await http.PostAsJsonAsync("/v1/generations", Body("polled"), cancel);
+        Assert.Equal(HttpStatusCode.Accepted, submitted.StatusCode);
+        var defaults = new Api.Hosting.ApiOptions();
+
+        // Three minutes of polling once a second, in a few seconds: over the submit budget, well inside the read budget.
+        for (var i = 0; i < 180; i++)
+        {
+            using var read = await http.GetAsync(submitted.Headers.Location, cancel);
+            Assert.True(read.StatusCode == HttpStatusCode.OK, $"read {i + 1} answered {(int)read.StatusCode}");
+        }
+
+        // Submissions are limited all the same: the budget's remaining 119 pass, the next one does not.
+        for (var i = 1; i < defaults.RequestsPerMinute; i++)
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, (await http.PostAsJsonAsync("/v1/generations", new { prompt = "" }, cancel)).StatusCode);
+        }
+
+        var refused = await http.PostAsJsonAsync("/v1/generations", Body("one too many"), cancel);
+        Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+        Assert.NotNull(refused.Headers.RetryAfter);
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(submitted.Headers.Location, cancel)).StatusCode);
     }
 
     [Fact]
