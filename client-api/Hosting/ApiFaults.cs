@@ -42,6 +42,7 @@ public static partial class ApiFaults
         RequestOverQuotaException => new(StatusCodes.Status400BadRequest, "Request over the key's quota", exception.Message, "over_quota"),
         QuotaExceededException => new(StatusCodes.Status429TooManyRequests, "Too much work in progress", exception.Message, "too_many_jobs", 5),
         QueueFullException => new(StatusCodes.Status503ServiceUnavailable, "Queue full", exception.Message, "queue_full", 10),
+        ImageStoreUnavailableException => new(StatusCodes.Status503ServiceUnavailable, "Storage unavailable", exception.Message, "storage_unavailable", 10),
         _ when Any(exception, e => e is InconsistentStateException) => new(
             StatusCodes.Status409Conflict,
             "Conflict",

@@ -91,11 +91,12 @@ public static class ApiHostingExtensions
                     await shape.WriteAsync(context.HttpContext, "Rate limit reached for this API key; retry after the Retry-After delay.", "rate_limit_exceeded");
                 }
             };
-            // The key's bucket is shared with the hub's calls (KeyRateLimiter), not one the middleware owns.
-            limiter.AddPolicy(PerKeyPolicy, context => RateLimitPartition.Get(
+            limiter.AddPolicy(PerKeyPolicy, context => PerKey(context, o => o.RequestsPerMinute));
+
+            // The key's read bucket is shared with the hub's calls (KeyRateLimiter), not one the middleware owns.
+            limiter.AddPolicy(PerKeyReadPolicy, context => RateLimitPartition.Get(
                 context.User.Identity?.Name ?? ApiKeyAuthenticationHandler.Anonymous,
                 key => context.RequestServices.GetRequiredService<KeyRateLimiter>().For(key)));
-            limiter.AddPolicy(PerKeyReadPolicy, context => PerKey(context, o => o.ReadsPerMinute));
         });
         return builder;
     }

@@ -4,9 +4,9 @@ using Microsoft.Extensions.Options;
 namespace OrleansDiffusion.Api.Hosting;
 
 /// <summary>
-/// The per-key request budget of this API process (<c>Diffusion:Api:RequestsPerMinute</c>): one token bucket per API
-/// key name, refilled every minute. HTTP requests (the <see cref="ApiHostingExtensions.PerKeyPolicy"/> policy) and hub
-/// method calls draw from the same bucket, so a key cannot double its rate by moving to the hub.
+/// The per-key read budget of this API process (<c>Diffusion:Api:ReadsPerMinute</c>): one token bucket per API key name,
+/// refilled every minute. HTTP reads (the <see cref="ApiHostingExtensions.PerKeyReadPolicy"/> policy) and hub method
+/// calls (subscribing is reading) draw from the same bucket, so a key cannot double its rate by moving to the hub.
 /// </summary>
 public sealed class KeyRateLimiter : IDisposable
 {
@@ -14,7 +14,7 @@ public sealed class KeyRateLimiter : IDisposable
 
     public KeyRateLimiter(IOptions<ApiOptions> options)
     {
-        var perMinute = options.Value.RequestsPerMinute;
+        var perMinute = options.Value.ReadsPerMinute;
         _buckets = PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetTokenBucketLimiter(
             key,
             _ => new TokenBucketRateLimiterOptions

@@ -7,7 +7,7 @@ using OrleansDiffusion.Api.Hosting;
 namespace OrleansDiffusion.Api.Live;
 
 /// <summary>
-/// Hub method calls count against the caller's key's request budget, as HTTP requests do (<see cref="KeyRateLimiter"/>):
+/// Hub method calls count against the caller's key's read budget, as HTTP reads do (<see cref="KeyRateLimiter"/>):
 /// one open connection must not be a way around the limit. A call over the budget fails with a
 /// <see cref="HubException"/> that says so and when to retry; the connection stays open and usable.
 /// </summary>

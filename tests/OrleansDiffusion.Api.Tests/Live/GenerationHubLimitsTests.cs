@@ -40,9 +40,9 @@ public sealed class GenerationHubLimitsTests
     }
 
     [Fact]
-    public async Task Hub_calls_draw_on_the_keys_request_budget_and_over_it_are_refused_on_a_connection_that_stays_open()
+    public async Task Hub_calls_draw_on_the_keys_read_budget_and_over_it_are_refused_on_a_connection_that_stays_open()
     {
-        using var factory = new ApiFactory(ApiFactory.WithKeys(new() { ["Diffusion:Api:RequestsPerMinute"] = "5" }));
+        using var factory = new ApiFactory(ApiFactory.WithKeys(new() { ["Diffusion:Api:ReadsPerMinute"] = "5" }));
         using var aliceHttp = factory.CreateClient(ApiFactory.AliceKey);
         await using var alice = await HubRecorder.ConnectAsync(factory.Server, ApiFactory.AliceKey);
         await using var bob = await HubRecorder.ConnectAsync(factory.Server, ApiFactory.BobKey);
