@@ -134,6 +134,37 @@ public sealed class TwoTenantsAndAnOutsiderTests(TwoTenantsAndAnOutsiderTests.Se
         }
     }
 
+    [Fact]
+    public async Task Forty_identical_requests_of_one_tenant_share_one_inference_and_none_is_refused_by_the_quota()
+    {
+        // 40 x 60 units is twice alice's quota of 1200, yet they are one inference: joins cost nothing.
+        using var alice = server.Api.Client(AliceKey);
+        var body = new { prompt = "forty of the same", steps = 150, width = 512, height = 512, seed = 40 };
+        var answers = await Task.WhenAll(Enumerable.Range(0, 40).Select(async _ =>
+        {
+            using var response = await alice.PostAsJsonAsync("/v1/generations", body, Ct);
+            return response.StatusCode;
+        }));
+
+        Assert.All(answers, status => Assert.Equal(HttpStatusCode.Accepted, status));
+    }
+
+    [Fact]
+    public async Task A_small_png_that_inflates_to_128_mib_costs_the_api_little()
+    {
+        using var bob = server.Api.Client(BobKey);
+        var hostile = HostilePngs.WithZtxtBomb(HostilePngs.Gradient(64, 64), 128L << 20);
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        using var response = await bob.PostAsJsonAsync(
+            "/v1/generations",
+            new { prompt = "a bomb", steps = 2, width = 64, height = 64, seed = 9, init_image = Convert.ToBase64String(hostile), strength = 0.5 },
+            Ct);
+
+        // Its text chunk is dropped unread: accepted as the small image it is, well before inflating 128 MiB could be.
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(5), $"took {started.Elapsed}");
+    }
+
     [Theory]
     [InlineData("/v1/generations")]
     [InlineData("/v1/images/generations")]
