@@ -10,11 +10,11 @@ using OrleansDiffusion.Engine.Tokenization;
 namespace OrleansDiffusion.Engine.Pipeline;
 
 /// <summary>
-/// Stable Diffusion txt2img and img2img over a loaded <see cref="DiffusionModel"/>, as diffusers' ONNX pipelines
-/// compute it: CLIP text encoding, classifier-free guidance, the scheduler loop, VAE decoding, PNG with the
-/// generation parameters. Thread-safe: concurrent jobs share the model's sessions and own their buffers.
+/// Stable Diffusion txt2img, img2img and inpainting over a loaded <see cref="DiffusionModel"/>, as diffusers' ONNX
+/// pipelines compute it: CLIP text encoding, classifier-free guidance (or an LCM UNet's guidance embedding), the
+/// scheduler loop, VAE decoding, PNG with the generation parameters. Thread-safe: concurrent jobs share the model's sessions and own their buffers.
 /// </summary>
-public sealed class DiffusionPipeline(DiffusionModel model, GenerationLimits? limits = null)
+public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLimits? limits = null)
 {
     private readonly GenerationLimits _limits = limits ?? GenerationLimits.Default;
 
@@ -52,6 +52,8 @@ public sealed class DiffusionPipeline(DiffusionModel model, GenerationLimits? li
                 throw new ArgumentException($"img2img needs a vae_encoder/ folder, which {model.Folder.Root} does not have.", nameof(requests));
             }
 
+            RequireInpaintingEncoder();
+
             if (requests.Count > 1 && !CanBatch(first, request))
             {
                 throw new ArgumentException("Batched requests must share steps, size, scheduler and guidance mode, and not be img2img.", nameof(requests));
@@ -59,7 +61,7 @@ public sealed class DiffusionPipeline(DiffusionModel model, GenerationLimits? li
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        var kind = first.Scheduler ?? SchedulerFactory.DefaultFor(model.Folder.SchedulerConfig);
+        var kind = first.Scheduler ?? SchedulerFactory.DefaultFor(model.Folder.SchedulerConfig, model.UNetSig.Kind);
         var karras = first.KarrasSigmas;
         IScheduler CreateScheduler() => SchedulerFactory.Create(kind, model.Folder.SchedulerConfig, karras);
         _ = CreateScheduler(); // validates the kind/Karras combination before any work
@@ -131,6 +133,7 @@ public sealed class DiffusionPipeline(DiffusionModel model, GenerationLimits? li
         var timesteps = loop.Scheduler.Timesteps.Length;
         var beginIndex = 0;
         var imageEncoderTime = TimeSpan.Zero;
+        var inpaint = first.Mask is null ? null : InpaintPlan.Create(first);
         if (first.InitImage is null)
         {
             for (var i = 0; i < owners.Length; i++)
@@ -139,21 +142,31 @@ public sealed class DiffusionPipeline(DiffusionModel model, GenerationLimits? li
                 loop.GeneratorFor(i).FillNormal(slice);
                 System.Numerics.Tensors.TensorPrimitives.Multiply(slice, loop.SchedulerFor(i).InitNoiseSigma, slice);
             }
+
+            imageEncoderTime = ConditionInpaintingUNet(loop, owners.Length, plan: null, first.Width, first.Height, runOptions);
         }
         else
         {
             var encodeStarted = Stopwatch.GetTimestamp();
-            var initLatents = EncodeImage(first.InitImage, first.Width, first.Height, loop.LatentLength, runOptions);
+            var initLatents = EncodeImage(inpaint?.Image ?? first.InitImage, first.Width, first.Height, loop.LatentLength, runOptions);
             imageEncoderTime = Stopwatch.GetElapsedTime(encodeStarted);
+            imageEncoderTime += ConditionInpaintingUNet(loop, owners.Length, inpaint, first.Width, first.Height, runOptions);
 
             // diffusers: init_timestep = min(int(steps * strength), steps); start = steps - init_timestep.
             var initTimestep = Math.Min((int)(first.Steps * first.Strength), first.Steps);
             beginIndex = Math.Max(first.Steps - initTimestep, 0);
-            var noise = new float[loop.LatentLength];
-            for (var i = 0; i < owners.Length; i++)
+            if (inpaint is not null)
             {
-                loop.GeneratorFor(i).FillNormal(noise);
-                loop.SchedulerFor(i).AddNoise(initLatents, noise, beginIndex, loop.Latents.Slice(i * loop.LatentLength, loop.LatentLength));
+                StartInpainting(loop, owners.Length, inpaint, initLatents, beginIndex, first.Strength);
+            }
+            else
+            {
+                var noise = new float[loop.LatentLength];
+                for (var i = 0; i < owners.Length; i++)
+                {
+                    loop.GeneratorFor(i).FillNormal(noise);
+                    loop.SchedulerFor(i).AddNoise(initLatents, noise, beginIndex, loop.Latents.Slice(i * loop.LatentLength, loop.LatentLength));
+                }
             }
         }
 
@@ -186,6 +199,7 @@ public sealed class DiffusionPipeline(DiffusionModel model, GenerationLimits? li
             var vaeStarted = Stopwatch.GetTimestamp();
             var pixels = Decode(loop.Latents.Slice(i * loop.LatentLength, loop.LatentLength), latentHeight, latentWidth, runOptions);
             vaeTime += Stopwatch.GetElapsedTime(vaeStarted);
+            pixels = inpaint?.Composite(pixels) ?? pixels;
 
             var pngStarted = Stopwatch.GetTimestamp();
             var request = requests[owners[i].Request];
