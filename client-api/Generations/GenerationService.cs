@@ -4,6 +4,7 @@ using OrleansDiffusion.Api.Live;
 using OrleansDiffusion.Api.Security;
 using OrleansDiffusion.Contracts;
 using OrleansDiffusion.Engine.Imaging;
+using OrleansDiffusion.Engine.Pipeline;
 using OrleansDiffusion.Grains.Storage;
 
 namespace OrleansDiffusion.Api.Generations;
@@ -29,10 +30,15 @@ public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImag
     public ValueTask<bool> IsGenuineAsync(Guid id) => jobIds.IsGenuineAsync(id);
 
     /// <summary>
-    /// Submits a job. Throws <see cref="ArgumentException"/> (bad request), <see cref="InvalidImageException"/>,
-    /// <see cref="QuotaExceededException"/> and <see cref="QueueFullException"/>; none of them leaves state behind.
+    /// Submits a job, its mask read as the native API reads it. Throws <see cref="ArgumentException"/> (bad request),
+    /// <see cref="InvalidImageException"/>, <see cref="InvalidMaskException"/>, <see cref="QuotaExceededException"/> and
+    /// <see cref="QueueFullException"/>; none of them leaves state behind.
     /// </summary>
-    public async Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, CancellationToken cancellationToken)
+    public Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, CancellationToken cancellationToken) =>
+        SubmitAsync(id, request, apiKey, InpaintOptions.Native(request.MaskBlur), cancellationToken);
+
+    /// <summary>As <see cref="SubmitAsync(Guid, CreateGenerationRequest, string, CancellationToken)"/>, the mask read and used as <paramref name="inpaint"/> says.</summary>
+    public async Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, InpaintOptions inpaint, CancellationToken cancellationToken)
     {
         // The quota counts the key's unfinished jobs cluster-wide, however many API processes accept them.
         var quota = grains.GetGrain<IKeyQuotaGrain>(apiKey);
@@ -45,14 +51,28 @@ public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImag
         JobSnapshot snapshot;
         try
         {
-            string? initKey = null;
+            var spec = GenerationRequestValidator.ToSpec(request, initImageKey: null);
             if (!string.IsNullOrEmpty(request.InitImage))
             {
                 var bytes = GenerationRequestValidator.DecodeInitImage(request.InitImage, UploadLimits);
-                initKey = await images.SaveInputAsync(bytes, cancellationToken);
+
+                // The mask is decoded and checked before anything is stored: a bad mask leaves nothing behind.
+                var mask = NormalizeMask(request, bytes, spec, inpaint);
+                spec = spec with { InitImageKey = await images.SaveInputAsync(bytes, cancellationToken) };
+                if (mask is not null)
+                {
+                    spec = spec with
+                    {
+                        MaskKey = await images.SaveInputAsync(mask, cancellationToken),
+                        InpaintFill = InpaintFills.Name(inpaint.Fill),
+                        InpaintOnlyMasked = inpaint.OnlyMasked,
+                        InpaintPadding = inpaint.Padding,
+                        Strength = inpaint.StrengthWithMask ?? spec.Strength,
+                    };
+                }
             }
 
-            snapshot = await Job(id).Submit(GenerationRequestValidator.ToSpec(request, initKey), apiKey);
+            snapshot = await Job(id).Submit(spec, apiKey);
         }
         catch
         {
@@ -66,6 +86,42 @@ public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImag
         }
 
         return snapshot;
+    }
+
+    /// <summary>
+    /// The request's mask, decoded once and normalised (converted, fitted to the generation, blurred) for storage, or
+    /// null when it has none. Without one, with <see cref="InpaintOptions.ImageAlphaIsMask"/>, an init image with
+    /// transparent pixels is its own mask.
+    /// </summary>
+    private static byte[]? NormalizeMask(CreateGenerationRequest request, byte[] initImage, GenerationSpec spec, InpaintOptions inpaint)
+    {
+        var imageSize = MaskLoader.SizeOf(initImage, UploadLimits);
+        if (string.IsNullOrEmpty(request.Mask))
+        {
+            if (!inpaint.ImageAlphaIsMask)
+            {
+                return null;
+            }
+
+            try
+            {
+                return MaskLoader.Normalize(initImage, imageSize, spec.Width, spec.Height, inpaint.Mask with { Convention = MaskConvention.TransparentRepaints }, UploadLimits);
+            }
+            catch (InvalidImageException e) when (e.Reason == InvalidImageReason.EmptyMask)
+            {
+                return null; // an opaque image: edited as a whole
+            }
+        }
+
+        try
+        {
+            var bytes = InitImageLoader.DecodeBase64(request.Mask, UploadLimits);
+            return MaskLoader.Normalize(bytes, imageSize, spec.Width, spec.Height, inpaint.Mask, UploadLimits);
+        }
+        catch (InvalidImageException e)
+        {
+            throw new InvalidMaskException(e);
+        }
     }
 
     /// <summary>

@@ -9,8 +9,9 @@ namespace OrleansDiffusion.Grains.Models;
 
 /// <summary>
 /// The identity of a result: SHA-256 (hex) of the canonical request: model id and fingerprint, prompt, negative
-/// prompt, resolved seed, steps, guidance, resolved scheduler, size, image count, and for img2img the strength and
-/// the init image's content key. Two requests with the same key produce the same images.
+/// prompt, resolved seed, steps, guidance, resolved scheduler, size, image count, for img2img the strength and the
+/// init image's content key, and for inpainting the mask's content key (the normalised mask: its blur and inversion
+/// are in its content), the fill and the "only masked" box. Two requests with the same key produce the same images.
 /// </summary>
 public static class RequestKey
 {
@@ -39,6 +40,14 @@ public static class RequestKey
             {
                 json.WriteString("initImage", spec.InitImageKey);
                 json.WriteString("strength", spec.Strength.ToString("R", CultureInfo.InvariantCulture));
+            }
+
+            if (spec.MaskKey is not null)
+            {
+                json.WriteString("mask", spec.MaskKey);
+                json.WriteString("inpaintFill", spec.InpaintFill);
+                json.WriteBoolean("inpaintOnlyMasked", spec.InpaintOnlyMasked);
+                json.WriteNumber("inpaintPadding", spec.InpaintPadding);
             }
 
             if (scope is not null)

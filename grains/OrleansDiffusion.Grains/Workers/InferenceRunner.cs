@@ -165,7 +165,16 @@ public sealed partial class InferenceRunner(
                 initImage = InitImageLoader.LoadChw(bytes, item.Spec.Width, item.Spec.Height);
             }
 
-            requests.Add(ModelCatalog.ToEngineRequest(item.Spec, initImage, _options.PreviewInterval));
+            float[]? mask = null;
+            if (item.Spec.MaskKey is { } maskKey)
+            {
+                // Normalised by the API when it accepted the request (fitted and blurred): read as it is, never decoded.
+                var bytes = await images.ReadAsync(maskKey, token)
+                    ?? throw new InvalidImageException(InvalidImageReason.Corrupt, $"The mask {maskKey} is not in the image store.");
+                mask = NormalizedMask.ToPlane(bytes, item.Spec.Width, item.Spec.Height);
+            }
+
+            requests.Add(ModelCatalog.ToEngineRequest(item.Spec, initImage, _options.PreviewInterval, mask));
         }
 
         var started = Stopwatch.GetTimestamp();
