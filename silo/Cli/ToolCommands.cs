@@ -7,11 +7,12 @@ public static class ToolCommands
         OrleansDiffusion silo
 
         Single-process tools:
-          demo-model --out DIR [--flavor optimum|optimum-legacy|diffusers|olive-fp16]
-              Write the tiny demo model (NOT Stable Diffusion) in a diffusers/optimum ONNX layout.
+          demo-model --out DIR [--flavor optimum|optimum-legacy|diffusers|olive-fp16] [--unet plain|lcm|inpainting]
+              Write the tiny demo model (NOT Stable Diffusion) in a diffusers/optimum ONNX layout, with an LCM or a
+              9-channel inpainting UNet if asked.
           generate [--model DIR] --prompt "..." --out FILE.png [--negative-prompt TEXT] [--steps 20] [--guidance 7.5]
                    [--seed N] [--width 512] [--height 512] [--scheduler NAME] [--n 1]
-                   [--init-image FILE --strength 0.75] [--provider cpu|cuda] [--threads N]
+                   [--init-image FILE --strength 0.75 [--mask FILE --mask-blur 4]] [--provider cpu|cuda] [--threads N]
               Generate images. Without --model, the tiny demo model (not Stable Diffusion) is written to
               ~/.cache/orleans-diffusion/demo-model (or $ORLEANSDIFFUSION_DEMO_MODEL) and used. With --n above 1, FILE gets an index suffix (out-0.png, out-1.png, ...).
               Schedulers: euler, euler_a, ddim, pndm (plms), lms, dpmpp_2m, lcm; add _karras to euler, euler_a, lms, dpmpp_2m.
