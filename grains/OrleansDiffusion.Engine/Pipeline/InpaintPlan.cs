@@ -46,9 +46,6 @@ internal sealed class InpaintPlan
 
     public InpaintFill Fill { get; }
 
-    /// <summary>The region "only masked" renders, or null when the whole image is rendered.</summary>
-    public PixelRegion? Region => _region;
-
     public static InpaintPlan Create(GenerationRequest request)
     {
         var (width, height) = (request.Width, request.Height);

@@ -43,10 +43,13 @@ public sealed partial class ModelCatalog
         foreach (var model in configured)
         {
             var folder = ModelFolder.Open(model.Path);
-            if (!_models.TryAdd(model.Id, new CatalogModel(model.Id, folder, ModelFingerprint.Compute(folder.Root), UNetKind.Read(folder.UNetPath))))
+            var unet = UNetKind.Read(folder.UNetPath);
+            if (!_models.TryAdd(model.Id, new CatalogModel(model.Id, folder, ModelFingerprint.Compute(folder.Root), unet)))
             {
                 throw new OptionsValidationException(DiffusionOptions.SectionName, typeof(DiffusionOptions), [$"Model id '{model.Id}' is configured twice."]);
             }
+
+            Log.ModelServed(logger, model.Id, unet.Inpainting ? "inpainting" : "plain", unet.Lcm, folder.HasVaeEncoder);
         }
 
         DefaultModelId = options.DefaultModel ?? configured[0].Id;
@@ -218,5 +221,8 @@ public sealed partial class ModelCatalog
     {
         [LoggerMessage(1, LogLevel.Warning, "No model is configured: serving the tiny DEMO model from {Directory} (model id 'demo'). It is NOT Stable Diffusion; it paints abstract colour fields. Configure Diffusion:Models:0:Id and Diffusion:Models:0:Path with a diffusers/optimum ONNX export folder to serve real images.")]
         public static partial void DemoModel(ILogger logger, string directory);
+
+        [LoggerMessage(2, LogLevel.Information, "Model {Model}: {UNet} UNet, LCM {Lcm}, VAE encoder (init images and masks) {VaeEncoder}")]
+        public static partial void ModelServed(ILogger logger, string model, string unet, bool lcm, bool vaeEncoder);
     }
 }

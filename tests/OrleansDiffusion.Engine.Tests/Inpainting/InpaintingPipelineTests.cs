@@ -148,6 +148,43 @@ public sealed class InpaintingPipelineTests(DemoModelVariants models)
         }
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_masked_step_allocates_nothing_after_warm_up(bool inpaintingUNet)
+    {
+        var model = inpaintingUNet ? InpaintingModel() : Plain();
+        using var runOptions = new RunOptions();
+        var text = new DiffusionPipeline(model).EncodeText("a cat", runOptions);
+        using var loop = new DenoisingLoop(model, () => SchedulerFactory.Create(SchedulerKind.DpmPlusPlus2M, model.Folder.SchedulerConfig), 10, 2, 8, 8, text.Sequence, text.Hidden, [7.5f, 7.5f], guided: true, seeds: [1, 2], runOptions);
+        var mask = Enumerable.Range(0, 64).Select(p => p % 8 < 4 ? 1f : 0f).ToArray();
+        for (var image = 0; image < 2; image++)
+        {
+            loop.SetHiddenStates(image, text.Values, unconditional: false);
+            loop.SetHiddenStates(image, text.Values, unconditional: true);
+            if (inpaintingUNet)
+            {
+                loop.SetInpaintingConditioning(image, mask, new float[loop.LatentLength]);
+            }
+            else
+            {
+                loop.KeepOutsideMask(image, new float[loop.LatentLength], Enumerable.Repeat(0.5f, loop.LatentLength).ToArray(), mask);
+            }
+        }
+
+        loop.GeneratorFor(0).FillNormal(loop.Latents);
+        loop.Step(0);
+        loop.Step(1);
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 2; i < 8; i++)
+        {
+            loop.Step(i);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
     [Fact]
     public void Masked_img2img_with_a_plain_unet_returns_the_init_image_unchanged_outside_the_mask()
     {
