@@ -12,7 +12,8 @@ namespace OrleansDiffusion.Engine.Pipeline;
 /// <summary>
 /// Stable Diffusion txt2img, img2img and inpainting over a loaded <see cref="DiffusionModel"/>, as diffusers' ONNX
 /// pipelines compute it: CLIP text encoding, classifier-free guidance (or an LCM UNet's guidance embedding), the
-/// scheduler loop, VAE decoding, PNG with the generation parameters. Thread-safe: concurrent jobs share the model's sessions and own their buffers.
+/// scheduler loop, VAE decoding, PNG with the generation parameters. Thread-safe: concurrent jobs share the model's
+/// sessions and own their buffers.
 /// </summary>
 public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLimits? limits = null)
 {
@@ -42,6 +43,7 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
         }
 
         model.ThrowIfDisposed();
+        RequireInpaintingEncoder();
         var first = requests[0];
         foreach (var request in requests)
         {
@@ -51,8 +53,6 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
             {
                 throw new ArgumentException($"img2img needs a vae_encoder/ folder, which {model.Folder.Root} does not have.", nameof(requests));
             }
-
-            RequireInpaintingEncoder();
 
             if (requests.Count > 1 && !CanBatch(first, request))
             {
