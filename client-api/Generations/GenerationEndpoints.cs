@@ -156,6 +156,8 @@ public static class GenerationEndpoints
                 return TypedResults.Problem(image.Message, statusCode: image.Reason == InvalidImageReason.TooLarge ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest, title: "Invalid init image");
             case RequestOverQuotaException:
                 return TypedResults.Problem(e.Message, statusCode: StatusCodes.Status400BadRequest, title: "Request over the key's quota");
+            case InvalidMaskException mask:
+                return TypedResults.Problem(mask.Message, statusCode: mask.StatusCode, title: "Invalid mask");
             case QuotaExceededException:
                 http.Response.Headers.RetryAfter = "5";
                 return TypedResults.Problem(e.Message, statusCode: StatusCodes.Status429TooManyRequests, title: "Too much work in progress");
