@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using OrleansDiffusion.Engine.Imaging;
 
 namespace OrleansDiffusion.Api.Tests.Inpainting;
 
@@ -100,6 +101,64 @@ public sealed class NativeInpaintingTests : IDisposable
         Assert.True(same.GetProperty("cached").GetBoolean());
         Assert.False(other.GetProperty("cached").GetBoolean());
         Assert.False(blurred.GetProperty("cached").GetBoolean());
+    }
+
+    private static string[] InputFiles(ApiFactory factory)
+    {
+        var inputs = Path.Combine(factory.ImagesDirectory, "inputs");
+        return Directory.Exists(inputs) ? Directory.GetFiles(inputs) : [];
+    }
+
+    [Fact]
+    public async Task A_mask_is_stored_normalised_only_once_its_job_is_accepted()
+    {
+        // Nothing runs; five units for the one local user.
+        using var factory = new ApiFactory(new()
+        {
+            ["Diffusion:Capacity"] = "0",
+            ["Diffusion:Api:MaxConcurrentUnitsAnonymous"] = "5",
+        });
+        using var http = factory.CreateClient();
+        object Masked(int steps, int side) => new
+        {
+            prompt = "a purple sea",
+            init_image = MaskImages.DataUrl(MaskImages.Picture()),
+            mask = Convert.ToBase64String(MaskImages.WhiteMask(MaskImages.InSquare)),
+            steps,
+            width = side,
+            height = side,
+            seed = 1,
+        };
+
+        // Refused by the cluster after the API decoded both uploads: over the whole quota.
+        var refused = await http.PostAsync("/v1/generations", JsonContent.Create(Masked(steps: 6, side: 512)), Ct);
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.Empty(InputFiles(factory));
+
+        var accepted = await http.PostAsync("/v1/generations", JsonContent.Create(Masked(steps: 4, side: 64)), Ct);
+        Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+        var stored = await Task.WhenAll(InputFiles(factory).Select(f => File.ReadAllBytesAsync(f, Ct)));
+        Assert.Equal(2, stored.Length);
+        var mask = Assert.Single(stored, b => b.Length == NormalizedMask.LengthOf(64, 64));
+        Assert.Contains(1f, NormalizedMask.ToPlane(mask, 64, 64));
+        Assert.Single(stored, b => b.Length == NormalizedImage.LengthOf(64, 64));
+    }
+
+    [Fact]
+    public async Task A_cache_hit_stores_neither_its_init_image_nor_its_mask()
+    {
+        using var http = _factory.CreateClient();
+        var body = Body(MaskImages.WhiteMask(MaskImages.InSquare));
+        await RunAsync(http, body);
+        foreach (var file in InputFiles(_factory))
+        {
+            File.Delete(file);
+        }
+
+        var (hit, _) = await RunAsync(http, body);
+
+        Assert.True(hit.GetProperty("cached").GetBoolean());
+        Assert.Empty(InputFiles(_factory));
     }
 
     public static TheoryData<string, string> BadMasks() => new()

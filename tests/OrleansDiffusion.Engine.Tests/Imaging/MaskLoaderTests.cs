@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using OrleansDiffusion.Engine.Imaging;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Formats.Jpeg;
@@ -139,5 +140,29 @@ public sealed class MaskLoaderTests
 
         Assert.Throws<InvalidImageException>(() => NormalizedMask.ToPlane(normalized, 16, 64));
         Assert.Throws<InvalidImageException>(() => NormalizedMask.ToPlane(normalized[..^1], 32, 32));
+    }
+
+    [Fact]
+    public void A_mask_png_reaches_the_decoder_with_its_pixel_chunks_only()
+    {
+        var png = Png(32, 32, (x, y) => InSquare(x, y) ? new Rgb24(255, 255, 255) : new Rgb24(0, 0, 0));
+
+        // An unknown critical chunk, which a decoder would skip, is refused by the chunk filter as it is for init images.
+        var unknownCritical = PngChunks.InsertAfterHeader(png, "CgBI", new byte[4]);
+        Assert.Equal(InvalidImageReason.Corrupt, Assert.Throws<InvalidImageException>(() => MaskLoader.Normalize(unknownCritical, (32, 32), 32, 32, White)).Reason);
+        Assert.Equal(InvalidImageReason.Corrupt, Assert.Throws<InvalidImageException>(() => MaskLoader.SizeOf(unknownCritical)).Reason);
+
+        // A metadata chunk that inflates to 128 MB is dropped unread, in the header read and in the decode.
+        var hostile = PngChunks.InsertAfterHeader(png, "zTXt", [.. "Comment\0"u8, 0, .. PngChunks.ZlibZeros(128L << 20)]);
+        var allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
+        var started = Stopwatch.GetTimestamp();
+        var size = MaskLoader.SizeOf(hostile);
+        var normalized = MaskLoader.Normalize(hostile, size, 32, 32, White);
+        var elapsed = Stopwatch.GetElapsedTime(started);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
+
+        Assert.True(allocated < 16 << 20, $"reading the mask allocated {allocated / (1 << 20)} MB");
+        Assert.True(elapsed < TimeSpan.FromSeconds(5), $"reading the mask took {elapsed}");
+        Assert.Equal(MaskLoader.Normalize(png, (32, 32), 32, 32, White), normalized);
     }
 }

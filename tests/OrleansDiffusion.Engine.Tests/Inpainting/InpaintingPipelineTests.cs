@@ -156,7 +156,7 @@ public sealed class InpaintingPipelineTests(DemoModelVariants models)
         var model = inpaintingUNet ? InpaintingModel() : Plain();
         using var runOptions = new RunOptions();
         var text = new DiffusionPipeline(model).EncodeText("a cat", runOptions);
-        using var loop = new DenoisingLoop(model, () => SchedulerFactory.Create(SchedulerKind.DpmPlusPlus2M, model.Folder.SchedulerConfig), 10, 2, 8, 8, text.Sequence, text.Hidden, [7.5f, 7.5f], guided: true, seeds: [1, 2], runOptions);
+        using var loop = new DenoisingLoop(model, () => SchedulerFactory.Create(SchedulerKind.DpmPlusPlus2M, model.Folder.SchedulerConfig), 20, 2, 8, 8, text.Sequence, text.Hidden, [7.5f, 7.5f], guided: true, seeds: [1, 2], runOptions);
         var mask = Enumerable.Range(0, 64).Select(p => p % 8 < 4 ? 1f : 0f).ToArray();
         for (var image = 0; image < 2; image++)
         {
@@ -176,13 +176,21 @@ public sealed class InpaintingPipelineTests(DemoModelVariants models)
         loop.Step(0);
         loop.Step(1);
 
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        for (var i = 2; i < 8; i++)
+        // Three windows of five steps, as DenoisingLoopAllocationTests: a step that allocates does so in every window,
+        // while the runtime's own one-off work on this thread (tiering up a method on a loaded machine) lands in one at most.
+        var allocated = new List<long>();
+        for (var window = 0; window < 3; window++)
         {
-            loop.Step(i);
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            for (var i = 2 + (window * 5); i < 7 + (window * 5); i++)
+            {
+                loop.Step(i);
+            }
+
+            allocated.Add(GC.GetAllocatedBytesForCurrentThread() - before);
         }
 
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(0, allocated.Min());
     }
 
     [Fact]
