@@ -4,10 +4,11 @@ using System.Text.Json.Serialization;
 namespace OrleansDiffusion.Api.Automatic1111;
 
 /// <summary>
-/// The body of <c>txt2img</c> and <c>img2img</c> (img2img adds <c>init_images</c>, <c>mask</c>,
-/// <c>include_init_images</c>). Fields A1111 accepts but this server does not act on (hires fix, face restoration,
-/// tiling, subseeds, styles, scripts) are accepted and echoed; unknown keys (SillyTavern's <c>url</c> and
-/// <c>auth</c>) are ignored and never echoed.
+/// The body of <c>txt2img</c> and <c>img2img</c> (img2img adds <c>init_images</c>, <c>include_init_images</c> and the
+/// inpainting fields: <c>mask</c>, <c>mask_blur</c> (or <c>mask_blur_x</c>/<c>_y</c>), <c>inpainting_mask_invert</c>,
+/// <c>inpainting_fill</c>, <c>inpaint_full_res</c>, <c>inpaint_full_res_padding</c>, all acted on). Fields A1111
+/// accepts but this server does not act on (hires fix, face restoration, tiling, subseeds, styles, scripts) are
+/// accepted and echoed; unknown keys (SillyTavern's <c>url</c> and <c>auth</c>) are ignored and never echoed.
 /// </summary>
 public sealed record Automatic1111Request
 {
@@ -62,6 +63,25 @@ public sealed record Automatic1111Request
     public string? Mask { get; init; }
 
     public bool? IncludeInitImages { get; init; }
+
+    /// <summary>Blur of the mask's edge in pixels, across and down (A1111: 4); sets both of the two below.</summary>
+    public int? MaskBlur { get; init; }
+
+    public int? MaskBlurX { get; init; }
+
+    public int? MaskBlurY { get; init; }
+
+    /// <summary>0 repaints the white of the mask (the default), 1 the black.</summary>
+    public int? InpaintingMaskInvert { get; init; }
+
+    /// <summary>What the masked area starts from: 0 fill (the default), 1 original, 2 latent noise, 3 latent nothing.</summary>
+    public int? InpaintingFill { get; init; }
+
+    /// <summary>"Only masked": render the box around the mask at the full size (A1111's API default: true).</summary>
+    public bool? InpaintFullRes { get; init; }
+
+    /// <summary>Pixels of context around the mask's box with <see cref="InpaintFullRes"/> (A1111's API default: 0).</summary>
+    public int? InpaintFullResPadding { get; init; }
 }
 
 /// <summary><c>{"images": [base64 PNG], "parameters": {...}, "info": "&lt;JSON string&gt;"}</c>.</summary>

@@ -11,6 +11,7 @@ using OrleansDiffusion.Api.Hosting;
 using OrleansDiffusion.Contracts;
 using OrleansDiffusion.Engine.Imaging;
 using OrleansDiffusion.Grains.Storage;
+using OrleansDiffusion.Engine.Pipeline;
 
 namespace OrleansDiffusion.Api.Automatic1111;
 
@@ -27,6 +28,7 @@ public static class Automatic1111Endpoints
     private const double DefaultCfgScale = 7;
     private const int DefaultSide = 512;
     private const double DefaultDenoisingStrength = 0.75;
+    private const bool DefaultInpaintFullRes = true;
     private const string Version = "OrleansDiffusion";
 
     /// <summary>A1111's setting for CLIP skip, in <c>override_settings</c> and <c>/sdapi/v1/options</c>.</summary>
@@ -258,6 +260,7 @@ public static class Automatic1111Endpoints
         }
 
         string? initImage = null;
+        var inpaint = new InpaintOptions();
         if (img2img)
         {
             if (request.InitImages is not [{ Length: > 0 } first, ..])
@@ -266,6 +269,12 @@ public static class Automatic1111Endpoints
             }
 
             initImage = first;
+            if (InpaintOptionsOf(request) is not { } options)
+            {
+                return Invalid(InpaintProblem(request)!);
+            }
+
+            inpaint = options;
         }
 
         var native = new CreateGenerationRequest(
@@ -281,7 +290,8 @@ public static class Automatic1111Endpoints
             model?.Id,
             initImage,
             img2img ? request.DenoisingStrength ?? DefaultDenoisingStrength : null,
-            clipSkip);
+            clipSkip,
+            img2img ? request.Mask : null);
         var errors = GenerationRequestValidator.Validate(native);
         if (errors.Count > 0)
         {
@@ -294,7 +304,7 @@ public static class Automatic1111Endpoints
         JobSnapshot final;
         try
         {
-            await generations.SubmitAsync(id, native, GenerationEndpoints.ApiKeyOf(user), cancellationToken);
+            await generations.SubmitAsync(id, native, GenerationEndpoints.ApiKeyOf(user), inpaint, cancellationToken);
             submitted = true;
             final = await generations.WaitAsync(id, cancellationToken, job.Apply);
         }
@@ -352,12 +362,12 @@ public static class Automatic1111Endpoints
             InitImages = null,
             Mask = null,
         };
-        var info = Info(final, spec, sampler, schedule, karras, model, img2img, job.StartedAt);
+        var info = Info(final, spec, sampler, schedule, karras, model, img2img, spec.MaskKey is null ? null : inpaint, job.StartedAt);
         return TypedResults.Ok(new Automatic1111Response(images, parameters, JsonSerializer.Serialize(info, json)));
     }
 
     private static Automatic1111Info Info(
-        JobSnapshot final, GenerationSpec spec, Sampler sampler, ScheduleType schedule, bool karras, ModelInfo? model, bool img2img, DateTimeOffset startedAt)
+        JobSnapshot final, GenerationSpec spec, Sampler sampler, ScheduleType schedule, bool karras, ModelInfo? model, bool img2img, InpaintOptions? inpaint, DateTimeOffset startedAt)
     {
         var count = spec.ImageCount;
         var seeds = Enumerable.Range(0, count).Select(i => spec.Seed + i).ToList();
@@ -381,6 +391,15 @@ public static class Automatic1111Endpoints
             if (spec.ClipSkip > 1)
             {
                 text.Append(CultureInfo.InvariantCulture, $", Clip skip: {spec.ClipSkip}");
+            }
+
+            if (inpaint is not null)
+            {
+                text.Append(CultureInfo.InvariantCulture, $", Mask blur: {inpaint.Mask.BlurX}");
+                if (inpaint.OnlyMasked)
+                {
+                    text.Append(CultureInfo.InvariantCulture, $", Inpaint area: Only masked, Masked area padding: {inpaint.Padding}");
+                }
             }
 
             return text.Append(", Version: ").Append(Version).ToString();
@@ -412,6 +431,59 @@ public static class Automatic1111Endpoints
             spec.ClipSkip,
             final.Status == JobStatus.Cancelled,
             Version);
+    }
+
+    /// <summary>
+    /// A1111's inpainting fields as the native request's mask options, with A1111's API defaults (blur 4, fill, only
+    /// masked with no padding); null when one is out of range (<see cref="InpaintProblem"/> says which).
+    /// </summary>
+    private static InpaintOptions? InpaintOptionsOf(Automatic1111Request request)
+    {
+        if (InpaintProblem(request) is not null)
+        {
+            return null;
+        }
+
+        // A1111's mask_blur, when sent, sets both directions.
+        var blurX = request.MaskBlur ?? request.MaskBlurX ?? InpaintOptions.DefaultBlur;
+        var blurY = request.MaskBlur ?? request.MaskBlurY ?? InpaintOptions.DefaultBlur;
+        var onlyMasked = request.InpaintFullRes ?? DefaultInpaintFullRes;
+        return new InpaintOptions
+        {
+            Mask = new MaskOptions { BlurX = blurX, BlurY = blurY, Invert = request.InpaintingMaskInvert == 1 },
+            Fill = (InpaintFill)(request.InpaintingFill ?? (int)InpaintFill.Fill),
+            OnlyMasked = onlyMasked,
+            Padding = onlyMasked ? request.InpaintFullResPadding ?? 0 : 0,
+        };
+    }
+
+    /// <summary>Which inpainting field is out of range, in A1111's words; null when none is.</summary>
+    private static string? InpaintProblem(Automatic1111Request request)
+    {
+        foreach (var (field, value) in new[] { ("mask_blur", request.MaskBlur), ("mask_blur_x", request.MaskBlurX), ("mask_blur_y", request.MaskBlurY) })
+        {
+            if (value is < 0 or > MaskOptions.MaxBlur)
+            {
+                return $"{field}: must be between 0 and {MaskOptions.MaxBlur} pixels.";
+            }
+        }
+
+        if (request.InpaintingMaskInvert is not (null or 0 or 1))
+        {
+            return "inpainting_mask_invert: must be 0 (repaint the masked area) or 1 (repaint the rest).";
+        }
+
+        if (request.InpaintingFill is not (null or >= 0 and <= 3))
+        {
+            return "inpainting_fill: must be 0 (fill), 1 (original), 2 (latent noise) or 3 (latent nothing).";
+        }
+
+        if (request.InpaintFullResPadding is < 0 or > GenerationRequestValidator.MaxSide)
+        {
+            return $"inpaint_full_res_padding: must be between 0 and {GenerationRequestValidator.MaxSide} pixels.";
+        }
+
+        return null;
     }
 
     private static async Task<Ok<object>> StopCurrentAsync(GenerationService generations, Automatic1111State state, string apiKey, bool skip)

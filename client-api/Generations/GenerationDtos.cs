@@ -1,6 +1,10 @@
 namespace OrleansDiffusion.Api.Generations;
 
-/// <summary>The body of <c>POST /v1/generations</c> (snake_case JSON). Only <c>prompt</c> is required.</summary>
+/// <summary>
+/// The body of <c>POST /v1/generations</c> (snake_case JSON). Only <c>prompt</c> is required. <c>mask</c> (base64 or a
+/// data URL, as <c>init_image</c>, and of its size) inpaints <c>init_image</c>: white repaints, black keeps, as in
+/// AUTOMATIC1111; <c>mask_blur</c> (pixels, default 4) softens its edge.
+/// </summary>
 public sealed record CreateGenerationRequest(
     string? Prompt,
     string? NegativePrompt = null,
@@ -14,7 +18,9 @@ public sealed record CreateGenerationRequest(
     string? Model = null,
     string? InitImage = null,
     double? Strength = null,
-    int? ClipSkip = null);
+    int? ClipSkip = null,
+    string? Mask = null,
+    int? MaskBlur = null);
 
 /// <summary>A job as the native API shows it.</summary>
 public sealed record GenerationResponse(

@@ -98,6 +98,16 @@ public static class GenerationRequestValidator
             Fail("strength", "Must be greater than 0 and at most 1.");
         }
 
+        if (!string.IsNullOrEmpty(request.Mask) && string.IsNullOrEmpty(request.InitImage))
+        {
+            Fail("mask", "A mask needs the init_image it masks.");
+        }
+
+        if (request.MaskBlur is { } blur && (blur < 0 || blur > MaskOptions.MaxBlur))
+        {
+            Fail("mask_blur", $"Must be between 0 and {MaskOptions.MaxBlur} pixels.");
+        }
+
         return errors;
     }
 

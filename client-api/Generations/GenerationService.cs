@@ -4,14 +4,15 @@ using OrleansDiffusion.Api.Live;
 using OrleansDiffusion.Api.Security;
 using OrleansDiffusion.Contracts;
 using OrleansDiffusion.Engine.Imaging;
+using OrleansDiffusion.Engine.Pipeline;
 using OrleansDiffusion.Grains.Storage;
 
 namespace OrleansDiffusion.Api.Generations;
 
 /// <summary>
 /// What every API surface does with the cluster: accept a job (the cluster checks the model, the queue and the key's
-/// quota; an init image is normalised first and stored only once the job is accepted), read it, cancel it, wait for
-/// it, and read its images.
+/// quota; an init image and a mask are normalised first and stored only once the job is accepted), read it, cancel it,
+/// wait for it, and read its images.
 /// </summary>
 public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImageStore images, IOptions<ApiOptions> options, IOptions<ImageStoreOptions> imageStore)
 {
@@ -30,21 +31,42 @@ public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImag
     public ValueTask<bool> IsGenuineAsync(Guid id) => jobIds.IsGenuineAsync(id);
 
     /// <summary>
-    /// Submits a job. Throws <see cref="ArgumentException"/> (bad request), <see cref="InvalidImageException"/>,
-    /// <see cref="RequestOverQuotaException"/>, <see cref="QuotaExceededException"/>, <see cref="QueueFullException"/> and
-    /// <see cref="ImageStoreUnavailableException"/>, none of which leaves state behind (an init image included), or a
-    /// transient fault of the cluster or storage (<see cref="ApiFaults.IsTransient"/>).
+    /// Submits a job, its mask read as the native API reads it. Throws <see cref="ArgumentException"/> (bad request),
+    /// <see cref="InvalidImageException"/>, <see cref="InvalidMaskException"/>, <see cref="RequestOverQuotaException"/>,
+    /// <see cref="QuotaExceededException"/>, <see cref="QueueFullException"/> and
+    /// <see cref="ImageStoreUnavailableException"/>, none of which leaves state behind (an init image or mask included),
+    /// or a transient fault of the cluster or storage (<see cref="ApiFaults.IsTransient"/>).
     /// </summary>
-    public async Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, CancellationToken cancellationToken)
+    public Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, CancellationToken cancellationToken) =>
+        SubmitAsync(id, request, apiKey, InpaintOptions.Native(request.MaskBlur), cancellationToken);
+
+    /// <summary>As <see cref="SubmitAsync(Guid, CreateGenerationRequest, string, CancellationToken)"/>, the mask read and used as <paramref name="inpaint"/> says.</summary>
+    public async Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, InpaintOptions inpaint, CancellationToken cancellationToken)
     {
         var spec = GenerationRequestValidator.ToSpec(request, initImageKey: null);
         byte[]? input = null;
+        byte[]? mask = null;
         if (!string.IsNullOrEmpty(request.InitImage))
         {
             // Decoded once, here: the worker reads these pixels as they are. The key is their content's, so the job
             // can name the image before it is stored.
-            input = GenerationRequestValidator.NormalizeInitImage(request.InitImage, spec.Width, spec.Height, UploadLimits);
+            var upload = InitImageLoader.DecodeBase64(request.InitImage, UploadLimits);
+            input = InitImageLoader.Normalize(upload, spec.Width, spec.Height, UploadLimits);
             spec = spec with { InitImageKey = ImageKeys.ForInput(input) };
+
+            // The mask likewise: decoded, fitted and blurred once, and named by its normalised content.
+            mask = NormalizeMask(request, upload, spec, inpaint);
+            if (mask is not null)
+            {
+                spec = spec with
+                {
+                    MaskKey = ImageKeys.ForInput(mask),
+                    InpaintFill = InpaintFills.Name(inpaint.Fill),
+                    InpaintOnlyMasked = inpaint.OnlyMasked,
+                    InpaintPadding = inpaint.Padding,
+                    Strength = inpaint.StrengthWithMask ?? spec.Strength,
+                };
+            }
         }
 
         cancellationToken.ThrowIfCancellationRequested();
@@ -67,10 +89,46 @@ public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImag
 
         if (input is not null && !snapshot.IsTerminal)
         {
-            await StoreInputAsync(id, input);
+            await StoreInputsAsync(id, mask is null ? [input] : [input, mask]);
         }
 
         return snapshot;
+    }
+
+    /// <summary>
+    /// The request's mask, decoded once and normalised (converted, fitted to the generation, blurred) for storage, or
+    /// null when it has none. Without one, with <see cref="InpaintOptions.ImageAlphaIsMask"/>, an init image with
+    /// transparent pixels is its own mask.
+    /// </summary>
+    private static byte[]? NormalizeMask(CreateGenerationRequest request, byte[] initImage, GenerationSpec spec, InpaintOptions inpaint)
+    {
+        if (string.IsNullOrEmpty(request.Mask))
+        {
+            if (!inpaint.ImageAlphaIsMask)
+            {
+                return null;
+            }
+
+            try
+            {
+                return MaskLoader.Normalize(initImage, imageSize: null, spec.Width, spec.Height, inpaint.Mask with { Convention = MaskConvention.TransparentRepaints }, UploadLimits);
+            }
+            catch (InvalidImageException e) when (e.Reason == InvalidImageReason.EmptyMask)
+            {
+                return null; // an opaque image: edited as a whole
+            }
+        }
+
+        var imageSize = MaskLoader.SizeOf(initImage, UploadLimits);
+        try
+        {
+            var bytes = InitImageLoader.DecodeBase64(request.Mask, UploadLimits);
+            return MaskLoader.Normalize(bytes, imageSize, spec.Width, spec.Height, inpaint.Mask, UploadLimits);
+        }
+        catch (InvalidImageException e)
+        {
+            throw new InvalidMaskException(e);
+        }
     }
 
     /// <summary>
@@ -150,14 +208,14 @@ public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImag
         images.GetReadUrlAsync(image.Key, imageStore.Value.ReadUrlLifetime, cancellationToken);
 
     /// <summary>
-    /// Stores an accepted job's init image (a cache hit needs none). Not cancelled with the request: the job is accepted
-    /// and its worker waits for the image. If storage fails the job is cancelled, so nothing waits for it.
+    /// Stores an accepted job's init image and mask (a cache hit needs neither). Not cancelled with the request: the job
+    /// is accepted and its worker waits for them. If storage fails the job is cancelled, so nothing waits for them.
     /// </summary>
-    private async Task StoreInputAsync(Guid id, byte[] input)
+    private async Task StoreInputsAsync(Guid id, byte[][] inputs)
     {
         try
         {
-            await images.SaveInputAsync(input, CancellationToken.None);
+            await Task.WhenAll(inputs.Select(input => images.SaveInputAsync(input, CancellationToken.None)));
         }
         catch (Exception)
         {
@@ -167,7 +225,7 @@ public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImag
             }
             catch (Exception)
             {
-                // Its worker gives up waiting for the image and fails the job.
+                // Its worker gives up waiting for the inputs and fails the job.
             }
 
             throw;

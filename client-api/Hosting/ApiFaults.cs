@@ -39,6 +39,7 @@ public static partial class ApiFaults
             "Invalid init image",
             image.Message,
             "invalid_image"),
+        InvalidMaskException mask => new(mask.StatusCode, "Invalid mask", mask.Message, "invalid_image"),
         RequestOverQuotaException => new(StatusCodes.Status400BadRequest, "Request over the key's quota", exception.Message, "over_quota"),
         QuotaExceededException => new(StatusCodes.Status429TooManyRequests, "Too much work in progress", exception.Message, "too_many_jobs", 5),
         QueueFullException => new(StatusCodes.Status503ServiceUnavailable, "Queue full", exception.Message, "queue_full", 10),

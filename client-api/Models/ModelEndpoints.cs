@@ -26,7 +26,8 @@ public static class ModelEndpoints
     public static async Task<Ok<ModelList>> GetModelsAsync(IGrainFactory grains)
     {
         var models = await grains.GetGrain<IModelInfoGrain>(0).GetModels();
-        return TypedResults.Ok(new ModelList("list", [.. models.Select(m => new ModelDto(m.Id, "model", m.IsDefault, m.IsDemo, m.DefaultScheduler))]));
+        return TypedResults.Ok(new ModelList("list", [.. models.Select(m => new ModelDto(
+            m.Id, "model", m.IsDefault, m.IsDemo, m.DefaultScheduler, new ModelSupports(m.Img2Img, m.Img2Img, m.Inpainting, m.Lcm)))]));
     }
 
     /// <summary>The scheduler names a request may ask for (the page's list).</summary>
@@ -71,7 +72,14 @@ public static class ModelEndpoints
 
 public sealed record ModelList(string Object, IReadOnlyList<ModelDto> Data);
 
-public sealed record ModelDto(string Id, string Object, bool Default, bool Demo, string DefaultScheduler);
+public sealed record ModelDto(string Id, string Object, bool Default, bool Demo, string DefaultScheduler, ModelSupports Supports);
+
+/// <summary>
+/// What a model can do: <c>img2img</c> (init images) and <c>inpainting</c> (masks) need its VAE encoder;
+/// <c>inpainting_unet</c>: its UNet is a 9-channel inpainting UNet (masks give its best results); <c>lcm</c>: its UNet
+/// is LCM-distilled (guidance as an embedding, no negative prompt, a few steps, the LCM scheduler by default).
+/// </summary>
+public sealed record ModelSupports(bool Img2img, bool Inpainting, bool InpaintingUnet, bool Lcm);
 
 public sealed record TokenizeRequest(string? Prompt, string? Model = null);
 

@@ -12,25 +12,25 @@ using OrleansDiffusion.Grains.Storage;
 namespace OrleansDiffusion.Api.OpenAI;
 
 /// <summary>
-/// <c>POST /v1/images/generations</c>, the OpenAI Images API, synchronously over a native job. OpenAI model names
-/// (<c>dall-e-2</c>, <c>dall-e-3</c>, <c>gpt-image-1</c>) and any other name the cluster does not serve mean the default
-/// model; a model id the cluster serves is honoured. Every error, including malformed JSON, a missing or wrong key and
-/// rate limits, is OpenAI's <c>{"error": {...}}</c>.
+/// <c>POST /v1/images/generations</c> and <c>POST /v1/images/edits</c>, the OpenAI Images API, synchronously over a
+/// native job. OpenAI model names (<c>dall-e-2</c>, <c>dall-e-3</c>, <c>gpt-image-1</c>) and any other name the cluster
+/// does not serve mean the default model; a model id the cluster serves is honoured. Every error, including malformed
+/// JSON, a missing or wrong key and rate limits, is OpenAI's <c>{"error": {...}}</c>.
 /// </summary>
-public static class OpenAIImageEndpoints
+public static partial class OpenAIImageEndpoints
 {
     private const int AutoSide = 512;
     private const int OpenAIMaxImages = 10;
 
     public static IEndpointRouteBuilder MapOpenAIImageApi(this IEndpointRouteBuilder app)
     {
-        app.MapGroup("/v1/images")
+        var group = app.MapGroup("/v1/images")
             .WithTags("OpenAI")
             .WithMetadata(OpenAIErrorShape.Instance)
             .RequireAuthorization()
-            .RequireRateLimiting(ApiHostingExtensions.PerKeyPolicy)
-            .MapPost("/generations", GenerateAsync)
-            .WithName("OpenAICreateImage");
+            .RequireRateLimiting(ApiHostingExtensions.PerKeyPolicy);
+        group.MapPost("/generations", GenerateAsync).WithName("OpenAICreateImage");
+        group.MapPost("/edits", EditAsync).WithName("OpenAIEditImage");
         return app;
     }
 
@@ -67,11 +67,30 @@ public static class OpenAIImageEndpoints
             return OpenAIErrorShape.Result(StatusCodes.Status400BadRequest, $"Invalid '{param}': {messages[0]}", param, "invalid_value");
         }
 
+        return await RunAsync(http, generations, native, inpaint: null, request.Prompt!, request.ResponseFormat, width, height, user, cancellationToken);
+    }
+
+    /// <summary>Submits a valid request, waits for it and answers with its images as OpenAI does.</summary>
+    private static async Task<Results<Ok<OpenAIImagesResponse>, JsonHttpResult<OpenAIErrorResponse>>> RunAsync(
+        HttpRequest http,
+        GenerationService generations,
+        CreateGenerationRequest native,
+        InpaintOptions? inpaint,
+        string sentPrompt,
+        string? responseFormat,
+        int width,
+        int height,
+        ClaimsPrincipal user,
+        CancellationToken cancellationToken)
+    {
         var id = await generations.NewIdAsync();
         JobSnapshot snapshot;
         try
         {
-            await generations.SubmitAsync(id, native, GenerationEndpoints.ApiKeyOf(user), cancellationToken);
+            var apiKey = GenerationEndpoints.ApiKeyOf(user);
+            await (inpaint is null
+                ? generations.SubmitAsync(id, native, apiKey, cancellationToken)
+                : generations.SubmitAsync(id, native, apiKey, inpaint, cancellationToken));
             snapshot = await generations.WaitAsync(id, cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -91,12 +110,12 @@ public static class OpenAIImageEndpoints
             return OpenAIErrorShape.Result(StatusCodes.Status500InternalServerError, reason, null, snapshot.Status.ToString().ToLowerInvariant());
         }
 
-        var revised = prompt == request.Prompt ? null : prompt;
+        var revised = native.Prompt == sentPrompt ? null : native.Prompt;
         var data = new List<OpenAIImageData>(snapshot.Images.Count);
         for (var index = 0; index < snapshot.Images.Count; index++)
         {
             var image = snapshot.Images[index];
-            if (request.ResponseFormat == "b64_json")
+            if (responseFormat == "b64_json")
             {
                 var bytes = await generations.ReadImageAsync(image, cancellationToken);
                 if (bytes is null)
@@ -202,5 +221,7 @@ public static class OpenAIImageEndpoints
 
     /// <summary>What submitting or reading the images threw, in OpenAI's shape (<see cref="ApiFaults"/>); null when unexpected.</summary>
     private static JsonHttpResult<OpenAIErrorResponse>? ErrorFor(Exception e, HttpContext http) =>
-        ApiFaults.Answer(e, http) is { } fault ? OpenAIErrorShape.Result(fault.StatusCode, fault.Message, null, fault.Code) : null;
+        ApiFaults.Answer(e, http) is { } fault
+            ? OpenAIErrorShape.Result(fault.StatusCode, fault.Message, e switch { InvalidMaskException => "mask", InvalidImageException => "image", _ => null }, fault.Code)
+            : null;
 }

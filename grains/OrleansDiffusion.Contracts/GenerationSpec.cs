@@ -2,7 +2,8 @@ namespace OrleansDiffusion.Contracts;
 
 /// <summary>
 /// What a client asks the cluster to generate. The seed is resolved (never random) before a spec is submitted,
-/// so that a spec describes exactly one result. An img2img init image travels as the key of its stored bytes.
+/// so that a spec describes exactly one result. An img2img init image and an inpainting mask travel as the keys of
+/// their stored bytes.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("od.GenerationSpec")]
 public sealed record GenerationSpec
@@ -37,4 +38,19 @@ public sealed record GenerationSpec
 
     /// <summary>CLIP skip as AUTOMATIC1111 counts it (<c>CLIP_stop_at_last_layers</c>): 1 uses the last layer, 2 the one before.</summary>
     [Id(12)] public int ClipSkip { get; init; } = 1;
+
+    /// <summary>
+    /// Inpainting: the content key of the normalised mask in the image store (the API decodes, fits and blurs the upload
+    /// once; see <c>NormalizedMask</c>). Needs <see cref="InitImageKey"/>.
+    /// </summary>
+    [Id(20)] public string? MaskKey { get; init; }
+
+    /// <summary>Inpainting: what the masked area starts from: <c>fill</c>, <c>original</c>, <c>latent_noise</c> or <c>latent_nothing</c>.</summary>
+    [Id(21)] public string InpaintFill { get; init; } = "original";
+
+    /// <summary>Inpainting: render only the box around the mask at the full size (A1111's <c>inpaint_full_res</c>).</summary>
+    [Id(22)] public bool InpaintOnlyMasked { get; init; }
+
+    /// <summary>Inpainting with <see cref="InpaintOnlyMasked"/>: pixels of context around the mask's box.</summary>
+    [Id(23)] public int InpaintPadding { get; init; }
 }

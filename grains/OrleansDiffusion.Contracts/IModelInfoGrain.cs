@@ -18,13 +18,20 @@ public interface IModelInfoGrain : IGrainWithIntegerKey
     Task<TokenizeResult> Tokenize(string model, string prompt);
 }
 
+/// <summary>
+/// A served model. <see cref="Img2Img"/>: it takes init images and masks (it has a VAE encoder); <see cref="Inpainting"/>:
+/// its UNet is a 9-channel inpainting UNet; <see cref="Lcm"/>: its UNet takes an LCM guidance embedding.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("od.ModelInfo")]
 public sealed record ModelInfo(
     [property: Id(0)] string Id,
     [property: Id(1)] bool IsDefault,
     [property: Id(2)] bool IsDemo,
     [property: Id(3)] string Hash,
-    [property: Id(4)] string DefaultScheduler);
+    [property: Id(4)] string DefaultScheduler,
+    [property: Id(20)] bool Img2Img = false,
+    [property: Id(21)] bool Inpainting = false,
+    [property: Id(22)] bool Lcm = false);
 
 [GenerateSerializer, Immutable, Alias("od.TokenizeResult")]
 public sealed record TokenizeResult(

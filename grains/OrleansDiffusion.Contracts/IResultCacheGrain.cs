@@ -88,7 +88,7 @@ public interface IResultCacheGrain : IGrainWithStringKey
     [Alias("Forget")]
     Task<bool> Forget();
 
-    /// <summary>Whether an inference that reads the init image <paramref name="inputKey"/> is queued or running here.</summary>
+    /// <summary>Whether an inference that reads the input <paramref name="inputKey"/> (init image or mask) is queued or running here.</summary>
     [Alias("UsesInput")]
     Task<bool> UsesInput(string inputKey);
 }

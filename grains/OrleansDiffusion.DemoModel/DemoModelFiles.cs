@@ -23,20 +23,33 @@ internal static class DemoModelFiles
 
     private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
 
-    public static void WriteRoot(string directory, DemoModelFlavor flavor)
+    public static void WriteRoot(string directory, DemoModelOptions options)
     {
+        var flavor = options.Flavor;
         var optimum = flavor is DemoModelFlavor.Optimum or DemoModelFlavor.OptimumLegacy;
+        var lcm = options.GuidanceEmbeddingSize > 0;
+
+        // The pipeline classes the exporters name for these UNets (diffusers has no ONNX LCM pipeline; its torch one).
+        var pipeline = (optimum, options.Inpainting, lcm) switch
+        {
+            (true, true, _) => "ORTStableDiffusionInpaintPipeline",
+            (true, false, true) => "ORTLatentConsistencyModelPipeline",
+            (true, false, false) => "ORTStableDiffusionPipeline",
+            (false, true, _) => "OnnxStableDiffusionInpaintPipeline",
+            (false, false, true) => "LatentConsistencyModelPipeline",
+            (false, false, false) => "OnnxStableDiffusionPipeline",
+        };
         JsonArray Component(string optimumClass, string library = "onnxruntime", string diffusersClass = "OnnxRuntimeModel")
             => optimum ? new JsonArray("optimum", optimumClass) : new JsonArray(library, diffusersClass);
 
         WriteJson(Path.Combine(directory, "model_index.json"), new JsonObject
         {
-            ["_class_name"] = optimum ? "ORTStableDiffusionPipeline" : "OnnxStableDiffusionPipeline",
+            ["_class_name"] = pipeline,
             ["_demo_model"] = DemoModelWriter.DemoModelNotice,
             ["_demo_model_flavor"] = DemoModelWriter.FlavorName(flavor),
             ["requires_safety_checker"] = false,
             ["safety_checker"] = new JsonArray(null, null),
-            ["scheduler"] = new JsonArray("diffusers", "PNDMScheduler"),
+            ["scheduler"] = new JsonArray("diffusers", lcm ? "LCMScheduler" : "PNDMScheduler"),
             ["text_encoder"] = Component("ORTModelTextEncoder"),
             ["tokenizer"] = new JsonArray("transformers", "CLIPTokenizer"),
             ["unet"] = Component("ORTModelUnet"),
@@ -55,7 +68,7 @@ internal static class DemoModelFiles
 
             - `text_encoder`: token embedding, a projection and `Tanh`; different prompts give different embeddings.
             - `unet`: predicts the noise that separates the latents from a smoothed, prompt-tinted copy of themselves
-              on the SD 1.x noise schedule (scaled_linear, 0.00085 to 0.012, 1000 steps).
+              on the SD 1.x noise schedule (scaled_linear, 0.00085 to 0.012, 1000 steps).{UNetNote(options)}
             - `vae_decoder`: a fixed latent-to-colour matrix and x8 bilinear upsampling; `vae_encoder` inverts it.
             - `tokenizer`: the real CLIP vocabulary and merges (MIT licence, see `tokenizer/LICENSE.openai-CLIP`).
 
@@ -64,7 +77,7 @@ internal static class DemoModelFiles
             """, Utf8);
     }
 
-    public static void WriteScheduler(string directory) => WriteJson(Path.Combine(directory, "scheduler_config.json"), new JsonObject
+    public static void WriteScheduler(string directory, bool lcm) => WriteJson(Path.Combine(directory, "scheduler_config.json"), lcm ? LcmScheduler() : new JsonObject
     {
         ["_class_name"] = "PNDMScheduler",
         ["_demo_model"] = DemoModelWriter.DemoModelNotice,
@@ -80,6 +93,33 @@ internal static class DemoModelFiles
         ["timestep_spacing"] = "leading",
         ["trained_betas"] = null,
     });
+
+    /// <summary>The scheduler an LCM-distilled SD 1.5 export ships with (LCMScheduler on the SD 1.x betas).</summary>
+    private static JsonObject LcmScheduler() => new()
+    {
+        ["_class_name"] = "LCMScheduler",
+        ["_demo_model"] = DemoModelWriter.DemoModelNotice,
+        ["beta_end"] = DiffusionSchedule.BetaEnd,
+        ["beta_schedule"] = "scaled_linear",
+        ["beta_start"] = DiffusionSchedule.BetaStart,
+        ["clip_sample"] = false,
+        ["num_train_timesteps"] = DiffusionSchedule.TrainTimesteps,
+        ["original_inference_steps"] = 50,
+        ["prediction_type"] = "epsilon",
+        ["set_alpha_to_one"] = true,
+        ["steps_offset"] = 1,
+        ["timestep_scaling"] = 10.0,
+        ["timestep_spacing"] = "leading",
+        ["trained_betas"] = null,
+    };
+
+    private static string UNetNote(DemoModelOptions options) =>
+        (options.GuidanceEmbeddingSize > 0
+            ? $"\n  It takes an LCM guidance embedding (`timestep_cond`, {options.GuidanceEmbeddingSize} wide) and applies the guidance it encodes to its tint."
+            : string.Empty)
+        + (options.Inpainting
+            ? "\n  It is a 9-channel inpainting UNet: latents, mask and masked-image latents; it keeps what the mask leaves."
+            : string.Empty);
 
     public static void WriteTokenizerConfiguration(string directory)
     {
@@ -111,8 +151,9 @@ internal static class DemoModelFiles
         licence.CopyTo(target);
     }
 
-    public static void WriteComponentConfigs(string textEncoder, string unet, string vaeDecoder, string vaeEncoder, int hiddenSize, int textEncoderLayers)
+    public static void WriteComponentConfigs(string textEncoder, string unet, string vaeDecoder, string vaeEncoder, DemoModelOptions options)
     {
+        var hiddenSize = options.HiddenSize;
         WriteJson(Path.Combine(textEncoder, "config.json"), new JsonObject
         {
             ["_demo_model"] = DemoModelWriter.DemoModelNotice,
@@ -124,7 +165,7 @@ internal static class DemoModelFiles
             ["layer_norm_eps"] = DemoModelWeights.LayerNormEpsilon,
             ["max_position_embeddings"] = DemoModelSignature.MaxSequenceLength,
             ["model_type"] = "clip_text_model",
-            ["num_hidden_layers"] = textEncoderLayers,
+            ["num_hidden_layers"] = Math.Max(1, options.TextEncoderLayers),
             ["pad_token_id"] = 1,
             ["projection_dim"] = hiddenSize,
             ["torch_dtype"] = "float32",
@@ -135,9 +176,10 @@ internal static class DemoModelFiles
             ["_class_name"] = "UNet2DConditionModel",
             ["_demo_model"] = DemoModelWriter.DemoModelNotice,
             ["cross_attention_dim"] = hiddenSize,
-            ["in_channels"] = DemoModelWeights.LatentChannels,
+            ["in_channels"] = options.Inpainting ? DemoModelWeights.InpaintingChannels : DemoModelWeights.LatentChannels,
             ["out_channels"] = DemoModelWeights.LatentChannels,
             ["sample_size"] = 64,
+            ["time_cond_proj_dim"] = options.GuidanceEmbeddingSize > 0 ? options.GuidanceEmbeddingSize : null,
         });
         foreach (var vae in new[] { vaeDecoder, vaeEncoder })
         {

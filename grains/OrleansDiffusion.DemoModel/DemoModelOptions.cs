@@ -28,4 +28,23 @@ public sealed record DemoModelOptions
 
     /// <summary>Seed of the pseudo-random weights. Default: null, meaning <see cref="DefaultSeed"/>.</summary>
     public int? Seed { get; init; }
+
+    /// <summary>The width of the guidance embedding LCM distillation gives a UNet (diffusers' <c>time_cond_proj_dim</c>).</summary>
+    public const int LcmGuidanceEmbeddingSize = 256;
+
+    /// <summary>
+    /// Width of the guidance embedding the UNet takes as <c>timestep_cond</c>, as an LCM-distilled UNet does
+    /// (<see cref="LcmGuidanceEmbeddingSize"/>); the folder then carries an <c>LCMScheduler</c> configuration. The UNet
+    /// reads the guidance scale back from the embedding and applies it as classifier-free guidance against the empty
+    /// prompt would, so an LCM run without the unconditional pass computes what a guided run of the plain UNet computes.
+    /// Default: 0, a UNet without <c>timestep_cond</c>.
+    /// </summary>
+    public int GuidanceEmbeddingSize { get; init; }
+
+    /// <summary>
+    /// Write a 9-channel inpainting UNet (<c>sample</c> is latents, mask and masked-image latents, in that order, as the
+    /// SD inpainting exports take them): it keeps the latents where the mask is 0 and paints the rest around the mean
+    /// colour of what it keeps. Default: false.
+    /// </summary>
+    public bool Inpainting { get; init; }
 }

@@ -12,6 +12,9 @@ internal sealed class DemoModelWeights
     public const int TokenEmbeddingSize = 8;
 
     public const int LatentChannels = 4;
+
+    /// <summary>An inpainting UNet's input: the latents, the mask and the masked image's latents.</summary>
+    public const int InpaintingChannels = (2 * LatentChannels) + 1;
     public const float VaeScalingFactor = 0.18215f;
     public const int BosTokenId = 49406;
     public const int EosTokenId = 49407;

@@ -36,14 +36,19 @@ public static class DemoModelWriter
         ArgumentOutOfRangeException.ThrowIfLessThan(options.HiddenSize, 1, nameof(options));
         ArgumentOutOfRangeException.ThrowIfNegative(options.UNetExtraConvLayers, nameof(options));
         ArgumentOutOfRangeException.ThrowIfNegative(options.TextEncoderLayers, nameof(options));
+        if (options.GuidanceEmbeddingSize is < 0 or 1 or 2 or 3)
+        {
+            // diffusers' embedding divides by half the width minus one: 4 is the narrowest it can compute.
+            throw new ArgumentOutOfRangeException(nameof(options), options.GuidanceEmbeddingSize, "GuidanceEmbeddingSize is 0 (none) or at least 4.");
+        }
 
         var signature = DemoModelSignature.For(options.Flavor);
         var weights = new DemoModelWeights(options.HiddenSize, options.Seed ?? DemoModelOptions.DefaultSeed, options.TextEncoderLayers);
 
         string Folder(string name) => Directory.CreateDirectory(Path.Combine(directory, name)).FullName;
         Directory.CreateDirectory(directory);
-        DemoModelFiles.WriteRoot(directory, options.Flavor);
-        DemoModelFiles.WriteScheduler(Folder("scheduler"));
+        DemoModelFiles.WriteRoot(directory, options);
+        DemoModelFiles.WriteScheduler(Folder("scheduler"), lcm: options.GuidanceEmbeddingSize > 0);
         var tokenizer = Folder("tokenizer");
         ClipVocabularyFiles.WriteTo(tokenizer);
         DemoModelFiles.WriteTokenizerConfiguration(tokenizer);
@@ -53,13 +58,13 @@ public static class DemoModelWriter
         var vaeDecoder = Folder("vae_decoder");
         var vaeEncoder = Folder("vae_encoder");
         TextEncoderGraph.Write(Path.Combine(textEncoder, "model.onnx"), signature, weights);
-        UNetGraph.Write(Path.Combine(unet, "model.onnx"), signature, weights, options.UNetExtraConvLayers);
+        UNetGraph.Write(Path.Combine(unet, "model.onnx"), signature, weights, options);
         VaeGraphs.WriteDecoder(Path.Combine(vaeDecoder, "model.onnx"), signature);
         VaeGraphs.WriteEncoder(Path.Combine(vaeEncoder, "model.onnx"), signature);
 
         if (signature.WritesComponentConfigs)
         {
-            DemoModelFiles.WriteComponentConfigs(textEncoder, unet, vaeDecoder, vaeEncoder, options.HiddenSize, Math.Max(1, options.TextEncoderLayers));
+            DemoModelFiles.WriteComponentConfigs(textEncoder, unet, vaeDecoder, vaeEncoder, options);
         }
     }
 

@@ -8,7 +8,7 @@ namespace OrleansDiffusion.Silo.Cli;
 
 /// <summary>
 /// <c>generate [--model DIR] --prompt "..." --out FILE.png [--negative-prompt --steps --guidance --seed --width --height
-/// --scheduler --n --init-image FILE --strength --clip-skip N --provider cpu|cuda --threads N]</c>
+/// --scheduler --n --init-image FILE --strength --mask FILE --mask-blur N --clip-skip N --provider cpu|cuda --threads N]</c>
 /// </summary>
 internal static class GenerateCommand
 {
@@ -17,7 +17,7 @@ internal static class GenerateCommand
     public static readonly string[] Options =
     [
         "model", "prompt", "negative-prompt", "steps", "guidance", "seed", "width", "height", "scheduler", "n",
-        "init-image", "strength", "clip-skip", "out", "provider", "threads",
+        "init-image", "strength", "mask", "mask-blur", "clip-skip", "out", "provider", "threads",
     ];
 
     public static int Run(ParsedArguments args, TextWriter output, TextWriter progressOutput, CancellationToken cancellationToken)
@@ -52,6 +52,7 @@ internal static class GenerateCommand
         var seed = args.Long("seed") ?? Random.Shared.NextInt64(0, uint.MaxValue);
         var strength = args.Float("strength", 0.75f);
         float[]? initImage = null;
+        float[]? mask = null;
         if (args.Text("init-image") is { } initPath)
         {
             if (!File.Exists(initPath))
@@ -61,16 +62,18 @@ internal static class GenerateCommand
 
             try
             {
-                initImage = InitImageLoader.LoadChw(File.ReadAllBytes(initPath), width, height, ImageLimits.Default);
+                var initBytes = File.ReadAllBytes(initPath);
+                initImage = InitImageLoader.LoadChw(initBytes, width, height, ImageLimits.Default);
+                mask = ReadMask(args, initBytes, width, height);
             }
             catch (InvalidImageException e)
             {
                 throw new CommandLineException($"--init-image '{initPath}': {e.Message}");
             }
         }
-        else if (args.Text("strength") is not null)
+        else if (args.Text("strength") is not null || args.Text("mask") is not null)
         {
-            throw new CommandLineException("--strength applies to img2img only; give --init-image too.");
+            throw new CommandLineException($"--{(args.Text("mask") is null ? "strength" : "mask")} applies to img2img only; give --init-image too.");
         }
 
         var request = new GenerationRequest
@@ -88,6 +91,7 @@ internal static class GenerateCommand
             InitImage = initImage,
             Strength = strength,
             ClipSkip = args.Int("clip-skip", 1),
+            Mask = mask,
         };
 
         try
@@ -153,5 +157,36 @@ internal static class GenerateCommand
         var extension = Path.GetExtension(path);
         var stem = path[..^extension.Length];
         return string.Create(CultureInfo.InvariantCulture, $"{stem}-{index}{extension}");
+    }
+
+    /// <summary>The <c>--mask</c> (white repaints, of the init image's size), blurred by <c>--mask-blur</c> (default 4), or null.</summary>
+    private static float[]? ReadMask(ParsedArguments args, byte[] initImage, int width, int height)
+    {
+        if (args.Text("mask") is not { } maskPath)
+        {
+            return null;
+        }
+
+        if (!File.Exists(maskPath))
+        {
+            throw new CommandLineException($"--mask file '{maskPath}' not found.");
+        }
+
+        var blur = args.Int("mask-blur", 4);
+        if (blur is < 0 or > MaskOptions.MaxBlur)
+        {
+            throw new CommandLineException($"--mask-blur must be between 0 and {MaskOptions.MaxBlur}, not {blur}.");
+        }
+
+        try
+        {
+            var normalized = MaskLoader.Normalize(
+                File.ReadAllBytes(maskPath), MaskLoader.SizeOf(initImage), width, height, new MaskOptions { BlurX = blur, BlurY = blur });
+            return NormalizedMask.ToPlane(normalized, width, height);
+        }
+        catch (InvalidImageException e)
+        {
+            throw new CommandLineException($"--mask '{maskPath}': {e.Message}");
+        }
     }
 }

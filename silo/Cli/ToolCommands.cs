@@ -7,12 +7,15 @@ public static class ToolCommands
         OrleansDiffusion silo
 
         Single-process tools:
-          demo-model --out DIR [--flavor optimum|optimum-legacy|diffusers|olive-fp16] [--text-encoder-layers N]
-              Write the tiny demo model (NOT Stable Diffusion) in a diffusers/optimum ONNX layout; with N layers its
-              text encoder outputs hidden_states.0 ... hidden_states.N, so that --clip-skip runs on it.
+          demo-model --out DIR [--flavor optimum|optimum-legacy|diffusers|olive-fp16] [--unet plain|lcm|inpainting]
+                     [--text-encoder-layers N]
+              Write the tiny demo model (NOT Stable Diffusion) in a diffusers/optimum ONNX layout, with an LCM or a
+              9-channel inpainting UNet if asked; with N layers its text encoder outputs hidden_states.0 ...
+              hidden_states.N, so that --clip-skip runs on it.
           generate [--model DIR] --prompt "..." --out FILE.png [--negative-prompt TEXT] [--steps 20] [--guidance 7.5]
                    [--seed N] [--width 512] [--height 512] [--scheduler NAME] [--n 1]
-                   [--init-image FILE --strength 0.75] [--clip-skip 1] [--provider cpu|cuda] [--threads N]
+                   [--init-image FILE --strength 0.75 [--mask FILE --mask-blur 4]] [--clip-skip 1] [--provider cpu|cuda]
+                   [--threads N]
               Generate images. Without --model, the tiny demo model (not Stable Diffusion) is written to
               ~/.cache/orleans-diffusion/demo-model (or $ORLEANSDIFFUSION_DEMO_MODEL) and used. With --n above 1, FILE gets an index suffix (out-0.png, out-1.png, ...).
               Schedulers: euler, euler_a, ddim, pndm (plms), lms, dpmpp_2m, lcm; add _karras to euler, euler_a, lms, dpmpp_2m.

@@ -12,22 +12,44 @@ namespace OrleansDiffusion.DemoModel.Models;
 /// gc and gf the Wiener gains of each band and direction, and tint a colour computed from the text embedding; it
 /// returns the noise that explains the rest: <c>(sample - s * x0) / max(n, 0.05)</c>.
 /// </summary>
+/// <remarks>
+/// <para>With a guidance embedding (<c>timestep_cond</c>, an LCM UNet) it reads the guidance scale g back from the
+/// embedding's lowest frequency (angle = 1000 w / 10000 with w = g - 1) and multiplies the tint by g: what
+/// classifier-free guidance against the empty prompt does to this affine model, in one pass.</para>
+/// <para>As an inpainting UNet (9 input channels: latents, mask, masked-image latents) it adds to the tint the mean of
+/// the masked-image latents where the mask is 0, and returns <c>x0 = mask * x0 + (1 - mask) * masked</c>: it keeps what
+/// the mask leaves and paints the hole around the colour of the rest.</para>
+/// </remarks>
 internal static class UNetGraph
 {
-    public static void Write(string path, DemoModelSignature signature, DemoModelWeights weights, int extraConvLayers)
+    public static void Write(string path, DemoModelSignature signature, DemoModelWeights weights, DemoModelOptions options)
     {
         const int c = DemoModelWeights.LatentChannels;
         var g = new OnnxGraphBuilder("demo_unet");
-        var sampleInput = g.Input("sample", signature.Float, "batch", (long)c, "height", "width");
+        var inputChannels = options.Inpainting ? DemoModelWeights.InpaintingChannels : c;
+        var sampleInput = g.Input("sample", signature.Float, "batch", (long)inputChannels, "height", "width");
         var timestepInput = signature.ScalarTimestep
             ? g.Input("timestep", signature.Timestep)
             : g.Input("timestep", signature.Timestep, "steps");
         // Every exporter marks the text's sequence axis dynamic (optimum; the diffusers script's and Olive's dynamic_axes):
         // AUTOMATIC1111-style prompts longer than one chunk arrive as 77 x chunks tokens.
         var textInput = g.Input("encoder_hidden_states", signature.Float, "batch", "sequence", (long)weights.HiddenSize);
+        var guidanceInput = options.GuidanceEmbeddingSize > 0
+            ? g.Input("timestep_cond", signature.Float, "batch", (long)options.GuidanceEmbeddingSize)
+            : null;
 
-        var sample = g.CastTo(sampleInput, signature.Float, DataType.Float);
+        var input = g.CastTo(sampleInput, signature.Float, DataType.Float);
         var text = g.CastTo(textInput, signature.Float, DataType.Float);
+        var sample = input;
+        string? mask = null, maskedLatents = null;
+        if (options.Inpainting)
+        {
+            // The order the SD inpainting exports take: latents (4), mask (1), masked-image latents (4).
+            var channelAxis = g.Int64s("channel_axis", 1);
+            sample = g.Node("Slice", [input, g.Int64s("latents_start", 0), g.Int64s("latents_end", c), channelAxis]);
+            mask = g.Node("Slice", [input, g.Int64s("mask_start", c), g.Int64s("mask_end", c + 1), channelAxis]);
+            maskedLatents = g.Node("Slice", [input, g.Int64s("masked_start", c + 1), g.Int64s("masked_end", inputChannels), channelAxis]);
+        }
 
         // Per-timestep factors, looked up by the timestep (scalar or [B]) and shaped to broadcast over [B, 4, h, w].
         var timestep = g.CastTo(timestepInput, signature.Timestep, DataType.Float);
@@ -77,6 +99,30 @@ internal static class UNetGraph
         var tint = g.Node("Reshape", [
             g.Node("MatMul", [coefficients, g.Constant("tint_to_latent", DemoModelWeights.TintToLatent(), DemoModelWeights.TintCoefficients, c)]),
             perChannel]);
+        if (guidanceInput is not null)
+        {
+            // diffusers' embedding is [sin(x f), cos(x f)] with x = 1000 w and f_k = 10000^(-k / (half - 1)); the last
+            // frequency is 1 / 10000, so its angle is w / 10 = 2 atan(sin / (1 + cos)), exact for guidance up to 32.
+            var half = options.GuidanceEmbeddingSize / 2;
+            var cond = g.CastTo(guidanceInput, signature.Float, DataType.Float);
+            var sin = g.Node("Slice", [cond, g.Int64s("sin_start", half - 1), g.Int64s("sin_end", half), axis1]);
+            var cos = g.Node("Slice", [cond, g.Int64s("cos_start", (2 * half) - 1), g.Int64s("cos_end", 2 * half), axis1]);
+            var angle = g.Node("Atan", [g.Node("Div", [sin, g.Node("Add", [cos, g.Scalar("one_plus", 1f)])])]);
+            var guidance = g.Node("Add", [g.Node("Mul", [angle, g.Scalar("angle_to_w", 20f)]), g.Scalar("w_to_guidance", 1f)]);
+            tint = g.Node("Mul", [tint, g.Node("Reshape", [guidance, broadcast])]);
+        }
+
+        string? known = null;
+        if (mask is not null)
+        {
+            // The mean latent of what the mask keeps (0 where it keeps nothing) is the colour the hole is painted around.
+            known = g.Node("Sub", [g.Scalar("one_minus", 1f), mask]);
+            var spatial = g.Int64s("spatial_axes", 2, 3);
+            var keptSum = g.Node("ReduceSum", [g.Node("Mul", [maskedLatents!, known]), spatial], OnnxAttribute.Int("keepdims", 1));
+            var keptArea = g.Node("ReduceSum", [known, spatial], OnnxAttribute.Int("keepdims", 1));
+            var context = g.Node("Div", [keptSum, g.Node("Max", [keptArea, g.Scalar("min_area", 1e-3f)])]);
+            tint = g.Node("Add", [tint, context]);
+        }
 
         // The deviation from the tint, in the colour basis, split into a coarse and a fine band by normalised
         // convolutions (zero padding divided by the blurred ones), which keep a constant constant up to the border
@@ -104,8 +150,13 @@ internal static class UNetGraph
         var estimate = g.Node("Add", [g.Node("Mul", [coarseGain, coarse]), g.Node("Mul", [fineGain, g.Node("Sub", [fine, coarse])])]);
         var clean = g.Node("Add", [tint, g.Node("Conv", [estimate, g.Constant("basis_to_latent", DemoModelWeights.BasisToLatent(), c, c, 1, 1)],
             OnnxAttribute.Ints("kernel_shape", 1, 1))]);
+        if (known is not null)
+        {
+            clean = g.Node("Add", [g.Node("Mul", [mask!, clean]), g.Node("Mul", [known, maskedLatents!])]);
+        }
         var noise = g.Node("Mul", [g.Node("Sub", [sample, g.Node("Mul", [signal, clean])]), inverseNoise]);
 
+        var extraConvLayers = options.UNetExtraConvLayers;
         if (extraConvLayers > 0)
         {
             // Deterministic busy work for "slow model" tests: a chain of averaging convolutions (it stays bounded, so

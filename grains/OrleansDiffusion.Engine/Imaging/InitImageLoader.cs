@@ -30,7 +30,7 @@ namespace OrleansDiffusion.Engine.Imaging;
 /// </remarks>
 public static class InitImageLoader
 {
-    private static readonly Configuration DecodeConfiguration = CreateConfiguration();
+    internal static readonly Configuration DecodeConfiguration = CreateConfiguration();
 
     /// <summary>Decodes, fits and converts <paramref name="encoded"/> to a new [3, height, width] array.</summary>
     /// <param name="limits">Bounds on the input; null for <see cref="ImageLimits.Default"/>.</param>
@@ -214,7 +214,7 @@ public static class InitImageLoader
         return configuration;
     }
 
-    private static Image<Rgba32> Decode(Stream stream, ImageLimits limits)
+    internal static Image<Rgba32> Decode(Stream stream, ImageLimits limits)
     {
         IImageInfo? info;
         try
@@ -268,7 +268,7 @@ public static class InitImageLoader
 
     // Hostile input reaches decoder paths that fail with whatever exception is at hand, not only
     // ImageFormatException; all of them mean "this upload is bad", none should become a 500.
-    private static bool IsDecoderFailure(Exception e) =>
+    internal static bool IsDecoderFailure(Exception e) =>
         e is ImageFormatException or InvalidMemoryOperationException or NotSupportedException
             or EndOfStreamException or ArgumentException or IndexOutOfRangeException or InvalidOperationException
             or OverflowException;

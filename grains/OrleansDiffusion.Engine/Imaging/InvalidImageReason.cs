@@ -14,4 +14,10 @@ public enum InvalidImageReason
 
     /// <summary>The text is not valid base64, or not an image data URL.</summary>
     InvalidEncoding,
+
+    /// <summary>A mask whose width and height differ from the image it masks.</summary>
+    WrongSize,
+
+    /// <summary>A mask that marks no pixel to repaint.</summary>
+    EmptyMask,
 }

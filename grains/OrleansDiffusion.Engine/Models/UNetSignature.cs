@@ -16,8 +16,14 @@ public sealed record UNetSignature(
     public const string TimestepCondName = "timestep_cond";
     public const string OutSampleName = "out_sample";
 
-    /// <summary>Latent channels (4 for SD 1.x/2.x).</summary>
-    public int LatentChannels => Sample.Dimensions[1] > 0 ? Sample.Dimensions[1] : 4;
+    /// <summary>What the UNet is: plain, inpainting (9-channel <c>sample</c>), LCM (<c>timestep_cond</c>).</summary>
+    public required UNetKind Kind { get; init; }
+
+    /// <summary>Latent channels, which the UNet denoises and returns (4 for SD 1.x/2.x, inpainting UNets included).</summary>
+    public int LatentChannels => UNetKind.LatentChannels;
+
+    /// <summary>Channels of <c>sample</c>: the latents, and for an inpainting UNet the mask and the masked-image latents.</summary>
+    public int SampleChannels => Kind.InputChannels;
 
     /// <summary>A fixed batch size the export was traced with, or null when the batch axis is dynamic.</summary>
     public int? FixedBatch => Sample.Dimensions[0] > 0 ? Sample.Dimensions[0] : null;
@@ -45,11 +51,9 @@ public sealed record UNetSignature(
         if (cond is not null)
         {
             RequireFloat(unet, cond);
-            if (cond.Rank != 2 || cond.Dimensions[1] <= 0 || cond.Dimensions[1] % 2 != 0)
-            {
-                throw new InvalidModelException(unet.Path, $"timestep_cond must be [batch, even embedding size], not {cond}.");
-            }
         }
+
+        var kind = UNetKind.From(unet.Path, unet.Inputs);
 
         var output = unet.FindOutput(OutSampleName) ?? unet.Outputs[0];
         if (output.Rank != 4)
@@ -58,7 +62,12 @@ public sealed record UNetSignature(
         }
 
         RequireFloat(unet, output);
-        return new UNetSignature(sample, timestep, hidden, cond, output);
+        if (output.Dimensions[1] > 0 && output.Dimensions[1] != UNetKind.LatentChannels)
+        {
+            throw new InvalidModelException(unet.Path, $"output {output} must have {UNetKind.LatentChannels} channels.");
+        }
+
+        return new UNetSignature(sample, timestep, hidden, cond, output) { Kind = kind };
     }
 
     internal static void RequireFloat(OnnxComponent component, TensorSpec spec)

@@ -10,12 +10,19 @@ namespace OrleansDiffusion.Engine.Pipeline;
 /// once in the constructor, so that <see cref="Step"/> allocates nothing on the managed heap. The UNet batch is
 /// <c>[uncond x n, cond x n]</c> with guidance, <c>[cond x n]</c> without; each image has its own text embeddings,
 /// guidance scale, scheduler and noise generator, so an image does not depend on what else shares the batch.
+/// An inpainting UNet's <c>sample</c> carries after each image's latents its mask and masked-image latents
+/// (<see cref="SetInpaintingConditioning"/>, written once); with a plain UNet, masked img2img keeps each image's
+/// original latents, noised to the next step, outside its mask after every step (<see cref="KeepOutsideMask"/>).
 /// </summary>
 internal sealed class DenoisingLoop : IDisposable
 {
     private readonly DiffusionModel _model;
     private readonly int _images;
     private readonly int _latentLength;
+    private readonly int _sampleLength;
+    private readonly int _planeLength;
+    private readonly KeptLatents?[] _kept;
+    private readonly float[]? _keptScratch;
     private readonly bool _guided;
     private readonly float[] _guidanceScales;
     private readonly float[] _latents;
@@ -52,7 +59,9 @@ internal sealed class DenoisingLoop : IDisposable
         _runOptions = runOptions;
         var signature = model.UNetSig;
         var channels = signature.LatentChannels;
-        _latentLength = channels * latentHeight * latentWidth;
+        _planeLength = latentHeight * latentWidth;
+        _latentLength = channels * _planeLength;
+        _sampleLength = signature.SampleChannels * _planeLength;
         var batch = guided ? 2 * images : images;
         if (signature.FixedBatch is { } fixedBatch && fixedBatch != batch)
         {
@@ -60,6 +69,8 @@ internal sealed class DenoisingLoop : IDisposable
         }
 
         _latents = new float[images * _latentLength];
+        _kept = new KeptLatents?[images];
+        _keptScratch = signature.Kind.Inpainting ? null : new float[_latentLength];
         _guidedOutput = guided ? new float[images * _latentLength] : [];
         _schedulers = new IScheduler[images];
         _generators = new NoiseGenerator[images];
@@ -70,9 +81,8 @@ internal sealed class DenoisingLoop : IDisposable
             _generators[i] = new NoiseGenerator(seeds[i]);
         }
 
-        var sampleShape = new long[] { batch, channels, latentHeight, latentWidth };
-        _sample = new TensorBuffer(signature.Sample.ElementType, sampleShape);
-        _output = new TensorBuffer(signature.OutSample.ElementType, sampleShape);
+        _sample = new TensorBuffer(signature.Sample.ElementType, [batch, signature.SampleChannels, latentHeight, latentWidth]);
+        _output = new TensorBuffer(signature.OutSample.ElementType, [batch, channels, latentHeight, latentWidth]);
         _outputScratch = signature.OutSample.IsFloat16 ? new float[batch * _latentLength] : null;
         var timestepShape = signature.Timestep.Rank == 0
             ? Array.Empty<long>()
@@ -82,9 +92,11 @@ internal sealed class DenoisingLoop : IDisposable
         if (signature.TimestepCond is { } cond)
         {
             _timestepCond = new TensorBuffer(cond.ElementType, [batch, cond.Dimensions[1]]);
+            var embedding = new float[cond.Dimensions[1]];
             for (var b = 0; b < batch; b++)
             {
-                WriteGuidanceEmbedding(_timestepCond, b, cond.Dimensions[1], guidanceScales[b % images]);
+                GuidanceEmbedding.Write(guidanceScales[b % images], embedding);
+                _timestepCond.Write(b * embedding.Length, embedding);
             }
         }
 
@@ -123,15 +135,69 @@ internal sealed class DenoisingLoop : IDisposable
         _hiddenStates.Write(row * embedding.Length, embedding);
     }
 
+    /// <summary>
+    /// An inpainting UNet's extra input for image <paramref name="image"/>: its latent mask (<c>[h, w]</c>, 1 repaints)
+    /// and the latents of its masked image (<c>[4, h, w]</c>), behind its latents in every row of the batch. They do
+    /// not change between steps, so they are written once.
+    /// </summary>
+    public void SetInpaintingConditioning(int image, ReadOnlySpan<float> mask, ReadOnlySpan<float> maskedImageLatents)
+    {
+        if (!_model.UNetSig.Kind.Inpainting)
+        {
+            throw new InvalidOperationException("Only an inpainting UNet takes a mask and masked-image latents.");
+        }
+
+        var copies = _guided ? 2 : 1;
+        for (var copy = 0; copy < copies; copy++)
+        {
+            var row = (copy * _images) + image;
+            _sample.Write((row * _sampleLength) + _latentLength, mask[.._planeLength]);
+            _sample.Write((row * _sampleLength) + _latentLength + _planeLength, maskedImageLatents[.._latentLength]);
+        }
+    }
+
+    /// <summary>
+    /// Masked img2img with a plain UNet (diffusers' path for 4-channel UNets): after every step, image
+    /// <paramref name="image"/>'s latents outside <paramref name="mask"/> (<c>[h, w]</c>, 1 repaints, 0 keeps; soft
+    /// values blend) become <paramref name="original"/> noised with <paramref name="noise"/> to the level of the next
+    /// step, and the clean original after the last. The arrays are kept, not copied.
+    /// </summary>
+    public void KeepOutsideMask(int image, float[] original, float[] noise, float[] mask)
+    {
+        if (_keptScratch is null)
+        {
+            throw new InvalidOperationException("An inpainting UNet keeps what the mask leaves itself.");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNotEqual(original.Length, _latentLength, nameof(original));
+        ArgumentOutOfRangeException.ThrowIfNotEqual(noise.Length, _latentLength, nameof(noise));
+        ArgumentOutOfRangeException.ThrowIfNotEqual(mask.Length, _planeLength, nameof(mask));
+        _kept[image] = new KeptLatents(original, noise, mask);
+    }
+
     /// <summary>One denoising step at <paramref name="index"/>: scale, UNet, guidance, scheduler. Allocates nothing.</summary>
     public void Step(int index)
     {
         var scheduler = _schedulers[0];
         var scale = scheduler.ModelInputScale(index);
         var copies = _guided ? 2 : 1;
-        for (var copy = 0; copy < copies; copy++)
+        if (_sampleLength == _latentLength)
         {
-            _sample.Write(copy * _latents.Length, _latents, scale);
+            for (var copy = 0; copy < copies; copy++)
+            {
+                _sample.Write(copy * _latents.Length, _latents, scale);
+            }
+        }
+        else
+        {
+            // Each row of an inpainting UNet's batch is [latents, mask, masked-image latents]: only the latents change.
+            for (var copy = 0; copy < copies; copy++)
+            {
+                for (var i = 0; i < _images; i++)
+                {
+                    _sample.Write(((copy * _images) + i) * _sampleLength, _latents.AsSpan(i * _latentLength, _latentLength), scale);
+                }
+            }
         }
 
         _timestep.Fill(scheduler.Timesteps[index]);
@@ -170,11 +236,33 @@ internal sealed class DenoisingLoop : IDisposable
 
         for (var i = 0; i < _images; i++)
         {
-            _schedulers[i].Step(
-                prediction.Slice(i * _latentLength, _latentLength),
-                index,
-                _latents.AsSpan(i * _latentLength, _latentLength),
-                _generators[i]);
+            var latents = _latents.AsSpan(i * _latentLength, _latentLength);
+            _schedulers[i].Step(prediction.Slice(i * _latentLength, _latentLength), index, latents, _generators[i]);
+            if (_kept[i] is { } kept)
+            {
+                Keep(kept, _schedulers[i], index, latents);
+            }
+        }
+    }
+
+    // latents = (1 - m) * original noised to the next step + m * latents; the clean original after the last step.
+    private void Keep(KeptLatents kept, IScheduler scheduler, int index, Span<float> latents)
+    {
+        ReadOnlySpan<float> outside = kept.Original;
+        if (index + 1 < scheduler.Timesteps.Length)
+        {
+            scheduler.AddNoise(kept.Original, kept.Noise, index + 1, _keptScratch!);
+            outside = _keptScratch;
+        }
+
+        for (var c = 0; c < UNetKind.LatentChannels; c++)
+        {
+            var offset = c * _planeLength;
+            for (var p = 0; p < _planeLength; p++)
+            {
+                var m = kept.Mask[p];
+                latents[offset + p] = (m * latents[offset + p]) + ((1f - m) * outside[offset + p]);
+            }
         }
     }
 
@@ -188,20 +276,5 @@ internal sealed class DenoisingLoop : IDisposable
         _output.Dispose();
     }
 
-    // LCM's guidance embedding (diffusers get_guidance_scale_embedding) of w = guidance - 1, scaled by 1000.
-    private static void WriteGuidanceEmbedding(TensorBuffer buffer, int row, int dimension, float guidanceScale)
-    {
-        var w = (guidanceScale - 1f) * 1000f;
-        var half = dimension / 2;
-        var values = new float[dimension];
-        var step = Math.Log(10000.0) / (half - 1);
-        for (var k = 0; k < half; k++)
-        {
-            var angle = w * Math.Exp(-k * step);
-            values[k] = (float)Math.Sin(angle);
-            values[half + k] = (float)Math.Cos(angle);
-        }
-
-        buffer.Write(row * dimension, values);
-    }
+    private sealed record KeptLatents(float[] Original, float[] Noise, float[] Mask);
 }

@@ -10,11 +10,12 @@ using OrleansDiffusion.Engine.Tokenization;
 namespace OrleansDiffusion.Engine.Pipeline;
 
 /// <summary>
-/// Stable Diffusion txt2img and img2img over a loaded <see cref="DiffusionModel"/>, as diffusers' ONNX pipelines
-/// compute it: CLIP text encoding, classifier-free guidance, the scheduler loop, VAE decoding, PNG with the
-/// generation parameters. Thread-safe: concurrent jobs share the model's sessions and own their buffers.
+/// Stable Diffusion txt2img, img2img and inpainting over a loaded <see cref="DiffusionModel"/>, as diffusers' ONNX
+/// pipelines compute it: CLIP text encoding, classifier-free guidance (or an LCM UNet's guidance embedding), the
+/// scheduler loop, VAE decoding, PNG with the generation parameters. Thread-safe: concurrent jobs share the model's
+/// sessions and own their buffers.
 /// </summary>
-public sealed class DiffusionPipeline(DiffusionModel model, GenerationLimits? limits = null)
+public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLimits? limits = null)
 {
     private readonly GenerationLimits _limits = limits ?? GenerationLimits.Default;
 
@@ -45,6 +46,7 @@ public sealed class DiffusionPipeline(DiffusionModel model, GenerationLimits? li
         }
 
         model.ThrowIfDisposed();
+        RequireInpaintingEncoder();
         var first = requests[0];
         foreach (var request in requests)
         {
@@ -63,7 +65,7 @@ public sealed class DiffusionPipeline(DiffusionModel model, GenerationLimits? li
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        var kind = first.Scheduler ?? SchedulerFactory.DefaultFor(model.Folder.SchedulerConfig);
+        var kind = first.Scheduler ?? SchedulerFactory.DefaultFor(model.Folder.SchedulerConfig, model.UNetSig.Kind);
         var karras = first.KarrasSigmas;
         IScheduler CreateScheduler() => SchedulerFactory.Create(kind, model.Folder.SchedulerConfig, karras);
         _ = CreateScheduler(); // validates the kind/Karras combination before any work
@@ -174,6 +176,7 @@ public sealed class DiffusionPipeline(DiffusionModel model, GenerationLimits? li
         var timesteps = preview.Scheduler.Timesteps.Length;
         var beginIndex = 0;
         var imageEncoderTime = TimeSpan.Zero;
+        var inpaint = first.Mask is null ? null : InpaintPlan.Create(first);
         if (first.InitImage is null)
         {
             foreach (var (loop, members) in groups)
@@ -185,23 +188,36 @@ public sealed class DiffusionPipeline(DiffusionModel model, GenerationLimits? li
                     System.Numerics.Tensors.TensorPrimitives.Multiply(slice, loop.SchedulerFor(i).InitNoiseSigma, slice);
                 }
             }
+
+            imageEncoderTime = ConditionInpaintingUNet(groups, plan: null, first.Width, first.Height, runOptions);
         }
         else
         {
             var encodeStarted = Stopwatch.GetTimestamp();
-            var initLatents = EncodeImage(first.InitImage, first.Width, first.Height, preview.LatentLength, runOptions);
+            var initLatents = EncodeImage(inpaint?.Image ?? first.InitImage, first.Width, first.Height, preview.LatentLength, runOptions);
             imageEncoderTime = Stopwatch.GetElapsedTime(encodeStarted);
+            imageEncoderTime += ConditionInpaintingUNet(groups, inpaint, first.Width, first.Height, runOptions);
 
             // diffusers: init_timestep = min(int(steps * strength), steps); start = steps - init_timestep.
             var initTimestep = Math.Min((int)(first.Steps * first.Strength), first.Steps);
             beginIndex = Math.Max(first.Steps - initTimestep, 0);
-            var noise = new float[preview.LatentLength];
-            foreach (var (loop, members) in groups)
+            if (inpaint is not null)
             {
-                for (var i = 0; i < members.Length; i++)
+                foreach (var (loop, members) in groups)
                 {
-                    loop.GeneratorFor(i).FillNormal(noise);
-                    loop.SchedulerFor(i).AddNoise(initLatents, noise, beginIndex, loop.Latents.Slice(i * loop.LatentLength, loop.LatentLength));
+                    StartInpainting(loop, members.Length, inpaint, initLatents, beginIndex, first.Strength);
+                }
+            }
+            else
+            {
+                var noise = new float[preview.LatentLength];
+                foreach (var (loop, members) in groups)
+                {
+                    for (var i = 0; i < members.Length; i++)
+                    {
+                        loop.GeneratorFor(i).FillNormal(noise);
+                        loop.SchedulerFor(i).AddNoise(initLatents, noise, beginIndex, loop.Latents.Slice(i * loop.LatentLength, loop.LatentLength));
+                    }
                 }
             }
         }
@@ -241,6 +257,7 @@ public sealed class DiffusionPipeline(DiffusionModel model, GenerationLimits? li
                 var vaeStarted = Stopwatch.GetTimestamp();
                 var pixels = Decode(loop.Latents.Slice(i * loop.LatentLength, loop.LatentLength), latentHeight, latentWidth, runOptions);
                 vaeTime += Stopwatch.GetElapsedTime(vaeStarted);
+                pixels = inpaint?.Composite(pixels) ?? pixels;
 
                 var pngStarted = Stopwatch.GetTimestamp();
                 var owner = owners[members[i]];

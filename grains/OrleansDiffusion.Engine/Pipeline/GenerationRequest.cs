@@ -2,7 +2,7 @@ using OrleansDiffusion.Engine.Schedulers;
 
 namespace OrleansDiffusion.Engine.Pipeline;
 
-/// <summary>One txt2img or img2img job for <see cref="DiffusionPipeline"/>.</summary>
+/// <summary>One txt2img, img2img or inpainting job for <see cref="DiffusionPipeline"/>.</summary>
 public sealed record GenerationRequest
 {
     public string Prompt { get; init; } = string.Empty;
@@ -49,6 +49,24 @@ public sealed record GenerationRequest
     /// <summary>Render a cheap latent preview every this many steps; 0 for none. Default: 0.</summary>
     public int PreviewInterval { get; init; }
 
+    /// <summary>
+    /// Inpainting: how much to repaint each pixel of <see cref="InitImage"/>, <c>[height, width]</c> in [0, 1] (1
+    /// repaints, 0 keeps; soft edges blend). Null for plain img2img. The pixels it keeps come back unchanged.
+    /// </summary>
+    public float[]? Mask { get; init; }
+
+    /// <summary>Inpainting: what the masked area starts from (A1111's <c>inpainting_fill</c>). Default: <see cref="InpaintFill.Original"/>.</summary>
+    public InpaintFill InpaintFill { get; init; } = InpaintFill.Original;
+
+    /// <summary>
+    /// Inpainting: render only the box around the mask, at the full size, and scale it back into place (A1111's
+    /// <c>inpaint_full_res</c>, "Only masked"): more detail for a small area. Default: false.
+    /// </summary>
+    public bool InpaintOnlyMasked { get; init; }
+
+    /// <summary>Inpainting with <see cref="InpaintOnlyMasked"/>: pixels of context around the mask's box (A1111's <c>inpaint_full_res_padding</c>). Default: 0.</summary>
+    public int InpaintPadding { get; init; }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first field that is out of bounds.</summary>
     public void Validate(GenerationLimits limits)
     {
@@ -67,6 +85,16 @@ public sealed record GenerationRequest
             Check(InitImage.Length == 3 * Width * Height, nameof(InitImage), $"must hold 3 x {Width} x {Height} floats, not {InitImage.Length}");
             Check(float.IsFinite(Strength) && Strength > 0 && Strength <= 1, nameof(Strength), $"must be in (0, 1], not {Strength}");
             Check((int)(Steps * Strength) >= 1, nameof(Strength), $"{Strength} of {Steps} steps runs no step; raise the strength or the steps");
+        }
+
+        if (Mask is not null)
+        {
+            Check(InitImage is not null, nameof(Mask), "needs an init image to mask");
+            Check(Mask.Length == Width * Height, nameof(Mask), $"must hold {Width} x {Height} floats, not {Mask.Length}");
+            Check(Mask.All(m => m is >= 0f and <= 1f), nameof(Mask), "values must be in [0, 1]");
+            Check(Mask.Any(m => m > 0f), nameof(Mask), "repaints nothing");
+            Check(Enum.IsDefined(InpaintFill), nameof(InpaintFill), $"is not a fill, {(int)InpaintFill}");
+            Check(InpaintPadding >= 0 && InpaintPadding <= Math.Max(Width, Height), nameof(InpaintPadding), $"must be between 0 and {Math.Max(Width, Height)}, not {InpaintPadding}");
         }
     }
 

@@ -161,6 +161,16 @@ public static class SchedulerFactory
     }
 
     /// <summary>
+    /// The scheduler a request without one gets on a model whose UNet is <paramref name="unet"/>: LCM for an LCM UNet,
+    /// which was distilled for it (whatever its folder's configuration names), else <see cref="DefaultFor(SchedulerConfig)"/>.
+    /// </summary>
+    public static SchedulerKind DefaultFor(SchedulerConfig config, Models.UNetKind unet)
+    {
+        ArgumentNullException.ThrowIfNull(unet);
+        return unet.Lcm ? SchedulerKind.Lcm : DefaultFor(config);
+    }
+
+    /// <summary>
     /// The scheduler a model was published with, from its config's <c>_class_name</c>. An unknown or missing class
     /// name gives <see cref="SchedulerKind.Euler"/>: deterministic, supports every prediction type, and good at
     /// the step counts people use, where guessing a multistep or consistency sampler could fail badly.

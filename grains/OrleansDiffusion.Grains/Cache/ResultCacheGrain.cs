@@ -316,7 +316,7 @@ public sealed partial class ResultCacheGrain(
     }
 
     public Task<bool> UsesInput(string inputKey) =>
-        Task.FromResult(state.State.Status == CacheEntryStatus.Computing && state.State.Spec?.InitImageKey == inputKey);
+        Task.FromResult(state.State.Status == CacheEntryStatus.Computing && state.State.Spec is { } spec && InputUse.Reads(spec, inputKey));
 
     /// <summary>
     /// Whether the stored result still answers requests: not past its results period. A hit in the last
@@ -377,13 +377,13 @@ public sealed partial class ResultCacheGrain(
     }
 
     /// <summary>
-    /// A new inference that reads an init image uses it: touched (so that the sweep keeps it) and marked as used by
-    /// this entry (so that the sweep keeps touching it while the inference waits, however long the queue). Throws
-    /// <see cref="ArgumentException"/> when the image is no longer stored.
+    /// A new inference that reads inputs (an init image, a mask) uses them: each is touched (so that the sweep keeps it)
+    /// and marked as used by this entry (so that the sweep keeps touching it while the inference waits, however long
+    /// the queue).
     /// </summary>
     private async Task ClaimInputAsync(GenerationSpec spec)
     {
-        if (spec.InitImageKey is not { } input || _options.Retention.PeriodOf(RetentionKind.InputUses) is null)
+        if (_options.Retention.PeriodOf(RetentionKind.InputUses) is null)
         {
             return;
         }
@@ -391,8 +391,11 @@ public sealed partial class ResultCacheGrain(
         // Absent when the API stores it only now (it stores an upload once the job is accepted, and stores it touched);
         // from here on the mark keeps it while this inference waits or runs.
         var now = time.GetUtcNow();
-        await retention.TouchAsync(input, now, CancellationToken.None);
-        await retention.MarkAsync(new RetentionMark(RetentionKind.InputUses, InputUse.IdOf(input, Key), now), CancellationToken.None);
+        foreach (var input in InputUse.KeysOf(spec))
+        {
+            await retention.TouchAsync(input, now, CancellationToken.None);
+            await retention.MarkAsync(new RetentionMark(RetentionKind.InputUses, InputUse.IdOf(input, Key), now), CancellationToken.None);
+        }
     }
 
     private async Task ClearAsync()

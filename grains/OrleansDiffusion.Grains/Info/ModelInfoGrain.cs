@@ -19,7 +19,10 @@ public sealed class ModelInfoGrain(ModelCatalog catalog) : Grain, IModelInfoGrai
             m.Id == catalog.DefaultModelId,
             m.Folder.IsDemoModel,
             m.Hash,
-            SchedulerFactory.Name(SchedulerFactory.DefaultFor(m.Folder.SchedulerConfig), false)))]);
+            SchedulerFactory.Name(m.DefaultScheduler, false),
+            m.CanEncodeImages,
+            m.UNet.Inpainting,
+            m.UNet.Lcm))]);
 
     public Task<TokenizeResult> Tokenize(string model, string prompt)
     {

@@ -62,7 +62,7 @@ public sealed partial class GenerationJobGrain(
         }
         finally
         {
-            // Whatever became of the job, its init image was uploaded for it: the sweep looks at it a period from now
+            // Whatever became of the job, its inputs were uploaded for it: the sweep looks at them a period from now
             // (after the inference, if one started, marked it as used).
             await MarkInputAsync(spec);
         }
@@ -258,21 +258,24 @@ public sealed partial class GenerationJobGrain(
             ? new JobSnapshot { Id = Id }
             : snapshot;
 
-    /// <summary>Marks the init image of a submitted job for the sweep; a mark that cannot be written is logged, not fatal.</summary>
+    /// <summary>Marks the inputs (init image, mask) of a submitted job for the sweep; a mark that cannot be written is logged, not fatal.</summary>
     private async Task MarkInputAsync(GenerationSpec spec)
     {
-        if (spec.InitImageKey is not { } input || _retention.PeriodOf(RetentionKind.Inputs) is null)
+        if (_retention.PeriodOf(RetentionKind.Inputs) is null)
         {
             return;
         }
 
-        try
+        foreach (var input in InputUse.KeysOf(spec))
         {
-            await retention.MarkAsync(new RetentionMark(RetentionKind.Inputs, InputUse.InputIdOf(input), time.GetUtcNow()), CancellationToken.None);
-        }
-        catch (Exception e) when (e is ImageStoreUnavailableException or ArgumentException)
-        {
-            Log.InputMarkFailed(logger, e, input);
+            try
+            {
+                await retention.MarkAsync(new RetentionMark(RetentionKind.Inputs, InputUse.InputIdOf(input), time.GetUtcNow()), CancellationToken.None);
+            }
+            catch (Exception e) when (e is ImageStoreUnavailableException or ArgumentException)
+            {
+                Log.InputMarkFailed(logger, e, input);
+            }
         }
     }
 

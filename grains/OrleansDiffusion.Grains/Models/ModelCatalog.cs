@@ -44,10 +44,13 @@ public sealed partial class ModelCatalog
         foreach (var model in configured)
         {
             var folder = ModelFolder.Open(model.Path);
-            if (!_models.TryAdd(model.Id, new CatalogModel(model.Id, folder, ModelFingerprint.Compute(folder.Root))))
+            var unet = UNetKind.Read(folder.UNetPath);
+            if (!_models.TryAdd(model.Id, new CatalogModel(model.Id, folder, ModelFingerprint.Compute(folder.Root), unet)))
             {
                 throw new OptionsValidationException(DiffusionOptions.SectionName, typeof(DiffusionOptions), [$"Model id '{model.Id}' is configured twice."]);
             }
+
+            Log.ModelServed(logger, model.Id, unet.Inpainting ? "inpainting" : "plain", unet.Lcm, folder.HasVaeEncoder);
         }
 
         DefaultModelId = options.DefaultModel ?? configured[0].Id;
@@ -100,7 +103,7 @@ public sealed partial class ModelCatalog
         bool karras;
         if (string.IsNullOrEmpty(spec.Scheduler))
         {
-            kind = SchedulerFactory.DefaultFor(model.Folder.SchedulerConfig);
+            kind = model.DefaultScheduler;
             karras = SchedulerFactory.ConfigKarras(kind, model.Folder.SchedulerConfig);
         }
         else if (!SchedulerFactory.TryParse(spec.Scheduler, out kind, out karras))
@@ -144,7 +147,51 @@ public sealed partial class ModelCatalog
             normalized = normalized with { Strength = 0.75f };
         }
 
-        return normalized;
+        return NormalizeInpainting(normalized, model);
+    }
+
+    /// <summary>
+    /// A mask needs an init image and a known fill; without a mask the inpainting fields take their defaults, so that
+    /// they cannot split the cache. Images to encode need the model's VAE encoder, which an inpainting UNet always needs.
+    /// </summary>
+    private static GenerationSpec NormalizeInpainting(GenerationSpec spec, CatalogModel model)
+    {
+        if (spec.MaskKey is null)
+        {
+            spec = spec with { InpaintFill = InpaintFills.Name(InpaintFill.Original), InpaintOnlyMasked = false, InpaintPadding = 0 };
+        }
+        else
+        {
+            if (spec.InitImageKey is null)
+            {
+                throw new ArgumentException("A mask needs an init image to mask.", nameof(spec.MaskKey));
+            }
+
+            if (!InpaintFills.TryParse(spec.InpaintFill, out _))
+            {
+                throw new ArgumentException($"Unknown inpaint fill '{spec.InpaintFill}'. Known: {string.Join(", ", InpaintFills.Names)}.", nameof(spec.InpaintFill));
+            }
+
+            var largest = Math.Max(spec.Width, spec.Height);
+            if (spec.InpaintPadding < 0 || spec.InpaintPadding > largest)
+            {
+                throw new ArgumentException($"InpaintPadding must be between 0 and {largest}, not {spec.InpaintPadding}.", nameof(spec.InpaintPadding));
+            }
+
+            if (!spec.InpaintOnlyMasked)
+            {
+                spec = spec with { InpaintPadding = 0 };
+            }
+        }
+
+        if ((spec.InitImageKey is not null || model.UNet.Inpainting) && !model.CanEncodeImages)
+        {
+            throw new ArgumentException(
+                $"Model '{model.Id}' has no VAE encoder (vae_encoder/): it cannot take init images or masks{(model.UNet.Inpainting ? ", nor run its inpainting UNet" : string.Empty)}.",
+                nameof(spec.InitImageKey));
+        }
+
+        return spec;
     }
 
     /// <summary>
@@ -154,10 +201,11 @@ public sealed partial class ModelCatalog
     public string KeyOf(GenerationSpec normalized, string apiKey) =>
         RequestKey.Compute(normalized, Get(normalized.Model).Hash, _cacheScope == CacheScope.Key ? apiKey : null);
 
-    /// <summary>The engine request for a normalized spec.</summary>
-    public static GenerationRequest ToEngineRequest(GenerationSpec spec, float[]? initImage, int previewInterval = 0)
+    /// <summary>The engine request for a normalized spec, with its init image and mask read from the image store.</summary>
+    public static GenerationRequest ToEngineRequest(GenerationSpec spec, float[]? initImage, int previewInterval = 0, float[]? mask = null)
     {
         SchedulerFactory.TryParse(spec.Scheduler, out var kind, out var karras);
+        InpaintFills.TryParse(spec.InpaintFill, out var fill);
         return new GenerationRequest
         {
             Prompt = spec.Prompt,
@@ -174,6 +222,10 @@ public sealed partial class ModelCatalog
             Strength = spec.Strength,
             PreviewInterval = previewInterval,
             ClipSkip = spec.ClipSkip,
+            Mask = mask,
+            InpaintFill = fill,
+            InpaintOnlyMasked = spec.InpaintOnlyMasked,
+            InpaintPadding = spec.InpaintPadding,
         };
     }
 
@@ -190,5 +242,8 @@ public sealed partial class ModelCatalog
     {
         [LoggerMessage(1, LogLevel.Warning, "No model is configured: serving the tiny DEMO model from {Directory} (model id 'demo'). It is NOT Stable Diffusion; it paints abstract colour fields. Configure Diffusion:Models:0:Id and Diffusion:Models:0:Path with a diffusers/optimum ONNX export folder to serve real images.")]
         public static partial void DemoModel(ILogger logger, string directory);
+
+        [LoggerMessage(2, LogLevel.Information, "Model {Model}: {UNet} UNet, LCM {Lcm}, VAE encoder (init images and masks) {VaeEncoder}")]
+        public static partial void ModelServed(ILogger logger, string model, string unet, bool lcm, bool vaeEncoder);
     }
 }

@@ -10,8 +10,9 @@ namespace OrleansDiffusion.Grains.Models;
 /// <summary>
 /// The identity of a result: SHA-256 (hex) of the canonical request: model id and fingerprint, prompt and negative
 /// prompt as written (their attention weights are part of the text), resolved seed, steps, guidance, resolved scheduler,
-/// size, image count, CLIP skip, and for img2img the strength and the init image's content key. Two requests with the
-/// same key produce the same images.
+/// size, image count, CLIP skip, for img2img the strength and the init image's content key, and for inpainting the
+/// mask's content key (the normalised mask: its blur and inversion are in its content), the fill and the "only masked"
+/// box. Two requests with the same key produce the same images.
 /// </summary>
 /// <remarks>
 /// Version 2: prompts are read with AUTOMATIC1111's attention syntax and encoded beyond 75 tokens since then, so a
@@ -45,6 +46,14 @@ public static class RequestKey
             {
                 json.WriteString("initImage", spec.InitImageKey);
                 json.WriteString("strength", spec.Strength.ToString("R", CultureInfo.InvariantCulture));
+            }
+
+            if (spec.MaskKey is not null)
+            {
+                json.WriteString("mask", spec.MaskKey);
+                json.WriteString("inpaintFill", spec.InpaintFill);
+                json.WriteBoolean("inpaintOnlyMasked", spec.InpaintOnlyMasked);
+                json.WriteNumber("inpaintPadding", spec.InpaintPadding);
             }
 
             if (scope is not null)

@@ -9,9 +9,9 @@ public enum RetentionKind
     /// <summary>A result-cache entry (and through it its images), by request key, dated at the inference's end.</summary>
     Results,
 
-    /// <summary>An uploaded init image, by the hex of its key, dated at an upload or use.</summary>
+    /// <summary>An uploaded input (init image or inpainting mask), by the hex of its key, dated at an upload or use.</summary>
     Inputs,
 
-    /// <summary>An inference that uses an init image (<c>{input hex}.{request key}</c>), dated when it was queued or last seen running.</summary>
+    /// <summary>An inference that uses an input (<c>{input hex}.{request key}</c>), dated when it was queued or last seen running.</summary>
     InputUses,
 }

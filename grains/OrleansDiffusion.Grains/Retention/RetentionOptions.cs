@@ -16,8 +16,8 @@ public sealed class RetentionOptions
     public TimeSpan? Results { get; set; } = TimeSpan.FromDays(30);
 
     /// <summary>
-    /// Uploaded img2img init images, counted from their last upload or use; never deleted while an inference that
-    /// uses one is queued or running. Default: 1 day.
+    /// Uploaded img2img init images and inpainting masks, counted from their last upload or use; never deleted while an
+    /// inference that uses one is queued or running. Default: 1 day.
     /// </summary>
     public TimeSpan? Inputs { get; set; } = TimeSpan.FromDays(1);
 

@@ -9,7 +9,7 @@ namespace OrleansDiffusion.Grains.Retention;
 /// One retention sweep: for each kind with a period, it reads the marks dated at least a period before now (oldest
 /// first, and only those: the cost follows what is due, not what is stored) and asks each item's owner whether it is
 /// still in use. Job records go first, then results (a result's owner ends its entry, then its images are deleted
-/// unless touched since the cutoff, then the entry is forgotten), then init images: every inference that uses one is
+/// unless touched since the cutoff, then the entry is forgotten), then inputs (init images, masks): every inference that uses one is
 /// asked first and, while it is queued or running, touches it again, and only then are the due inputs deleted, each
 /// only if untouched since the cutoff. A mark is removed after its item was handled, so a sweep cut short, or two sweeps
 /// at once, redo or repeat work and harm nothing. The reaper grain runs it on a timer; tests run it with their own now.

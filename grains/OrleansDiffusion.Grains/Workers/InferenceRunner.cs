@@ -161,10 +161,17 @@ public sealed partial class InferenceRunner(
             if (item.Spec.InitImageKey is { } key)
             {
                 // Normalised by the API when it accepted the request: read as it is, never decoded again.
-                initImage = NormalizedImage.ToChw(await ReadInputAsync(key, token), item.Spec.Width, item.Spec.Height);
+                initImage = NormalizedImage.ToChw(await ReadInputAsync(key, "init image", token), item.Spec.Width, item.Spec.Height);
             }
 
-            requests.Add(ModelCatalog.ToEngineRequest(item.Spec, initImage, _options.PreviewInterval));
+            float[]? mask = null;
+            if (item.Spec.MaskKey is { } maskKey)
+            {
+                // Normalised by the API when it accepted the request (fitted and blurred): read as it is, never decoded.
+                mask = NormalizedMask.ToPlane(await ReadInputAsync(maskKey, "mask", token), item.Spec.Width, item.Spec.Height);
+            }
+
+            requests.Add(ModelCatalog.ToEngineRequest(item.Spec, initImage, _options.PreviewInterval, mask));
         }
 
         var started = Stopwatch.GetTimestamp();
@@ -190,10 +197,11 @@ public sealed partial class InferenceRunner(
     }
 
     /// <summary>
-    /// The stored init image. The API stores it once the request is accepted, so a worker that leases the work at once
-    /// may arrive first: it waits a little, then fails the request if the image never comes (its API process died).
+    /// A stored input (init image or mask). The API stores it once the request is accepted, so a worker that leases the
+    /// work at once may arrive first: it waits a little, then fails the request if the input never comes (its API
+    /// process died).
     /// </summary>
-    private async Task<byte[]> ReadInputAsync(string key, CancellationToken cancellationToken)
+    private async Task<byte[]> ReadInputAsync(string key, string what, CancellationToken cancellationToken)
     {
         var started = time.GetTimestamp();
         var delay = TimeSpan.FromMilliseconds(50);
@@ -207,7 +215,7 @@ public sealed partial class InferenceRunner(
             if (time.GetElapsedTime(started) >= InputArrival)
             {
                 throw new InvalidImageException(
-                    InvalidImageReason.Corrupt, $"The init image {key} did not reach the image store within {InputArrival.TotalSeconds:0} s.");
+                    InvalidImageReason.Corrupt, $"The {what} {key} did not reach the image store within {InputArrival.TotalSeconds:0} s.");
             }
 
             await Task.Delay(delay, time, cancellationToken);
@@ -215,7 +223,7 @@ public sealed partial class InferenceRunner(
         }
     }
 
-    /// <summary>How long a worker waits for an accepted request's init image to be stored (the API stores it right after).</summary>
+    /// <summary>How long a worker waits for an accepted request's init image and mask to be stored (the API stores them right after).</summary>
     internal static readonly TimeSpan InputArrival = TimeSpan.FromSeconds(30);
 
     private async Task FinishAsync(Run run, RunItem item, GenerationResult result)

@@ -164,6 +164,49 @@ public sealed class RetentionClusterTests
     }
 
     [Fact]
+    public async Task A_mask_is_kept_while_its_job_waits_and_deleted_a_period_after_its_last_use_as_an_init_image_is()
+    {
+        await using var harness = await ClusterHarness.StartAsync(1, o =>
+        {
+            o.Retention = RetentionProbe.Hourly();
+            o.Capacity = 0;
+        });
+        try
+        {
+            var input = await harness.Images().SaveInputAsync(RetentionProbe.InitImage(4), Ct);
+            var mask = await harness.Images().SaveInputAsync(RetentionProbe.Mask(), Ct);
+            var (id, submitted) = await harness.SubmitAsync(RetentionProbe.Img2Img("a masked wait", 8, input) with { MaskKey = mask });
+            Assert.Equal(JobStatus.Queued, submitted.Status);
+            Assert.Contains(await harness.MarksAsync(RetentionKind.Inputs), m => InputUse.InputKeyOf(m.Id) == mask);
+
+            var aDayLater = DateTimeOffset.UtcNow + TimeSpan.FromDays(1);
+            var waiting = await harness.SweepAsync(aDayLater);
+
+            // The job (unfinished) and both inputs (each used by the queued inference) are kept.
+            Assert.Equal(new RetentionSweepReport { At = aDayLater, Kept = 3 }, waiting);
+            Assert.True(await harness.StoredAsync(input));
+            Assert.True(await harness.StoredAsync(mask));
+
+            harness.NewSiloCapacity = 1;
+            await harness.Cluster.StartAdditionalSiloAsync();
+            var done = await harness.WaitAsync(id);
+            Assert.Equal(JobStatus.Succeeded, done.Status);
+
+            var afterUse = await harness.SweepAsync(aDayLater + Hour + TimeSpan.FromSeconds(1));
+
+            Assert.Equal(2, afterUse.InputsDeleted);
+            Assert.False(await harness.StoredAsync(input));
+            Assert.False(await harness.StoredAsync(mask));
+            Assert.Empty(await harness.MarksAsync(RetentionKind.Inputs));
+            Assert.Empty(await harness.MarksAsync(RetentionKind.InputUses));
+        }
+        finally
+        {
+            harness.DeleteRoot();
+        }
+    }
+
+    [Fact]
     public async Task Cancelled_and_failed_inferences_leave_no_record_after_their_period()
     {
         // Init images kept for ever: nothing checks them at submission, so a missing one fails the inference itself.

@@ -89,6 +89,18 @@ internal static class RetentionProbe
         return InitImageLoader.Normalize(PngEncoder.Encode(chw, 64, 64, parameters: null), 64, 64);
     }
 
+    /// <summary>A 64 x 64 mask that repaints its left half, stored as the API stores an upload: normalised.</summary>
+    public static byte[] Mask()
+    {
+        var chw = new float[3 * 64 * 64];
+        for (var i = 0; i < chw.Length; i++)
+        {
+            chw[i] = i % 64 < 32 ? 1f : -1f;
+        }
+
+        return MaskLoader.Normalize(PngEncoder.Encode(chw, 64, 64, parameters: null), imageSize: null, 64, 64, new MaskOptions());
+    }
+
     /// <summary>A small img2img request on the demo model.</summary>
     public static GenerationSpec Img2Img(string prompt, long seed, string input) =>
         ClusterHarness.SmallSpec(prompt, seed, steps: 4) with { InitImageKey = input, Strength = 0.5f };

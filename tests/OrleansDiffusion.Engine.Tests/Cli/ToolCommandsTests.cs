@@ -3,6 +3,8 @@ using System.Text.Json;
 using OrleansDiffusion.Engine.Imaging;
 using OrleansDiffusion.Engine.Tests.Pipeline;
 using OrleansDiffusion.Silo.Cli;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.PixelFormats;
 
 namespace OrleansDiffusion.Engine.Tests.Cli;
 
@@ -102,6 +104,37 @@ public sealed class ToolCommandsTests : IDisposable
     }
 
     [Fact]
+    public void Inpainting_from_the_command_line_with_an_inpainting_demo_model()
+    {
+        var model = _directory.Combine("inpainting");
+        var (written, stdout, _) = Run("demo-model", "--out", model, "--unet", "inpainting");
+        Assert.Equal(0, written);
+        Assert.Contains("inpainting UNet", stdout, StringComparison.Ordinal);
+        Run("generate", "--model", model, "--prompt", "sun", "--steps", "2", "--seed", "1", "--width", "64", "--height", "64", "--out", _directory.Combine("init.png"));
+        using (var mask = new Image<L8>(64, 64))
+        {
+            for (var y = 0; y < 64; y++)
+            {
+                for (var x = 32; x < 64; x++)
+                {
+                    mask[x, y] = new L8(255);
+                }
+            }
+
+            mask.SaveAsPng(_directory.Combine("mask.png"));
+        }
+
+        var (code, _, stderr) = Run("generate", "--model", model, "--prompt", "sea", "--steps", "4", "--seed", "1", "--width", "64", "--height", "64",
+            "--init-image", _directory.Combine("init.png"), "--mask", _directory.Combine("mask.png"), "--mask-blur", "0", "--strength", "1", "--out", _directory.Combine("out.png"));
+
+        Assert.True(code == 0, stderr);
+        var before = PngPixels.Decode(File.ReadAllBytes(_directory.Combine("init.png")), out _, out _);
+        var after = PngPixels.Decode(File.ReadAllBytes(_directory.Combine("out.png")), out _, out _);
+        Assert.All(Enumerable.Range(0, after.Length).Where(p => p % 64 < 32), p => Assert.Equal(before[p], after[p]));
+        Assert.Contains(Enumerable.Range(0, after.Length), p => p % 64 >= 32 && before[p] != after[p]);
+    }
+
+    [Fact]
     public void Tokenize_prints_77_ids_per_json_line()
     {
         var model = _directory.Combine("m");
@@ -130,6 +163,8 @@ public sealed class ToolCommandsTests : IDisposable
     [InlineData(new[] { "generate", "--model", "m", "--prompt", "x", "--out", "o.png", "--colour", "red" }, "unknown option --colour")]
     [InlineData(new[] { "generate", "--model", "m", "--prompt" }, "--prompt needs a value")]
     [InlineData(new[] { "demo-model", "--out", "d", "--flavor", "onnx" }, "--flavor must be one of")]
+    [InlineData(new[] { "demo-model", "--out", "d", "--unet", "sdxl" }, "--unet must be one of")]
+    [InlineData(new[] { "generate", "--model", "m", "--prompt", "x", "--out", "o.png", "--mask", "m.png" }, "--mask applies to img2img only")]
     [InlineData(new[] { "tokenize", "--model", "m" }, "--input is required")]
     public void Bad_arguments_print_a_clear_message_and_exit_2(string[] args, string message)
     {
