@@ -36,9 +36,20 @@ public sealed class ApiFaultsTests
         { "storage failing", new RequestFailedException(503, "Server busy") },
         { "storage throttling", new RequestFailedException(429, "Too many requests") },
         { "storage timing out", new RequestFailedException(408, "Timeout") },
-        { "the image store after its retries", new ImageStoreUnavailableException("Image storage did not answer.") },
         { "a time-out inside a client library", new TaskCanceledException("The request was canceled due to the configured HttpClient.Timeout") },
     };
+
+    [Fact]
+    public void The_image_store_after_its_retries_is_a_503_that_names_storage()
+    {
+        var exception = new ImageStoreUnavailableException("Image storage did not answer.");
+        var fault = ApiFaults.Classify(exception);
+
+        Assert.NotNull(fault);
+        Assert.Equal((503, "storage_unavailable"), (fault.StatusCode, fault.Code));
+        Assert.True(fault.RetryAfterSeconds > 0);
+        Assert.True(ApiFaults.IsTransient(exception));
+    }
 
     [Theory]
     [MemberData(nameof(TransientFaults))]

@@ -136,7 +136,7 @@ public sealed class Automatic1111InpaintingTests : IDisposable
     }
 
     [Fact]
-    public async Task A_mask_of_another_size_is_a_400_in_a1111s_shape_and_stores_nothing()
+    public async Task A_mask_of_another_size_is_a_422_in_a1111s_shape_as_a_bad_init_image_is_and_stores_nothing()
     {
         using var http = _factory.CreateClient();
         var body = Body(MaskImages.InSquare);
@@ -144,10 +144,10 @@ public sealed class Automatic1111InpaintingTests : IDisposable
 
         var response = await http.PostAsync("/sdapi/v1/img2img", JsonContent.Create(body), Ct);
 
-        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
         var error = await response.Content.ReadFromJsonAsync<JsonElement>(Ct);
         Assert.StartsWith("mask: The mask is 32x32", error.GetProperty("detail").GetString(), StringComparison.Ordinal);
-        Assert.Equal("400: " + error.GetProperty("detail").GetString(), error.GetProperty("errors").GetString());
+        Assert.Equal("422: " + error.GetProperty("detail").GetString(), error.GetProperty("errors").GetString());
         Assert.False(Directory.Exists(_factory.ImagesDirectory) && Directory.EnumerateFiles(_factory.ImagesDirectory, "*", SearchOption.AllDirectories).Any());
     }
 }
