@@ -11,20 +11,35 @@ namespace OrleansDiffusion.DemoModel.Models;
 /// B rotates the channels into <see cref="LatentColorBasis"/>, coarse and fine are wide and narrower Gaussian blurs,
 /// gc and gf the Wiener gains of each band and direction, and tint a colour computed from the text embedding; it
 /// returns the noise that explains the rest: <c>(sample - s * x0) / max(n, 0.05)</c>.
+/// SDXL-shaped (<see cref="XL.XLWeights"/> given to <see cref="Write"/>): the text is both encoders' states, and
+/// <c>text_embeds</c> and <c>time_ids</c> each add to the tint's brightness.
 /// </summary>
 internal static class UNetGraph
 {
-    public static void Write(string path, DemoModelSignature signature, DemoModelWeights weights, int extraConvLayers)
+    public static void Write(string path, DemoModelSignature signature, DemoModelWeights weights, int extraConvLayers, XL.XLWeights? xl = null)
     {
         const int c = DemoModelWeights.LatentChannels;
+        var hiddenSize = xl is null ? weights.HiddenSize : XL.XLWeights.HiddenSize;
         var g = new OnnxGraphBuilder("demo_unet");
-        var sampleInput = g.Input("sample", signature.Float, "batch", (long)c, "height", "width");
+        object channels = signature.DynamicChannels ? "channels" : (long)c;
+        var sampleInput = g.Input("sample", signature.Float, "batch", channels, "height", "width");
         var timestepInput = signature.ScalarTimestep
             ? g.Input("timestep", signature.Timestep)
             : g.Input("timestep", signature.Timestep, "steps");
         // Every exporter marks the text's sequence axis dynamic (optimum; the diffusers script's and Olive's dynamic_axes):
         // AUTOMATIC1111-style prompts longer than one chunk arrive as 77 x chunks tokens.
-        var textInput = g.Input("encoder_hidden_states", signature.Float, "batch", "sequence", (long)weights.HiddenSize);
+        var textInput = g.Input("encoder_hidden_states", signature.Float, "batch", "sequence", (long)hiddenSize);
+        string? textEmbeds = null;
+        string? timeIds = null;
+        if (xl is not null)
+        {
+            textEmbeds = g.CastTo(
+                g.Input("text_embeds", signature.Float, "batch", signature.DynamicChannels ? "text_embeds_size" : (long)XL.XLWeights.PooledSize),
+                signature.Float, DataType.Float);
+            timeIds = g.CastTo(
+                g.Input("time_ids", signature.Float, "batch", signature.DynamicChannels ? "time_ids_size" : (long)XL.XLWeights.TimeIdWeights.Length),
+                signature.Float, DataType.Float);
+        }
 
         var sample = g.CastTo(sampleInput, signature.Float, DataType.Float);
         var text = g.CastTo(textInput, signature.Float, DataType.Float);
@@ -56,20 +71,30 @@ internal static class UNetGraph
             g.Int64s("chunk_length", DemoModelSignature.MaxSequenceLength)]);
         var repeats = g.Node("Concat", [g.Int64s("repeat_batch", 1), chunks, g.Int64s("repeat_hidden", 1)], OnnxAttribute.Int("axis", 0));
         var emptyChunks = g.Node("Tile", [
-            g.Constant("empty_prompt_hidden_states", weights.EmptyHiddenStates, 1, DemoModelSignature.MaxSequenceLength, weights.HiddenSize),
+            g.Constant("empty_prompt_hidden_states", xl?.EmptyHiddenStates ?? weights.EmptyHiddenStates, 1, DemoModelSignature.MaxSequenceLength, hiddenSize),
             repeats]);
         var emptyText = g.Node("Slice", [emptyChunks, g.Int64s("zero", 0), length, g.Int64s("axis1_sequence", 1)]);
         var changed = g.Node("Tanh", [g.Node("Mul", [
             g.Node("ReduceSumSquare", [g.Node("Sub", [text, emptyText])], OnnxAttribute.Ints("axes", 2), OnnxAttribute.Int("keepdims", 1)),
-            g.Scalar("change_sensitivity", 4f / weights.HiddenSize)])]);
+            g.Scalar("change_sensitivity", 4f / hiddenSize)])]);
         var projected = g.Node("ReduceSum", [
             g.Node("Mul", [
-                g.Node("MatMul", [text, g.Constant("tint_projection", weights.TintProjection, weights.HiddenSize, DemoModelWeights.TintCoefficients)]),
+                g.Node("MatMul", [text, g.Constant("tint_projection", xl?.TintProjection ?? weights.TintProjection, hiddenSize, DemoModelWeights.TintCoefficients)]),
                 changed]),
             g.Int64s("sequence_axis", 1)], OnnxAttribute.Int("keepdims", 0));
         var axis1 = g.Int64s("axis1", 1);
         var hue = g.Node("Slice", [projected, g.Int64s("hue_start", 0), g.Int64s("hue_end", 2), axis1]);
         var brightness = g.Node("Tanh", [g.Node("Slice", [projected, g.Int64s("brightness_start", 2), g.Int64s("brightness_end", 3), axis1])]);
+        if (xl is not null)
+        {
+            // SDXL: tanh((text_embeds - empty prompt's) . w) and tanh(time_ids . v), [B, 1] each, shift the brightness.
+            var pooledShift = g.Node("Tanh", [g.Node("ReduceSum", [
+                g.Node("Mul", [g.Node("Sub", [textEmbeds!, g.Constant("empty_prompt_text_embeds", xl.EmptyPooled, XL.XLWeights.PooledSize)]),
+                    g.Constant("pooled_brightness", xl.PooledWeights, XL.XLWeights.PooledSize)]),
+                axis1], OnnxAttribute.Int("keepdims", 1))]);
+            var timeShift = g.Node("Tanh", [g.Node("MatMul", [timeIds!, g.Constant("time_ids_brightness", XL.XLWeights.TimeIdWeights, XL.XLWeights.TimeIdWeights.Length, 1)])]);
+            brightness = g.Node("Add", [brightness, g.Node("Mul", [g.Node("Add", [pooledShift, timeShift]), g.Scalar("conditioning_strength", XL.XLWeights.ConditioningStrength)])]);
+        }
         var hueLength = g.Node("Sqrt", [g.Node("Add", [
             g.Node("ReduceSumSquare", [hue], OnnxAttribute.Ints("axes", 1), OnnxAttribute.Int("keepdims", 1)),
             g.Scalar("hue_softness_squared", (float)(DemoModelWeights.HueSoftness * DemoModelWeights.HueSoftness))])]);
@@ -121,8 +146,8 @@ internal static class UNetGraph
             noise = g.Node("Add", [noise, g.Node("Mul", [busy, g.Scalar("busy_weight", 0f)])]);
         }
 
-        g.Output(g.CastTo(noise, DataType.Float, signature.Float), "out_sample", signature.Float, "batch", (long)c, "height", "width");
-        g.Save(path, DemoModelWriter.DemoModelNotice);
+        g.Output(g.CastTo(noise, DataType.Float, signature.Float), "out_sample", signature.Float, "batch", channels, "height", "width");
+        g.Save(path, DemoModelWriter.DemoModelNotice, signature.ExternalUNetData);
     }
 
     private static (float[] Signal, float[] InverseNoise, float[] CoarseGain, float[] FineGain) Tables()
