@@ -12,7 +12,7 @@ namespace OrleansDiffusion.DemoModel.Models;
 /// gc and gf the Wiener gains of each band and direction, and tint a colour computed from the text embedding; it
 /// returns the noise that explains the rest: <c>(sample - s * x0) / max(n, 0.05)</c>.
 /// SDXL-shaped (<see cref="XL.XLWeights"/> given to <see cref="Write"/>): the text is both encoders' states, and
-/// <c>text_embeds</c> and <c>time_ids</c> each add to the tint's brightness.
+/// <c>text_embeds</c> and <c>time_ids</c> each move the clean estimate along grey.
 /// </summary>
 internal static class UNetGraph
 {
@@ -85,16 +85,6 @@ internal static class UNetGraph
         var axis1 = g.Int64s("axis1", 1);
         var hue = g.Node("Slice", [projected, g.Int64s("hue_start", 0), g.Int64s("hue_end", 2), axis1]);
         var brightness = g.Node("Tanh", [g.Node("Slice", [projected, g.Int64s("brightness_start", 2), g.Int64s("brightness_end", 3), axis1])]);
-        if (xl is not null)
-        {
-            // SDXL: tanh((text_embeds - empty prompt's) . w) and tanh(time_ids . v), [B, 1] each, shift the brightness.
-            var pooledShift = g.Node("Tanh", [g.Node("ReduceSum", [
-                g.Node("Mul", [g.Node("Sub", [textEmbeds!, g.Constant("empty_prompt_text_embeds", xl.EmptyPooled, XL.XLWeights.PooledSize)]),
-                    g.Constant("pooled_brightness", xl.PooledWeights, XL.XLWeights.PooledSize)]),
-                axis1], OnnxAttribute.Int("keepdims", 1))]);
-            var timeShift = g.Node("Tanh", [g.Node("MatMul", [timeIds!, g.Constant("time_ids_brightness", XL.XLWeights.TimeIdWeights, XL.XLWeights.TimeIdWeights.Length, 1)])]);
-            brightness = g.Node("Add", [brightness, g.Node("Mul", [g.Node("Add", [pooledShift, timeShift]), g.Scalar("conditioning_strength", XL.XLWeights.ConditioningStrength)])]);
-        }
         var hueLength = g.Node("Sqrt", [g.Node("Add", [
             g.Node("ReduceSumSquare", [hue], OnnxAttribute.Ints("axes", 1), OnnxAttribute.Int("keepdims", 1)),
             g.Scalar("hue_softness_squared", (float)(DemoModelWeights.HueSoftness * DemoModelWeights.HueSoftness))])]);
@@ -129,6 +119,21 @@ internal static class UNetGraph
         var estimate = g.Node("Add", [g.Node("Mul", [coarseGain, coarse]), g.Node("Mul", [fineGain, g.Node("Sub", [fine, coarse])])]);
         var clean = g.Node("Add", [tint, g.Node("Conv", [estimate, g.Constant("basis_to_latent", DemoModelWeights.BasisToLatent(), c, c, 1, 1)],
             OnnxAttribute.Ints("kernel_shape", 1, 1))]);
+        if (xl is not null)
+        {
+            // SDXL: tanh((text_embeds - the empty prompt's) . w) + tanh(time_ids . v), [B, 1], moves the estimate along grey.
+            // It acts on x0 itself, past the Wiener filter, so that it reaches the picture whatever the noise level.
+            var pooledShift = g.Node("Tanh", [g.Node("ReduceSum", [
+                g.Node("Mul", [g.Node("Sub", [textEmbeds!, g.Constant("empty_prompt_text_embeds", xl.EmptyPooled, XL.XLWeights.PooledSize)]),
+                    g.Constant("pooled_brightness", xl.PooledWeights, XL.XLWeights.PooledSize)]),
+                axis1], OnnxAttribute.Int("keepdims", 1))]);
+            var timeShift = g.Node("Tanh", [g.Node("MatMul", [timeIds!, g.Constant("time_ids_brightness", XL.XLWeights.TimeIdWeights, XL.XLWeights.TimeIdWeights.Length, 1)])]);
+            var grey = LatentColorBasis.LatentOf(LatentColorBasis.RgbGrey).Select(v => (float)(v * XL.XLWeights.ConditioningStrength)).ToArray();
+            clean = g.Node("Add", [clean, g.Node("Mul", [
+                g.Node("Reshape", [g.Node("Add", [pooledShift, timeShift]), broadcast]),
+                g.Constant("conditioning_grey", grey, 1, c, 1, 1)])]);
+        }
+
         var noise = g.Node("Mul", [g.Node("Sub", [sample, g.Node("Mul", [signal, clean])]), inverseNoise]);
 
         if (extraConvLayers > 0)

@@ -4,8 +4,8 @@ namespace OrleansDiffusion.DemoModel.XL;
 /// The weights of an SDXL-shaped demo model beyond SD's: a second text encoder (its own weights, wider, one layer more,
 /// with a projection to <c>text_embeds</c>), and what the UNet makes of SDXL's conditioning. The UNet compares the
 /// concatenated penultimate states with the empty prompt's (each encoder padded as its tokenizer pads), as the SD demo
-/// UNet compares its text; <c>text_embeds</c> and <c>time_ids</c> each shift the picture's brightness by how far they are
-/// from the empty prompt's and from "uncropped, at this size", so that both visibly reach the picture.
+/// UNet compares its text; <c>text_embeds</c> and <c>time_ids</c> each shift the clean estimate's brightness by how far
+/// they are from the empty prompt's and from "uncropped, at this size", so that both visibly reach the picture.
 /// </summary>
 internal sealed class XLWeights
 {
@@ -24,14 +24,17 @@ internal sealed class XLWeights
     /// <summary>The SDXL VAE's scaling factor.</summary>
     public const float VaeScalingFactor = 0.13025f;
 
-    /// <summary>How far <c>text_embeds</c> and <c>time_ids</c> move the brightness coefficient at most (its tanh spans -1 to 1).</summary>
-    public const float ConditioningStrength = 0.5f;
+    /// <summary>
+    /// How far <c>text_embeds</c> and <c>time_ids</c> each move the clean estimate along grey at most, in RGB (-1 to 1):
+    /// clearly visible, far from clipping.
+    /// </summary>
+    public const double ConditioningStrength = 0.08;
 
     /// <summary>
     /// Per <c>time_ids</c> value (original height, width, crop top, left, target height, width), its weight in the
     /// brightness shift: zero for "uncropped, original size = target size", and heights weigh differently from widths.
     /// </summary>
-    public static readonly float[] TimeIdWeights = [1f / 64, 2f / 64, 1f / 64, 2f / 64, -1f / 64, -2f / 64];
+    public static readonly float[] TimeIdWeights = [1f / 32, 2f / 32, 1f / 32, 2f / 32, -1f / 32, -2f / 32];
 
     public XLWeights(int seed, int layers)
     {
