@@ -2,12 +2,15 @@ using OrleansDiffusion.DemoModel;
 
 namespace OrleansDiffusion.Silo.Cli;
 
-/// <summary><c>demo-model --out DIR [--flavor optimum|optimum-legacy|diffusers|olive-fp16] [--text-encoder-layers N]</c></summary>
+/// <summary>
+/// <c>demo-model --out DIR [--family sd|sdxl|sdxl-turbo] [--flavor optimum|optimum-legacy|diffusers|olive-fp16|optimum-fp16|olive]
+/// [--text-encoder-layers N]</c>
+/// </summary>
 internal static class DemoModelCommand
 {
     public const string Name = "demo-model";
 
-    public static readonly string[] Options = ["out", "flavor", "text-encoder-layers"];
+    public static readonly string[] Options = ["out", "family", "flavor", "text-encoder-layers"];
 
     public static int Run(ParsedArguments args, TextWriter output)
     {
@@ -15,7 +18,18 @@ internal static class DemoModelCommand
         var flavorName = args.Text("flavor") ?? "optimum";
         if (!DemoModelWriter.TryParseFlavor(flavorName, out var flavor))
         {
-            throw new CommandLineException($"--flavor must be one of optimum, optimum-legacy, diffusers, olive-fp16, not '{flavorName}'.");
+            throw new CommandLineException($"--flavor must be one of {string.Join(", ", DemoModelWriter.FlavorNames)}, not '{flavorName}'.");
+        }
+
+        var familyName = args.Text("family") ?? "sd";
+        if (!DemoModelWriter.TryParseFamily(familyName, out var family))
+        {
+            throw new CommandLineException($"--family must be one of {string.Join(", ", DemoModelWriter.FamilyNames)}, not '{familyName}'.");
+        }
+
+        if (family != DemoModelFamily.StableDiffusion && flavor == DemoModelFlavor.Diffusers)
+        {
+            throw new CommandLineException("--flavor diffusers has no SDXL export (the diffusers script does not export SDXL); use optimum, optimum-legacy, optimum-fp16, olive or olive-fp16.");
         }
 
         var layers = args.Int("text-encoder-layers", 0);
@@ -24,8 +38,8 @@ internal static class DemoModelCommand
             throw new CommandLineException($"--text-encoder-layers must not be negative, not {layers}.");
         }
 
-        DemoModelWriter.Write(directory, new DemoModelOptions { Flavor = flavor, TextEncoderLayers = layers });
-        output.WriteLine($"Wrote the tiny demo model ({flavorName} layout) to {Path.GetFullPath(directory)}.");
+        DemoModelWriter.Write(directory, new DemoModelOptions { Flavor = flavor, Family = family, TextEncoderLayers = layers });
+        output.WriteLine($"Wrote the tiny {familyName}-shaped demo model ({flavorName} layout) to {Path.GetFullPath(directory)}.");
         output.WriteLine("It is a demo model, NOT Stable Diffusion: it paints smooth abstract colour fields that follow the prompt and seed.");
         return 0;
     }
