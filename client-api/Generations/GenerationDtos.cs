@@ -1,6 +1,11 @@
 namespace OrleansDiffusion.Api.Generations;
 
-/// <summary>The body of <c>POST /v1/generations</c> (snake_case JSON). Only <c>prompt</c> is required.</summary>
+/// <summary>
+/// The body of <c>POST /v1/generations</c> (snake_case JSON). Only <c>prompt</c> is required; <c>width</c>,
+/// <c>height</c>, <c>steps</c> and <c>guidance_scale</c> default to the model's own (<c>GET /v1/models</c>).
+/// <c>original_size</c> and <c>target_size</c> (<c>[height, width]</c>) and <c>crops_coords_top_left</c>
+/// (<c>[top, left]</c>) are SDXL's size conditioning, in diffusers' order and with its defaults.
+/// </summary>
 public sealed record CreateGenerationRequest(
     string? Prompt,
     string? NegativePrompt = null,
@@ -14,7 +19,10 @@ public sealed record CreateGenerationRequest(
     string? Model = null,
     string? InitImage = null,
     double? Strength = null,
-    int? ClipSkip = null);
+    int? ClipSkip = null,
+    int[]? OriginalSize = null,
+    int[]? CropsCoordsTopLeft = null,
+    int[]? TargetSize = null);
 
 /// <summary>A job as the native API shows it.</summary>
 public sealed record GenerationResponse(

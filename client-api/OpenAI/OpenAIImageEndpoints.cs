@@ -18,7 +18,6 @@ namespace OrleansDiffusion.Api.OpenAI;
 /// </summary>
 public static class OpenAIImageEndpoints
 {
-    private const int AutoSide = 512;
     private const int OpenAIMaxImages = 10;
 
     public static IEndpointRouteBuilder MapOpenAIImageApi(this IEndpointRouteBuilder app)
@@ -52,6 +51,7 @@ public static class OpenAIImageEndpoints
             return invalid;
         }
 
+        // "auto" or no size: the model's own (1024 x 1024 for SDXL), as OpenAI's own "auto" is the model's choice.
         var (width, height) = ParseSize(request.Size)!.Value;
         var (prompt, negative) = SplitPrompt(request.Prompt!, request.NegativePrompt);
         var served = await grains.GetGrain<IModelInfoGrain>(0).GetModels();
@@ -115,7 +115,8 @@ public static class OpenAIImageEndpoints
         }
 
         var created = (snapshot.CompletedAt ?? snapshot.CreatedAt).ToUnixTimeSeconds();
-        return TypedResults.Ok(new OpenAIImagesResponse(created, data, "png", string.Create(CultureInfo.InvariantCulture, $"{width}x{height}")));
+        var size = snapshot.Spec is { } spec ? string.Create(CultureInfo.InvariantCulture, $"{spec.Width}x{spec.Height}") : request.Size ?? "auto";
+        return TypedResults.Ok(new OpenAIImagesResponse(created, data, "png", size));
     }
 
     /// <summary>The OpenAI-specific checks, before the native bounds; null when they pass.</summary>
@@ -146,7 +147,7 @@ public static class OpenAIImageEndpoints
         if (ParseSize(request.Size) is null)
         {
             return Bad(
-                $"Invalid 'size': '{request.Size}'. Use 'auto' or 'WIDTHxHEIGHT' with sides a multiple of 8 between {GenerationRequestValidator.MinSide} and {GenerationRequestValidator.MaxSide}.",
+                $"Invalid 'size': '{request.Size}'. Use 'auto' (the model's own size) or 'WIDTHxHEIGHT' with sides a multiple of 8 between {GenerationRequestValidator.MinSide} and {GenerationRequestValidator.MaxSide}.",
                 "size");
         }
 
@@ -168,12 +169,14 @@ public static class OpenAIImageEndpoints
         return null;
     }
 
-    /// <summary><c>auto</c> or no size is 512x512; <c>WxH</c> as two integers; null when it is neither.</summary>
-    private static (int Width, int Height)? ParseSize(string? size)
+    /// <summary>
+    /// <c>auto</c> or no size is (null, null), the model's own size; <c>WxH</c> as two integers; null when it is neither.
+    /// </summary>
+    private static (int? Width, int? Height)? ParseSize(string? size)
     {
         if (size is null || size.Equals("auto", StringComparison.OrdinalIgnoreCase))
         {
-            return (AutoSide, AutoSide);
+            return (null, null);
         }
 
         var parts = size.Split('x', 'X');
@@ -203,8 +206,10 @@ public static class OpenAIImageEndpoints
     {
         switch (e)
         {
-            case ArgumentException:
-                return OpenAIErrorShape.Result(StatusCodes.Status400BadRequest, e.Message, null, "invalid_value");
+            case ArgumentException argument:
+                // The cluster names the spec's field: a size the model cannot generate is OpenAI's 'size'.
+                var param = argument.ParamName is "Width" or "Height" ? "size" : null;
+                return OpenAIErrorShape.Result(StatusCodes.Status400BadRequest, e.Message, param, "invalid_value");
             case InvalidImageException image:
                 return OpenAIErrorShape.Result(image.Reason == InvalidImageReason.TooLarge ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest, image.Message, null, "invalid_image");
             case RequestOverQuotaException:

@@ -37,4 +37,16 @@ public sealed record GenerationSpec
 
     /// <summary>CLIP skip as AUTOMATIC1111 counts it (<c>CLIP_stop_at_last_layers</c>): 1 uses the last layer, 2 the one before.</summary>
     [Id(12)] public int ClipSkip { get; init; } = 1;
+
+    // SDXL's size conditioning (its UNet's time_ids). Null: diffusers' default, filled in by the cluster for an SDXL model
+    // (both sizes the generated one, no crop); an SD model refuses any.
+
+    /// <summary>SDXL: the size the training image had, <c>original_size</c>.</summary>
+    [Id(20)] public PixelSize? OriginalSize { get; init; }
+
+    /// <summary>SDXL: the top-left corner of the training crop, <c>crops_coords_top_left</c>.</summary>
+    [Id(21)] public CropOrigin? CropsCoordsTopLeft { get; init; }
+
+    /// <summary>SDXL: the size the picture should look made for, <c>target_size</c>.</summary>
+    [Id(22)] public PixelSize? TargetSize { get; init; }
 }
