@@ -201,4 +201,37 @@ public sealed class XLPipelineTests(XLDemoModels models)
         var mean = pixels.Average(p => (p.R + p.G + p.B) / 3.0);
         Assert.InRange(mean, 40, 62);
     }
+
+    [Theory]
+    [InlineData(DemoModelFlavor.Optimum)]
+    [InlineData(DemoModelFlavor.OliveFp16)]
+    public void An_SDXL_denoising_step_allocates_nothing_after_warm_up(DemoModelFlavor flavor)
+    {
+        var model = models.Get(flavor);
+        using var runOptions = new Microsoft.ML.OnnxRuntime.RunOptions();
+        var text = new DiffusionPipeline(model).EncodeText("a cat", runOptions);
+        using var loop = new DenoisingLoop(
+            model, () => SchedulerFactory.Create(SchedulerKind.Euler, model.Folder.SchedulerConfig), 10, 2, 8, 8, text.Sequence, text.Hidden,
+            [7.5f, 7.5f], guided: true, seeds: [1, 2], runOptions, text.Pooled!.Length);
+        for (var image = 0; image < 2; image++)
+        {
+            loop.SetHiddenStates(image, text.Values, unconditional: false);
+            loop.SetHiddenStates(image, text.Values, unconditional: true);
+            loop.SetPooled(image, text.Pooled, unconditional: false);
+            loop.SetPooled(image, text.Pooled, unconditional: true);
+            loop.SetTimeIds(image, SizeConditioning.Default(64, 64).ToTimeIds());
+        }
+
+        loop.GeneratorFor(0).FillNormal(loop.Latents);
+        loop.Step(0);
+        loop.Step(1);
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 2; i < 8; i++)
+        {
+            loop.Step(i);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
 }
