@@ -212,6 +212,11 @@ public sealed partial class DiffusionModel : IDisposable
             Log.DemoModel(logger, folder.Root);
         }
 
+        if (model.VaeDecoder.IsUpcast)
+        {
+            Log.VaeUpcast(logger, folder.Name);
+        }
+
         return model;
     }
 
@@ -327,6 +332,9 @@ public sealed partial class DiffusionModel : IDisposable
 
         [LoggerMessage(2, LogLevel.Information, "Loaded model {Model} on {Provider} in {Milliseconds:F0} ms")]
         public static partial void Loaded(ILogger logger, string model, ExecutionProvider provider, double milliseconds);
+
+        [LoggerMessage(4, LogLevel.Information, "Model {Model}: its SDXL VAE computes in float16, which overflows; it runs in float32 (force_upcast). An fp16-fix VAE with force_upcast: false would run as exported.")]
+        public static partial void VaeUpcast(ILogger logger, string model);
 
         [LoggerMessage(3, LogLevel.Warning, "Model {Path} is the OrleansDiffusion tiny DEMO model, not Stable Diffusion: its pictures are abstract colour fields. Point the service at a diffusers/optimum ONNX export to generate real images.")]
         public static partial void DemoModel(ILogger logger, string path);

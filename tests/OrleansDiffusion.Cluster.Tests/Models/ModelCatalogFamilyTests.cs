@@ -1,4 +1,6 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
+using Orleans.Serialization;
 using OrleansDiffusion.Contracts;
 using OrleansDiffusion.DemoModel;
 using OrleansDiffusion.Grains.Hosting;
@@ -114,5 +116,17 @@ public sealed class ModelCatalogFamilyTests : IDisposable
         Assert.Equal(new ModelSizes(32, 64, 2048, 1024 * 1024), sdxl.Sizes);
         Assert.Equal(new ModelSupport(2, NegativePrompt: true, Guidance: true, Img2Img: true, SizeConditioning: true), sdxl.Supports);
         Assert.Equal(new ModelSupport(1, true, true, true, false), ModelInfoGrain.Describe(_catalog.Get("sd"), _catalog.DefaultModelId).Supports);
+    }
+
+    [Fact]
+    public void The_spec_with_its_conditioning_and_the_model_info_cross_silos_intact()
+    {
+        using var services = new ServiceCollection().AddSerializer().BuildServiceProvider();
+        var serializer = services.GetRequiredService<Serializer>();
+        var spec = _catalog.Normalize(Spec("sdxl") with { Width = 64, Height = 64, CropsCoordsTopLeft = new CropOrigin(8, 16) });
+        var info = ModelInfoGrain.Describe(_catalog.Get("sdxl"), _catalog.DefaultModelId);
+
+        Assert.Equal(spec, serializer.Deserialize<GenerationSpec>(serializer.SerializeToArray(spec)));
+        Assert.Equal(info, serializer.Deserialize<ModelInfo>(serializer.SerializeToArray(info)));
     }
 }
