@@ -234,4 +234,32 @@ public sealed class XLPipelineTests(XLDemoModels models)
 
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
+
+    [Fact]
+    public void Loading_a_model_whose_VAE_runs_in_float32_says_so_in_the_log()
+    {
+        var upcast = new RecordingLogger();
+        var asExported = new RecordingLogger();
+        _ = models.Get(DemoModelFlavor.OptimumFp16); // written
+        _ = models.Get(DemoModelFlavor.OliveFp16);
+
+        DiffusionModel.Load(models.PathOf(DemoModelFlavor.OptimumFp16), new ExecutionOptions { IntraOpThreads = 1 }, upcast).Dispose();
+        DiffusionModel.Load(models.PathOf(DemoModelFlavor.OliveFp16), new ExecutionOptions { IntraOpThreads = 1 }, asExported).Dispose();
+
+        Assert.Contains(upcast.Messages, m => m.Contains("runs in float32 (force_upcast)", StringComparison.Ordinal));
+        Assert.DoesNotContain(asExported.Messages, m => m.Contains("force_upcast", StringComparison.Ordinal));
+    }
+
+    private sealed class RecordingLogger : Microsoft.Extensions.Logging.ILogger
+    {
+        public List<string> Messages { get; } = [];
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            Messages.Add(formatter(state, exception));
+    }
 }
