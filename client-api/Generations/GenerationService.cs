@@ -43,6 +43,7 @@ public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImag
     /// <summary>As <see cref="SubmitAsync(Guid, CreateGenerationRequest, string, CancellationToken)"/>, the mask read and used as <paramref name="inpaint"/> says.</summary>
     public async Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, InpaintOptions inpaint, CancellationToken cancellationToken)
     {
+        request = await WithModelDefaultsAsync(request);
         var spec = GenerationRequestValidator.ToSpec(request, initImageKey: null);
         byte[]? input = null;
         byte[]? mask = null;
@@ -129,6 +130,32 @@ public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImag
         {
             throw new InvalidMaskException(e);
         }
+    }
+
+    /// <summary>
+    /// The request with the model's own size, steps and guidance where it gives none (<c>GET /v1/models</c> shows them):
+    /// 1024 x 1024 for SDXL, guidance 0 and 4 steps for SDXL-Turbo. Any silo answers from its catalog.
+    /// </summary>
+    /// <exception cref="ArgumentException">The request names a model the cluster does not serve.</exception>
+    public async Task<CreateGenerationRequest> WithModelDefaultsAsync(CreateGenerationRequest request)
+    {
+        if (request is { Width: not null, Height: not null, Steps: not null, GuidanceScale: not null })
+        {
+            return request;
+        }
+
+        var models = await grains.GetGrain<IModelInfoGrain>(0).GetModels();
+        var model = string.IsNullOrEmpty(request.Model)
+            ? models.FirstOrDefault(m => m.IsDefault)
+            : models.FirstOrDefault(m => m.Id == request.Model)
+                ?? throw new ArgumentException($"Unknown model '{request.Model}'. Known models: {string.Join(", ", models.Select(m => m.Id))}.", nameof(request));
+        return model is null ? request : request with
+        {
+            Width = request.Width ?? model.Defaults.Width,
+            Height = request.Height ?? model.Defaults.Height,
+            Steps = request.Steps ?? model.Defaults.Steps,
+            GuidanceScale = request.GuidanceScale ?? model.Defaults.GuidanceScale,
+        };
     }
 
     /// <summary>

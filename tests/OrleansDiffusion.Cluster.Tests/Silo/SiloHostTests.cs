@@ -96,10 +96,14 @@ public sealed class SiloHostTests(AzuriteFixture azurite) : IDisposable
     [Fact]
     public async Task A_model_that_cannot_load_fails_its_jobs_and_counts_as_a_model_load_failure()
     {
-        // A model folder that passes the start-up check, with a UNet that ONNX Runtime cannot parse.
+        // A model folder that passes the start-up check (which reads the UNet's declared inputs), with a UNet that ONNX
+        // Runtime cannot load: one of its nodes is an operator that does not exist.
         var folder = Path.Combine(_root, "corrupt");
         OrleansDiffusion.DemoModel.DemoModelWriter.Write(folder, new OrleansDiffusion.DemoModel.DemoModelOptions());
-        await File.WriteAllBytesAsync(Path.Combine(folder, "unet", "model.onnx"), [1, 2, 3, 4, 5, 6, 7, 8], TestContext.Current.CancellationToken);
+        var unet = Path.Combine(folder, "unet", "model.onnx");
+        var graph = Onnx.ModelProto.Parser.ParseFrom(await File.ReadAllBytesAsync(unet, TestContext.Current.CancellationToken));
+        graph.Graph.Node[0].OpType = "NoSuchOperator";
+        await File.WriteAllBytesAsync(unet, Google.Protobuf.MessageExtensions.ToByteArray(graph), TestContext.Current.CancellationToken);
         await using var factory = Silo(("Diffusion:Models:0:Id", "corrupt"), ("Diffusion:Models:0:Path", folder));
         using var http = factory.CreateClient();
 
