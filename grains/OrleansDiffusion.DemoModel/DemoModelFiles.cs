@@ -261,9 +261,10 @@ internal static class DemoModelFiles
 
     /// <summary>
     /// The component configs of an SDXL export: both text encoders, the UNet (<c>text_time</c> conditioning, three down
-    /// blocks, the default size in <c>sample_size</c>) and the VAE (scaling factor 0.13025, <c>force_upcast</c>).
+    /// blocks, the default size in <c>sample_size</c>, 9 input channels for an inpainting UNet) and the VAE (scaling factor
+    /// 0.13025, <c>force_upcast</c>).
     /// </summary>
-    public static void WriteXLComponentConfigs(string root, DemoModelFamily family, XL.XLWeights weights, bool forceUpcast)
+    public static void WriteXLComponentConfigs(string root, DemoModelFamily family, XL.XLWeights weights, bool forceUpcast, bool inpainting)
     {
         JsonObject TextEncoder(string architecture, DemoModelWeights encoder, int? projection)
         {
@@ -301,7 +302,7 @@ internal static class DemoModelFiles
             ["addition_time_embed_dim"] = 256,
             ["cross_attention_dim"] = XL.XLWeights.HiddenSize,
             ["down_block_types"] = new JsonArray("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-            ["in_channels"] = DemoModelWeights.LatentChannels,
+            ["in_channels"] = inpainting ? DemoModelWeights.InpaintingChannels : DemoModelWeights.LatentChannels,
             ["out_channels"] = DemoModelWeights.LatentChannels,
             ["projection_class_embeddings_input_dim"] = XL.XLWeights.PooledSize + (256 * 6),
             ["sample_size"] = family == DemoModelFamily.StableDiffusionXLTurbo ? 64 : 128,

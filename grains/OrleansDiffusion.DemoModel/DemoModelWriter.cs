@@ -139,7 +139,7 @@ public static class DemoModelWriter
         VaeGraphs.WriteDecoder(Path.Combine(Folder("vae_decoder"), "model.onnx"), signature, XL.XLWeights.VaeScalingFactor,
             signature.VaeForceUpcast ? OverflowingActivations : SmallActivations);
         VaeGraphs.WriteEncoder(Path.Combine(Folder("vae_encoder"), "model.onnx"), signature, XL.XLWeights.VaeScalingFactor);
-        DemoModelFiles.WriteXLComponentConfigs(directory, options.Family, weights, signature.VaeForceUpcast);
+        DemoModelFiles.WriteXLComponentConfigs(directory, options.Family, weights, signature.VaeForceUpcast, options.Inpainting);
     }
 
     // Activation sizes of the SDXL-shaped VAE decoder: the square of 1024 x a typical colour overflows float16; of 1/16 not.

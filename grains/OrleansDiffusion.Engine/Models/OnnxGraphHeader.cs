@@ -7,14 +7,19 @@ namespace OrleansDiffusion.Engine.Models;
 /// the graph or its weights: a multi-gigabyte UNet is walked by seeking past its initializers. A silo uses it to tell a
 /// model's family and check requests against it before any session exists.
 /// </summary>
-/// <param name="Inputs">The graph inputs in order (initializers listed as inputs by old exporters included).</param>
+/// <param name="Inputs">
+/// The graph inputs in order, as ONNX Runtime declares them: weights that models before IR version 4 list among the
+/// inputs too are left out.
+/// </param>
 /// <param name="Outputs">The graph outputs in order.</param>
 public sealed record OnnxGraphHeader(IReadOnlyList<OnnxValueInfo> Inputs, IReadOnlyList<OnnxValueInfo> Outputs)
 {
     // ONNX's protobuf: ModelProto.graph = 7; GraphProto.input = 11, output = 12; ValueInfoProto.name = 1, type = 2;
     // TypeProto.tensor_type = 1; TypeProto.Tensor.elem_type = 1, shape = 2; TensorShapeProto.dim = 1;
-    // TensorShapeProto.Dimension.dim_value = 1, dim_param = 2.
+    // TensorShapeProto.Dimension.dim_value = 1, dim_param = 2; GraphProto.initializer = 5, TensorProto.name = 8.
     private const int ModelGraphField = 7;
+    private const int GraphInitializerField = 5;
+    private const int TensorNameField = 8;
     private const int GraphInputField = 11;
     private const int GraphOutputField = 12;
 
@@ -29,6 +34,7 @@ public sealed record OnnxGraphHeader(IReadOnlyList<OnnxValueInfo> Inputs, IReadO
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
         var inputs = new List<OnnxValueInfo>();
         var outputs = new List<OnnxValueInfo>();
+        var initializers = new HashSet<string>(StringComparer.Ordinal);
         var reader = new Reader(stream, path);
         reader.ForEachField(stream.Length, (field, wireType, end) =>
         {
@@ -39,6 +45,22 @@ public sealed record OnnxGraphHeader(IReadOnlyList<OnnxValueInfo> Inputs, IReadO
 
             reader.ForEachField(end, (graphField, graphWire, valueEnd) =>
             {
+                if (graphWire == Reader.LengthDelimited && graphField == GraphInitializerField)
+                {
+                    // Only the weight's name is read; its data is seeked past.
+                    reader.ForEachField(valueEnd, (tensorField, tensorWire, nameEnd) =>
+                    {
+                        if (tensorField != TensorNameField || tensorWire != Reader.LengthDelimited)
+                        {
+                            return false;
+                        }
+
+                        initializers.Add(reader.ReadString(nameEnd));
+                        return true;
+                    });
+                    return true;
+                }
+
                 if (graphWire != Reader.LengthDelimited || graphField is not (GraphInputField or GraphOutputField))
                 {
                     return false;
@@ -49,7 +71,7 @@ public sealed record OnnxGraphHeader(IReadOnlyList<OnnxValueInfo> Inputs, IReadO
             });
             return true;
         });
-        return new OnnxGraphHeader(inputs, outputs);
+        return new OnnxGraphHeader([.. inputs.Where(i => !initializers.Contains(i.Name))], outputs);
     }
 
     /// <summary>Just enough of the protobuf wire format to walk messages and skip what is not wanted (weights above all).</summary>

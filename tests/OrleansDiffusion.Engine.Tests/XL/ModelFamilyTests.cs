@@ -14,6 +14,7 @@ public sealed class ModelFamilyTests(XLDemoModels models)
     [MemberData(nameof(Flavors))]
     public void An_SDXL_export_of_every_flavour_is_SDXL_with_its_size_rules_and_defaults(DemoModelFlavor flavor)
     {
+        _ = models.Get(flavor); // written
         var folder = ModelFolder.Open(models.PathOf(flavor));
 
         Assert.Equal(ModelFamily.StableDiffusionXL, folder.Family);
@@ -76,6 +77,7 @@ public sealed class ModelFamilyTests(XLDemoModels models)
     [Fact]
     public void SDXL_Turbo_is_an_SDXL_export_with_trailing_timesteps_at_512()
     {
+        _ = models.Get(DemoModelFlavor.Optimum, DemoModelFamily.StableDiffusionXLTurbo); // written
         var folder = ModelFolder.Open(models.PathOf(DemoModelFlavor.Optimum, DemoModelFamily.StableDiffusionXLTurbo));
 
         Assert.Equal(ModelFamily.StableDiffusionXLTurbo, folder.Family);
@@ -152,6 +154,7 @@ public sealed class ModelFamilyTests(XLDemoModels models)
     [Fact]
     public void The_olive_flavour_keeps_the_UNet_weights_as_external_data_beside_the_graph()
     {
+        _ = models.Get(DemoModelFlavor.Olive); // written
         var unet = Path.Combine(models.PathOf(DemoModelFlavor.Olive), "unet");
 
         Assert.True(new FileInfo(Path.Combine(unet, "model.onnx.data")).Length > new FileInfo(Path.Combine(unet, "model.onnx")).Length);
