@@ -93,7 +93,7 @@ public sealed class ModelFamilyApiTests(ModelFamilyApiFixture fixture) : IClassF
         Assert.Equal("""{"width":1024,"height":1024,"steps":20,"guidance_scale":7.5}""", sdxl.GetProperty("defaults").GetRawText());
         Assert.Equal("""{"multiple":32,"min_side":64,"max_side":2048,"max_pixels":1048576}""", sdxl.GetProperty("sizes").GetRawText());
         Assert.Equal(
-            """{"clip_skip":true,"max_clip_skip":2,"negative_prompt":true,"guidance":true,"img2img":true,"size_conditioning":true}""",
+            """{"clip_skip":true,"max_clip_skip":2,"negative_prompt":true,"guidance":true,"img2img":true,"inpainting":true,"inpainting_unet":false,"lcm":false,"size_conditioning":true}""",
             sdxl.GetProperty("supports").GetRawText());
         Assert.Equal("euler", sdxl.GetProperty("default_scheduler").GetString());
 
@@ -107,7 +107,7 @@ public sealed class ModelFamilyApiTests(ModelFamilyApiFixture fixture) : IClassF
         Assert.Equal("""{"width":512,"height":512,"steps":20,"guidance_scale":7.5}""", sd.GetProperty("defaults").GetRawText());
         Assert.Equal("""{"multiple":8,"min_side":64,"max_side":1024,"max_pixels":1048576}""", sd.GetProperty("sizes").GetRawText());
         Assert.Equal(
-            """{"clip_skip":false,"max_clip_skip":1,"negative_prompt":true,"guidance":true,"img2img":true,"size_conditioning":false}""",
+            """{"clip_skip":false,"max_clip_skip":1,"negative_prompt":true,"guidance":true,"img2img":true,"inpainting":true,"inpainting_unet":false,"lcm":false,"size_conditioning":false}""",
             sd.GetProperty("supports").GetRawText());
     }
 
