@@ -599,7 +599,8 @@ public static class Automatic1111Endpoints
 
     /// <summary>
     /// What submitting threw, in A1111's shape (<see cref="ApiFaults"/>), with FastAPI's 422 for a body it cannot
-    /// accept; null when unexpected.
+    /// accept, except a mask the service cannot use, which keeps its own 400 (413 when too large), as in the native API.
+    /// Null when unexpected.
     /// </summary>
     private static JsonHttpResult<Automatic1111Error>? ErrorFor(Exception e, HttpContext http)
     {
@@ -608,7 +609,9 @@ public static class Automatic1111Endpoints
             return null;
         }
 
-        var status = fault.StatusCode == StatusCodes.Status400BadRequest ? StatusCodes.Status422UnprocessableEntity : fault.StatusCode;
+        var status = fault.StatusCode == StatusCodes.Status400BadRequest && e is not InvalidMaskException
+            ? StatusCodes.Status422UnprocessableEntity
+            : fault.StatusCode;
         return Automatic1111ErrorShape.Result(status, e is InvalidImageException ? $"init_images: {fault.Message}" : fault.Message);
     }
 }
