@@ -26,13 +26,18 @@ public static class Automatic1111Endpoints
 {
     private const int DefaultSteps = 50;
     private const double DefaultCfgScale = 7;
-    private const int DefaultSide = 512;
     private const double DefaultDenoisingStrength = 0.75;
     private const bool DefaultInpaintFullRes = true;
     private const string Version = "OrleansDiffusion";
 
     /// <summary>A1111's setting for CLIP skip, in <c>override_settings</c> and <c>/sdapi/v1/options</c>.</summary>
     private const string ClipSkipSetting = "CLIP_stop_at_last_layers";
+
+    /// <summary>A1111's SDXL crop coordinates (its <c>crop_coords_top_left</c> conditioning), in <c>override_settings</c>.</summary>
+    private const string CropTopSetting = "sdxl_crop_top";
+
+    /// <summary>See <see cref="CropTopSetting"/>.</summary>
+    private const string CropLeftSetting = "sdxl_crop_left";
 
     public static IEndpointRouteBuilder MapAutomatic1111Api(this IEndpointRouteBuilder app)
     {
@@ -252,6 +257,28 @@ public static class Automatic1111Endpoints
             clipSkip = await grains.GetGrain<IKeySettingsGrain>(GenerationEndpoints.ApiKeyOf(user)).GetClipSkip() ?? 1;
         }
 
+        int[]? crop = null;
+        if (request.OverrideSettings is { } cropOverride)
+        {
+            var top = 0;
+            var left = 0;
+            foreach (var (setting, assign) in new (string, Action<int>)[] { (CropTopSetting, v => top = v), (CropLeftSetting, v => left = v) })
+            {
+                if (cropOverride.TryGetValue(setting, out var cropValue))
+                {
+                    if (ReadWholeNumber(cropValue, 0, GenerationRequestValidator.MaxConditioningPixels) is not { } value)
+                    {
+                        return Invalid($"{setting} must be a whole number between 0 and {GenerationRequestValidator.MaxConditioningPixels}, not {cropValue.GetRawText()}.");
+                    }
+
+                    assign(value);
+                }
+            }
+
+            // A1111's default (0, 0) is no crop, which every model takes; a crop is SDXL's, and an SD model refuses it.
+            crop = top != 0 || left != 0 ? [top, left] : null;
+        }
+
         var batchSize = request.BatchSize ?? 1;
         var iterations = request.NIter ?? 1;
         if (batchSize < 1 || iterations < 1 || (long)batchSize * iterations > GenerationRequestValidator.MaxImages)
@@ -277,11 +304,12 @@ public static class Automatic1111Endpoints
             inpaint = options;
         }
 
+        // No width or height: the model's own size (1024 x 1024 for SDXL), where A1111 would take 512.
         var native = new CreateGenerationRequest(
             request.Prompt,
             request.NegativePrompt,
-            request.Width ?? DefaultSide,
-            request.Height ?? DefaultSide,
+            request.Width,
+            request.Height,
             request.Steps ?? DefaultSteps,
             request.CfgScale ?? DefaultCfgScale,
             request.Seed,
@@ -291,7 +319,8 @@ public static class Automatic1111Endpoints
             initImage,
             img2img ? request.DenoisingStrength ?? DefaultDenoisingStrength : null,
             clipSkip,
-            img2img ? request.Mask : null);
+            img2img ? request.Mask : null,
+            CropsCoordsTopLeft: crop);
         var errors = GenerationRequestValidator.Validate(native);
         if (errors.Count > 0)
         {
@@ -534,7 +563,10 @@ public static class Automatic1111Endpoints
     private static int ValidationStatus(int status) => status == StatusCodes.Status400BadRequest ? StatusCodes.Status422UnprocessableEntity : status;
 
     /// <summary>A CLIP skip as A1111 clients send it: a whole number from 1 (the last layer) up, as a number or a numeric string.</summary>
-    private static int? ReadClipSkip(JsonElement value)
+    private static int? ReadClipSkip(JsonElement value) => ReadWholeNumber(value, 1, GenerationRequestValidator.MaxClipSkip);
+
+    /// <summary>A setting as A1111 clients send it, a number or a numeric string; null unless a whole number within the bounds.</summary>
+    private static int? ReadWholeNumber(JsonElement value, int min, int max)
     {
         double number;
         if (value.ValueKind == JsonValueKind.Number)
@@ -546,7 +578,7 @@ public static class Automatic1111Endpoints
             return null;
         }
 
-        return number >= 1 && number <= GenerationRequestValidator.MaxClipSkip && number == Math.Floor(number) ? (int)number : null;
+        return number >= min && number <= max && number == Math.Floor(number) ? (int)number : null;
     }
 
     private static string ClipSkipProblem(JsonElement value) =>
@@ -561,12 +593,13 @@ public static class Automatic1111Endpoints
         "init_image" => "init_images",
         "scheduler" => "sampler_name",
         "clip_skip" => ClipSkipSetting,
+        "crops_coords_top_left" => $"{CropTopSetting}/{CropLeftSetting}",
         _ => field,
     };
 
     /// <summary>
     /// What submitting threw, in A1111's shape (<see cref="ApiFaults"/>), with FastAPI's 422 for a body it cannot
-    /// accept; null when unexpected.
+    /// accept (a bad mask as a bad init image; 413 when too large). Null when unexpected.
     /// </summary>
     private static JsonHttpResult<Automatic1111Error>? ErrorFor(Exception e, HttpContext http)
     {

@@ -1,9 +1,12 @@
 namespace OrleansDiffusion.Api.Generations;
 
 /// <summary>
-/// The body of <c>POST /v1/generations</c> (snake_case JSON). Only <c>prompt</c> is required. <c>mask</c> (base64 or a
-/// data URL, as <c>init_image</c>, and of its size) inpaints <c>init_image</c>: white repaints, black keeps, as in
-/// AUTOMATIC1111; <c>mask_blur</c> (pixels, default 4) softens its edge.
+/// The body of <c>POST /v1/generations</c> (snake_case JSON). Only <c>prompt</c> is required; <c>width</c>,
+/// <c>height</c>, <c>steps</c> and <c>guidance_scale</c> default to the model's own (<c>GET /v1/models</c>).
+/// <c>mask</c> (base64 or a data URL, as <c>init_image</c>, and of its size) inpaints <c>init_image</c>: white repaints,
+/// black keeps, as in AUTOMATIC1111; <c>mask_blur</c> (pixels, default 4) softens its edge.
+/// <c>original_size</c> and <c>target_size</c> (<c>[height, width]</c>) and <c>crops_coords_top_left</c>
+/// (<c>[top, left]</c>) are SDXL's size conditioning, in diffusers' order and with its defaults.
 /// </summary>
 public sealed record CreateGenerationRequest(
     string? Prompt,
@@ -20,7 +23,10 @@ public sealed record CreateGenerationRequest(
     double? Strength = null,
     int? ClipSkip = null,
     string? Mask = null,
-    int? MaskBlur = null);
+    int? MaskBlur = null,
+    int[]? OriginalSize = null,
+    int[]? CropsCoordsTopLeft = null,
+    int[]? TargetSize = null);
 
 /// <summary>A job as the native API shows it.</summary>
 public sealed record GenerationResponse(

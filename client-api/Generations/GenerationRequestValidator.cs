@@ -13,7 +13,15 @@ public static class GenerationRequestValidator
 {
     public const int MaxPromptLength = 4000;
     public const int MinSide = 64;
-    public const int MaxSide = 1024;
+
+    /// <summary>The largest side of any model (SDXL's); each model may allow less, which the cluster checks.</summary>
+    public const int MaxSide = 2048;
+
+    /// <summary>The largest width x height of any model: 1024 x 1024, what the unit quotas are planned for.</summary>
+    public const int MaxPixels = 1024 * 1024;
+
+    /// <summary>The largest value of SDXL's size conditioning (sizes and crop coordinates).</summary>
+    public const int MaxConditioningPixels = 8192;
     public const int MaxSteps = 150;
     public const int MaxImages = 8;
     public const double MaxGuidance = 30;
@@ -60,6 +68,24 @@ public static class GenerationRequestValidator
             if (value is { } side && (side < MinSide || side > MaxSide || side % 8 != 0))
             {
                 Fail(field, $"Must be a multiple of 8 between {MinSide} and {MaxSide}.");
+            }
+        }
+
+        if (request.Width is { } w && request.Height is { } h && !errors.ContainsKey("width") && !errors.ContainsKey("height") && (long)w * h > MaxPixels)
+        {
+            Fail("width", $"width x height must be at most {MaxPixels} pixels (1024 x 1024).");
+        }
+
+        foreach (var (field, value, first, second, min) in new[]
+        {
+            ("original_size", request.OriginalSize, "height", "width", 1),
+            ("crops_coords_top_left", request.CropsCoordsTopLeft, "top", "left", 0),
+            ("target_size", request.TargetSize, "height", "width", 1),
+        })
+        {
+            if (value is not null && (value.Length != 2 || value.Any(v => v < min || v > MaxConditioningPixels)))
+            {
+                Fail(field, $"Must be [{first}, {second}], each between {min} and {MaxConditioningPixels} pixels (SDXL's size conditioning).");
             }
         }
 
@@ -111,14 +137,17 @@ public static class GenerationRequestValidator
         return errors;
     }
 
-    /// <summary>The cluster's spec for a valid request; a missing or -1 seed becomes a random one here.</summary>
+    /// <summary>
+    /// The cluster's spec for a valid request; a missing or -1 seed becomes a random one here. A missing size is 0, the
+    /// model's own, which the cluster fills in (<see cref="GenerationService"/> fills it first where it needs it).
+    /// </summary>
     public static GenerationSpec ToSpec(CreateGenerationRequest request, string? initImageKey) => new()
     {
         Model = request.Model ?? string.Empty,
         Prompt = request.Prompt!,
         NegativePrompt = request.NegativePrompt ?? string.Empty,
-        Width = request.Width ?? 512,
-        Height = request.Height ?? 512,
+        Width = request.Width ?? 0,
+        Height = request.Height ?? 0,
         Steps = request.Steps ?? 20,
         GuidanceScale = (float)(request.GuidanceScale ?? 7.5),
         Seed = request.Seed is null or -1 ? Random.Shared.NextInt64(0, MaxSeed + 1) : request.Seed.Value,
@@ -127,6 +156,9 @@ public static class GenerationRequestValidator
         InitImageKey = initImageKey,
         Strength = (float)(request.Strength ?? 0.75),
         ClipSkip = request.ClipSkip ?? 1,
+        OriginalSize = request.OriginalSize is [var originalHeight, var originalWidth] ? new PixelSize(originalHeight, originalWidth) : null,
+        CropsCoordsTopLeft = request.CropsCoordsTopLeft is [var top, var left] ? new CropOrigin(top, left) : null,
+        TargetSize = request.TargetSize is [var targetHeight, var targetWidth] ? new PixelSize(targetHeight, targetWidth) : null,
     };
 
     /// <summary>

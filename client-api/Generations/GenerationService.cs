@@ -43,6 +43,7 @@ public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImag
     /// <summary>As <see cref="SubmitAsync(Guid, CreateGenerationRequest, string, CancellationToken)"/>, the mask read and used as <paramref name="inpaint"/> says.</summary>
     public async Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, InpaintOptions inpaint, CancellationToken cancellationToken)
     {
+        request = await WithModelDefaultsAsync(request);
         var spec = GenerationRequestValidator.ToSpec(request, initImageKey: null);
         byte[]? input = null;
         byte[]? mask = null;
@@ -96,39 +97,29 @@ public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImag
     }
 
     /// <summary>
-    /// The request's mask, decoded once and normalised (converted, fitted to the generation, blurred) for storage, or
-    /// null when it has none. Without one, with <see cref="InpaintOptions.ImageAlphaIsMask"/>, an init image with
-    /// transparent pixels is its own mask.
+    /// The request with the model's own size, steps and guidance where it gives none (<c>GET /v1/models</c> shows them):
+    /// 1024 x 1024 for SDXL, guidance 0 and 4 steps for SDXL-Turbo. Any silo answers from its catalog.
     /// </summary>
-    private static byte[]? NormalizeMask(CreateGenerationRequest request, byte[] initImage, GenerationSpec spec, InpaintOptions inpaint)
+    /// <exception cref="ArgumentException">The request names a model the cluster does not serve.</exception>
+    public async Task<CreateGenerationRequest> WithModelDefaultsAsync(CreateGenerationRequest request)
     {
-        if (string.IsNullOrEmpty(request.Mask))
+        if (request is { Width: not null, Height: not null, Steps: not null, GuidanceScale: not null })
         {
-            if (!inpaint.ImageAlphaIsMask)
-            {
-                return null;
-            }
-
-            try
-            {
-                return MaskLoader.Normalize(initImage, imageSize: null, spec.Width, spec.Height, inpaint.Mask with { Convention = MaskConvention.TransparentRepaints }, UploadLimits);
-            }
-            catch (InvalidImageException e) when (e.Reason == InvalidImageReason.EmptyMask)
-            {
-                return null; // an opaque image: edited as a whole
-            }
+            return request;
         }
 
-        var imageSize = MaskLoader.SizeOf(initImage, UploadLimits);
-        try
+        var models = await grains.GetGrain<IModelInfoGrain>(0).GetModels();
+        var model = string.IsNullOrEmpty(request.Model)
+            ? models.FirstOrDefault(m => m.IsDefault)
+            : models.FirstOrDefault(m => m.Id == request.Model)
+                ?? throw new ArgumentException($"Unknown model '{request.Model}'. Known models: {string.Join(", ", models.Select(m => m.Id))}.", nameof(request));
+        return model is null ? request : request with
         {
-            var bytes = InitImageLoader.DecodeBase64(request.Mask, UploadLimits);
-            return MaskLoader.Normalize(bytes, imageSize, spec.Width, spec.Height, inpaint.Mask, UploadLimits);
-        }
-        catch (InvalidImageException e)
-        {
-            throw new InvalidMaskException(e);
-        }
+            Width = request.Width ?? model.Defaults.Width,
+            Height = request.Height ?? model.Defaults.Height,
+            Steps = request.Steps ?? model.Defaults.Steps,
+            GuidanceScale = request.GuidanceScale ?? model.Defaults.GuidanceScale,
+        };
     }
 
     /// <summary>
@@ -206,6 +197,42 @@ public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImag
     /// <summary>A time-limited URL straight to storage, or null when the API must stream the image itself.</summary>
     public Task<Uri?> DirectUrlAsync(ImageRef image, CancellationToken cancellationToken) =>
         images.GetReadUrlAsync(image.Key, imageStore.Value.ReadUrlLifetime, cancellationToken);
+
+    /// <summary>
+    /// The request's mask, decoded once and normalised (converted, fitted to the generation, blurred) for storage, or
+    /// null when it has none. Without one, with <see cref="InpaintOptions.ImageAlphaIsMask"/>, an init image with
+    /// transparent pixels is its own mask.
+    /// </summary>
+    private static byte[]? NormalizeMask(CreateGenerationRequest request, byte[] initImage, GenerationSpec spec, InpaintOptions inpaint)
+    {
+        if (string.IsNullOrEmpty(request.Mask))
+        {
+            if (!inpaint.ImageAlphaIsMask)
+            {
+                return null;
+            }
+
+            try
+            {
+                return MaskLoader.Normalize(initImage, imageSize: null, spec.Width, spec.Height, inpaint.Mask with { Convention = MaskConvention.TransparentRepaints }, UploadLimits);
+            }
+            catch (InvalidImageException e) when (e.Reason == InvalidImageReason.EmptyMask)
+            {
+                return null; // an opaque image: edited as a whole
+            }
+        }
+
+        var imageSize = MaskLoader.SizeOf(initImage, UploadLimits);
+        try
+        {
+            var bytes = InitImageLoader.DecodeBase64(request.Mask, UploadLimits);
+            return MaskLoader.Normalize(bytes, imageSize, spec.Width, spec.Height, inpaint.Mask, UploadLimits);
+        }
+        catch (InvalidImageException e)
+        {
+            throw new InvalidMaskException(e);
+        }
+    }
 
     /// <summary>
     /// Stores an accepted job's init image and mask (a cache hit needs neither). Not cancelled with the request: the job

@@ -26,8 +26,7 @@ public static class ModelEndpoints
     public static async Task<Ok<ModelList>> GetModelsAsync(IGrainFactory grains)
     {
         var models = await grains.GetGrain<IModelInfoGrain>(0).GetModels();
-        return TypedResults.Ok(new ModelList("list", [.. models.Select(m => new ModelDto(
-            m.Id, "model", m.IsDefault, m.IsDemo, m.DefaultScheduler, new ModelSupports(m.Img2Img, m.Img2Img, m.Inpainting, m.Lcm)))]));
+        return TypedResults.Ok(new ModelList("list", [.. models.Select(ModelDto.From)]));
     }
 
     /// <summary>The scheduler names a request may ask for (the page's list).</summary>
@@ -72,14 +71,65 @@ public static class ModelEndpoints
 
 public sealed record ModelList(string Object, IReadOnlyList<ModelDto> Data);
 
-public sealed record ModelDto(string Id, string Object, bool Default, bool Demo, string DefaultScheduler, ModelSupports Supports);
+/// <summary>
+/// A served model: its family (<c>sd1</c>, <c>sd2</c>, <c>sdxl</c>, <c>sdxl-turbo</c>), what a request that names
+/// nothing gets (<c>defaults</c>), the sizes it can generate (<c>sizes</c>) and what it takes (<c>supports</c>).
+/// </summary>
+public sealed record ModelDto(
+    string Id,
+    string Object,
+    bool Default,
+    bool Demo,
+    string DefaultScheduler,
+    string Family,
+    ModelDefaultsDto Defaults,
+    ModelSizesDto Sizes,
+    ModelSupportDto Supports)
+{
+    public static ModelDto From(ModelInfo model) => new(
+        model.Id,
+        "model",
+        model.IsDefault,
+        model.IsDemo,
+        model.DefaultScheduler,
+        model.Family,
+        new ModelDefaultsDto(model.Defaults.Width, model.Defaults.Height, model.Defaults.Steps, model.Defaults.GuidanceScale),
+        new ModelSizesDto(model.Sizes.Multiple, model.Sizes.MinSide, model.Sizes.MaxSide, model.Sizes.MaxPixels),
+        new ModelSupportDto(
+            model.Supports.MaxClipSkip > 1,
+            model.Supports.MaxClipSkip,
+            model.Supports.NegativePrompt,
+            model.Supports.Guidance,
+            model.Supports.Img2Img,
+            model.Supports.Img2Img,
+            model.Inpainting,
+            model.Lcm,
+            model.Supports.SizeConditioning));
+}
+
+/// <summary>The size, steps and guidance a request that names none gets.</summary>
+public sealed record ModelDefaultsDto(int Width, int Height, int Steps, float GuidanceScale);
+
+/// <summary>Sides a multiple of <c>multiple</c> between <c>min_side</c> and <c>max_side</c>, at most <c>max_pixels</c> in all.</summary>
+public sealed record ModelSizesDto(int Multiple, int MinSide, int MaxSide, int MaxPixels);
 
 /// <summary>
-/// What a model can do: <c>img2img</c> (init images) and <c>inpainting</c> (masks) need its VAE encoder;
+/// <c>clip_skip</c> up to <c>max_clip_skip</c>; <c>negative_prompt</c> and <c>guidance</c> (classifier-free, with an
+/// unconditional pass); <c>img2img</c> (init images) and <c>inpainting</c> (masks), which need its VAE encoder;
 /// <c>inpainting_unet</c>: its UNet is a 9-channel inpainting UNet (masks give its best results); <c>lcm</c>: its UNet
-/// is LCM-distilled (guidance as an embedding, no negative prompt, a few steps, the LCM scheduler by default).
+/// is LCM-distilled (guidance as an embedding, no negative prompt, a few steps, the LCM scheduler by default);
+/// <c>size_conditioning</c> (SDXL's <c>original_size</c>, <c>crops_coords_top_left</c>, <c>target_size</c>).
 /// </summary>
-public sealed record ModelSupports(bool Img2img, bool Inpainting, bool InpaintingUnet, bool Lcm);
+public sealed record ModelSupportDto(
+    bool ClipSkip,
+    int MaxClipSkip,
+    bool NegativePrompt,
+    bool Guidance,
+    bool Img2img,
+    bool Inpainting,
+    bool InpaintingUnet,
+    bool Lcm,
+    bool SizeConditioning);
 
 public sealed record TokenizeRequest(string? Prompt, string? Model = null);
 

@@ -105,7 +105,7 @@ public static partial class OpenAIImageEndpoints
 
         byte[] image;
         byte[]? mask = null;
-        (int Width, int Height) size;
+        (int? Width, int? Height) size;
         try
         {
             image = await ReadFileAsync(images[0], "image", cancellationToken);
@@ -158,7 +158,7 @@ public static partial class OpenAIImageEndpoints
             ImageAlphaIsMask = mask is null,
             StrengthWithMask = 1f,
         };
-        return await RunAsync(http, generations, native, inpaint, request.Prompt!, request.ResponseFormat, size.Width, size.Height, user, cancellationToken);
+        return await RunAsync(http, generations, native, inpaint, request.Prompt!, request.ResponseFormat, user, cancellationToken);
     }
 
     /// <summary>

@@ -19,7 +19,6 @@ namespace OrleansDiffusion.Api.OpenAI;
 /// </summary>
 public static partial class OpenAIImageEndpoints
 {
-    private const int AutoSide = 512;
     private const int OpenAIMaxImages = 10;
 
     public static IEndpointRouteBuilder MapOpenAIImageApi(this IEndpointRouteBuilder app)
@@ -53,6 +52,7 @@ public static partial class OpenAIImageEndpoints
             return invalid;
         }
 
+        // "auto" or no size: the model's own (1024 x 1024 for SDXL), as OpenAI's own "auto" is the model's choice.
         var (width, height) = ParseSize(request.Size)!.Value;
         var (prompt, negative) = SplitPrompt(request.Prompt!, request.NegativePrompt);
         var served = await grains.GetGrain<IModelInfoGrain>(0).GetModels();
@@ -67,10 +67,13 @@ public static partial class OpenAIImageEndpoints
             return OpenAIErrorShape.Result(StatusCodes.Status400BadRequest, $"Invalid '{param}': {messages[0]}", param, "invalid_value");
         }
 
-        return await RunAsync(http, generations, native, inpaint: null, request.Prompt!, request.ResponseFormat, width, height, user, cancellationToken);
+        return await RunAsync(http, generations, native, inpaint: null, request.Prompt!, request.ResponseFormat, user, cancellationToken);
     }
 
-    /// <summary>Submits a valid request, waits for it and answers with its images as OpenAI does.</summary>
+    /// <summary>
+    /// Submits a valid request, waits for it and answers with its images as OpenAI does; the answer's <c>size</c> is the
+    /// one generated (the model's own where the request left it to the model).
+    /// </summary>
     private static async Task<Results<Ok<OpenAIImagesResponse>, JsonHttpResult<OpenAIErrorResponse>>> RunAsync(
         HttpRequest http,
         GenerationService generations,
@@ -78,8 +81,6 @@ public static partial class OpenAIImageEndpoints
         InpaintOptions? inpaint,
         string sentPrompt,
         string? responseFormat,
-        int width,
-        int height,
         ClaimsPrincipal user,
         CancellationToken cancellationToken)
     {
@@ -135,7 +136,10 @@ public static partial class OpenAIImageEndpoints
         }
 
         var created = (snapshot.CompletedAt ?? snapshot.CreatedAt).ToUnixTimeSeconds();
-        return TypedResults.Ok(new OpenAIImagesResponse(created, data, "png", string.Create(CultureInfo.InvariantCulture, $"{width}x{height}")));
+        var size = snapshot.Spec is { } spec
+            ? string.Create(CultureInfo.InvariantCulture, $"{spec.Width}x{spec.Height}")
+            : native is { Width: { } width, Height: { } height } ? string.Create(CultureInfo.InvariantCulture, $"{width}x{height}") : "auto";
+        return TypedResults.Ok(new OpenAIImagesResponse(created, data, "png", size));
     }
 
     /// <summary>The OpenAI-specific checks, before the native bounds; null when they pass.</summary>
@@ -166,7 +170,7 @@ public static partial class OpenAIImageEndpoints
         if (ParseSize(request.Size) is null)
         {
             return Bad(
-                $"Invalid 'size': '{request.Size}'. Use 'auto' or 'WIDTHxHEIGHT' with sides a multiple of 8 between {GenerationRequestValidator.MinSide} and {GenerationRequestValidator.MaxSide}.",
+                $"Invalid 'size': '{request.Size}'. Use 'auto' (the model's own size) or 'WIDTHxHEIGHT' with sides a multiple of 8 between {GenerationRequestValidator.MinSide} and {GenerationRequestValidator.MaxSide}.",
                 "size");
         }
 
@@ -188,12 +192,14 @@ public static partial class OpenAIImageEndpoints
         return null;
     }
 
-    /// <summary><c>auto</c> or no size is 512x512; <c>WxH</c> as two integers; null when it is neither.</summary>
-    private static (int Width, int Height)? ParseSize(string? size)
+    /// <summary>
+    /// <c>auto</c> or no size is (null, null), the model's own size; <c>WxH</c> as two integers; null when it is neither.
+    /// </summary>
+    private static (int? Width, int? Height)? ParseSize(string? size)
     {
         if (size is null || size.Equals("auto", StringComparison.OrdinalIgnoreCase))
         {
-            return (AutoSide, AutoSide);
+            return (null, null);
         }
 
         var parts = size.Split('x', 'X');
@@ -219,9 +225,18 @@ public static partial class OpenAIImageEndpoints
         return bar < 0 ? (prompt, null) : (prompt[..bar].Trim(), prompt[(bar + 1)..].Trim());
     }
 
-    /// <summary>What submitting or reading the images threw, in OpenAI's shape (<see cref="ApiFaults"/>); null when unexpected.</summary>
+    /// <summary>
+    /// What submitting or reading the images threw, in OpenAI's shape (<see cref="ApiFaults"/>); null when unexpected. The
+    /// cluster names the spec's field: a size the model cannot generate is OpenAI's <c>size</c>.
+    /// </summary>
     private static JsonHttpResult<OpenAIErrorResponse>? ErrorFor(Exception e, HttpContext http) =>
         ApiFaults.Answer(e, http) is { } fault
-            ? OpenAIErrorShape.Result(fault.StatusCode, fault.Message, e switch { InvalidMaskException => "mask", InvalidImageException => "image", _ => null }, fault.Code)
+            ? OpenAIErrorShape.Result(fault.StatusCode, fault.Message, e switch
+            {
+                InvalidMaskException => "mask",
+                InvalidImageException => "image",
+                ArgumentException { ParamName: "Width" or "Height" } => "size",
+                _ => null,
+            }, fault.Code)
             : null;
 }

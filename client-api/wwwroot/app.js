@@ -58,6 +58,7 @@ async function loadLists() {
     const schedulers = await api("GET", "/v1/schedulers");
     $("scheduler").replaceChildren(new Option("model default", ""), ...schedulers.map((s) => new Option(s, s)));
     updateDemoNote();
+    showModelDefaults();
     countTokensSoon();
   } catch (error) {
     setStatus(`Could not load the models: ${error.message}`, true);
@@ -69,8 +70,19 @@ function updateDemoNote() {
   $("demo-note").hidden = !model?.demo;
 }
 
+// An empty size, steps or guidance is the model's own (1024 x 1024 for SDXL); the placeholders show it.
+function showModelDefaults() {
+  const defaults = models.find((m) => m.id === $("model").value)?.defaults;
+  if (!defaults) return;
+  $("width").placeholder = defaults.width;
+  $("height").placeholder = defaults.height;
+  $("steps").placeholder = defaults.steps;
+  $("guidance").placeholder = defaults.guidance_scale;
+}
+
 $("model").addEventListener("change", () => {
   updateDemoNote();
+  showModelDefaults();
   countTokensSoon();
 });
 

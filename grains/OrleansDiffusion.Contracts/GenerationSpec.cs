@@ -53,4 +53,16 @@ public sealed record GenerationSpec
 
     /// <summary>Inpainting with <see cref="InpaintOnlyMasked"/>: pixels of context around the mask's box.</summary>
     [Id(23)] public int InpaintPadding { get; init; }
+
+    // SDXL's size conditioning (its UNet's time_ids). Null: diffusers' default, filled in by the cluster for an SDXL model
+    // (both sizes the generated one, no crop); an SD model refuses any.
+
+    /// <summary>SDXL: the size the training image had, <c>original_size</c>.</summary>
+    [Id(24)] public PixelSize? OriginalSize { get; init; }
+
+    /// <summary>SDXL: the top-left corner of the training crop, <c>crops_coords_top_left</c>.</summary>
+    [Id(25)] public CropOrigin? CropsCoordsTopLeft { get; init; }
+
+    /// <summary>SDXL: the size the picture should look made for, <c>target_size</c>.</summary>
+    [Id(26)] public PixelSize? TargetSize { get; init; }
 }

@@ -9,7 +9,16 @@ public sealed record DemoModelOptions
     /// <summary>The exporter whose signatures the models imitate. Default: <see cref="DemoModelFlavor.Optimum"/>.</summary>
     public DemoModelFlavor Flavor { get; init; } = DemoModelFlavor.Optimum;
 
-    /// <summary>Width of the text embeddings (<c>encoder_hidden_states</c>). Default: 768 (SD 1.x); 1024 is SD 2.x-shaped.</summary>
+    /// <summary>
+    /// The model family to imitate. Default: <see cref="DemoModelFamily.StableDiffusion"/>. SDXL families take every
+    /// flavour but <see cref="DemoModelFlavor.Diffusers"/> (the diffusers script does not export SDXL).
+    /// </summary>
+    public DemoModelFamily Family { get; init; } = DemoModelFamily.StableDiffusion;
+
+    /// <summary>
+    /// Width of the text embeddings (<c>encoder_hidden_states</c>). Default: 768 (SD 1.x); 1024 is SD 2.x-shaped. SDXL
+    /// families have fixed tiny widths and ignore it.
+    /// </summary>
     public int HiddenSize { get; init; } = 768;
 
     /// <summary>
@@ -22,7 +31,8 @@ public sealed record DemoModelOptions
     /// Layers of the text encoder. With 1 or more it is built as CLIP's is (embeddings, residual layers, a final layer
     /// norm) and also outputs <c>hidden_states.0</c> (the embeddings) to <c>hidden_states.N</c> (the last layer, before
     /// the norm), as optimum's exports with hidden states do, so that CLIP skip can run on it. Default: 0, one
-    /// <c>Tanh</c> layer and no hidden-state outputs, as optimum's SD 1.x exports.
+    /// <c>Tanh</c> layer and no hidden-state outputs, as optimum's SD 1.x exports. SDXL families always have hidden
+    /// states: the first encoder has this many layers (2 when 0), the second one more.
     /// </summary>
     public int TextEncoderLayers { get; init; }
 

@@ -73,19 +73,25 @@ internal sealed class DemoModelWeights
     /// <summary>CLIP's <c>layer_norm_eps</c>, the final layer norm's epsilon.</summary>
     public const double LayerNormEpsilon = 1e-5;
 
-    public DemoModelWeights(int hiddenSize, int seed, int textEncoderLayers = 0)
+    /// <param name="hiddenSize">The text encoder's width.</param>
+    /// <param name="seed">The seed of every pseudo-random tensor.</param>
+    /// <param name="textEncoderLayers">The text encoder's layers (0: one <c>Tanh</c>).</param>
+    /// <param name="component">
+    /// The text encoder's folder, which keys its random tensors: SDXL's <c>text_encoder_2</c> gets weights of its own.
+    /// </param>
+    public DemoModelWeights(int hiddenSize, int seed, int textEncoderLayers = 0, string component = "text_encoder")
     {
         HiddenSize = hiddenSize;
         TextEncoderLayers = textEncoderLayers;
-        LayerScale = [.. Enumerable.Range(1, textEncoderLayers).Select(i => new DeterministicRandom(seed, $"text_encoder.layer{i}.scale").Uniform(hiddenSize, 0.6))];
-        LayerShift = [.. Enumerable.Range(1, textEncoderLayers).Select(i => new DeterministicRandom(seed, $"text_encoder.layer{i}.shift").Uniform(hiddenSize, 0.3))];
-        FinalNormScale = [.. new DeterministicRandom(seed, "text_encoder.final_layer_norm.weight").Uniform(hiddenSize, 0.25).Select(v => 1f + v)];
-        FinalNormBias = new DeterministicRandom(seed, "text_encoder.final_layer_norm.bias").Uniform(hiddenSize, 0.1);
-        TokenEmbedding = new DeterministicRandom(seed, "text_encoder.token_embedding")
+        LayerScale = [.. Enumerable.Range(1, textEncoderLayers).Select(i => new DeterministicRandom(seed, $"{component}.layer{i}.scale").Uniform(hiddenSize, 0.6))];
+        LayerShift = [.. Enumerable.Range(1, textEncoderLayers).Select(i => new DeterministicRandom(seed, $"{component}.layer{i}.shift").Uniform(hiddenSize, 0.3))];
+        FinalNormScale = [.. new DeterministicRandom(seed, $"{component}.final_layer_norm.weight").Uniform(hiddenSize, 0.25).Select(v => 1f + v)];
+        FinalNormBias = new DeterministicRandom(seed, $"{component}.final_layer_norm.bias").Uniform(hiddenSize, 0.1);
+        TokenEmbedding = new DeterministicRandom(seed, $"{component}.token_embedding")
             .Uniform(ClipVocabularyFiles.VocabularySize * TokenEmbeddingSize, 1.0);
-        PositionEmbedding = new DeterministicRandom(seed, "text_encoder.position_embedding")
+        PositionEmbedding = new DeterministicRandom(seed, $"{component}.position_embedding")
             .Uniform(DemoModelSignature.MaxSequenceLength * TokenEmbeddingSize, 0.5);
-        TextProjection = new DeterministicRandom(seed, "text_encoder.projection")
+        TextProjection = new DeterministicRandom(seed, $"{component}.projection")
             .Uniform(TokenEmbeddingSize * hiddenSize, 1.0 / Math.Sqrt(TokenEmbeddingSize));
         TintProjection = new DeterministicRandom(seed, "unet.tint_projection")
             .Uniform(hiddenSize * TintCoefficients, TintSensitivity / Math.Sqrt(hiddenSize));
@@ -172,7 +178,7 @@ internal sealed class DemoModelWeights
     /// RGB to unscaled latents, [4, 3]: the pseudo-inverse of <see cref="LatentToRgb"/> divided by the scaling factor,
     /// so that decode(encode(image)) gives the image back where it is smooth.
     /// </summary>
-    public static float[] RgbToUnscaledLatent()
+    public static float[] RgbToUnscaledLatent(float scalingFactor = VaeScalingFactor)
     {
         var toLatent = RgbToLatent();
         var result = new float[4 * 3];
@@ -180,7 +186,7 @@ internal sealed class DemoModelWeights
         {
             for (var c = 0; c < 3; c++)
             {
-                result[(l * 3) + c] = (float)(toLatent[l, c] / VaeScalingFactor);
+                result[(l * 3) + c] = (float)(toLatent[l, c] / scalingFactor);
             }
         }
 

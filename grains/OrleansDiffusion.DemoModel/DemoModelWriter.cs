@@ -20,10 +20,22 @@ public static class DemoModelWriter
         ("optimum-legacy", DemoModelFlavor.OptimumLegacy),
         ("diffusers", DemoModelFlavor.Diffusers),
         ("olive-fp16", DemoModelFlavor.OliveFp16),
+        ("optimum-fp16", DemoModelFlavor.OptimumFp16),
+        ("olive", DemoModelFlavor.Olive),
+    ];
+
+    private static readonly (string Name, DemoModelFamily Family)[] Families =
+    [
+        ("sd", DemoModelFamily.StableDiffusion),
+        ("sdxl", DemoModelFamily.StableDiffusionXL),
+        ("sdxl-turbo", DemoModelFamily.StableDiffusionXLTurbo),
     ];
 
     /// <summary>The names <see cref="TryParseFlavor"/> accepts, in the order of <see cref="DemoModelFlavor"/>.</summary>
     public static IReadOnlyList<string> FlavorNames { get; } = [.. Flavors.Select(f => f.Name)];
+
+    /// <summary>The names <see cref="TryParseFamily"/> accepts: <c>sd</c>, <c>sdxl</c>, <c>sdxl-turbo</c>.</summary>
+    public static IReadOnlyList<string> FamilyNames { get; } = [.. Families.Select(f => f.Name)];
 
     /// <summary>
     /// Writes the model folder into <paramref name="directory"/> (created when missing; files already there are
@@ -40,6 +52,12 @@ public static class DemoModelWriter
         {
             // diffusers' embedding divides by half the width minus one: 4 is the narrowest it can compute.
             throw new ArgumentOutOfRangeException(nameof(options), options.GuidanceEmbeddingSize, "GuidanceEmbeddingSize is 0 (none) or at least 4.");
+        }
+
+        if (options.Family != DemoModelFamily.StableDiffusion)
+        {
+            WriteXL(directory, options);
+            return;
         }
 
         var signature = DemoModelSignature.For(options.Flavor);
@@ -67,6 +85,66 @@ public static class DemoModelWriter
             DemoModelFiles.WriteComponentConfigs(textEncoder, unet, vaeDecoder, vaeEncoder, options);
         }
     }
+
+    /// <summary>The command-line name of <paramref name="family"/> (<c>sd</c>, <c>sdxl</c>, <c>sdxl-turbo</c>).</summary>
+    public static string FamilyName(DemoModelFamily family) => Families.First(f => f.Family == family).Name;
+
+    /// <summary>Reads a family name (case-insensitive): sd, sdxl or sdxl-turbo.</summary>
+    public static bool TryParseFamily(string? name, out DemoModelFamily family)
+    {
+        foreach (var (candidate, value) in Families)
+        {
+            if (string.Equals(candidate, name?.Trim(), StringComparison.OrdinalIgnoreCase))
+            {
+                family = value;
+                return true;
+            }
+        }
+
+        family = default;
+        return false;
+    }
+
+    /// <summary>
+    /// An SDXL-shaped folder: both tokenizers (the second pads with <c>!</c>), both text encoders with their hidden states
+    /// (the second with <c>text_embeds</c>), a UNet taking <c>text_embeds</c> and <c>time_ids</c>, the SDXL VAE, and the
+    /// component configs both exporters ship.
+    /// </summary>
+    private static void WriteXL(string directory, DemoModelOptions options)
+    {
+        var signature = DemoModelSignature.ForXL(options.Flavor);
+        var seed = options.Seed ?? DemoModelOptions.DefaultSeed;
+        var weights = new XL.XLWeights(seed, options.TextEncoderLayers > 0 ? options.TextEncoderLayers : 2);
+
+        string Folder(string name) => Directory.CreateDirectory(Path.Combine(directory, name)).FullName;
+        Directory.CreateDirectory(directory);
+        DemoModelFiles.WriteXLRoot(directory, options.Flavor, options.Family);
+        DemoModelFiles.WriteXLScheduler(Folder("scheduler"), options.Family);
+        foreach (var (tokenizer, pad) in new[] { ("tokenizer", "<|endoftext|>"), ("tokenizer_2", "!") })
+        {
+            var folder = Folder(tokenizer);
+            ClipVocabularyFiles.WriteTo(folder);
+            DemoModelFiles.WriteTokenizerConfiguration(folder, pad);
+        }
+
+        TextEncoderGraph.Write(Path.Combine(Folder("text_encoder"), "model.onnx"), signature, weights.First);
+        TextEncoderGraph.Write(
+            Path.Combine(Folder("text_encoder_2"), "model.onnx"),
+            signature with { InputIds = signature.InputIds2 },
+            weights.Second,
+            new TextProjection(weights.PooledProjection, XL.XLWeights.PooledSize, signature.DynamicChannels ? (long)XL.XLWeights.PooledSize : "sequence"));
+        UNetGraph.Write(Path.Combine(Folder("unet"), "model.onnx"), signature, weights.First, options, weights);
+
+        // The SDXL VAE's activations overflow float16; the fp16-fix VAE (Olive's fp16 export) keeps them small.
+        VaeGraphs.WriteDecoder(Path.Combine(Folder("vae_decoder"), "model.onnx"), signature, XL.XLWeights.VaeScalingFactor,
+            signature.VaeForceUpcast ? OverflowingActivations : SmallActivations);
+        VaeGraphs.WriteEncoder(Path.Combine(Folder("vae_encoder"), "model.onnx"), signature, XL.XLWeights.VaeScalingFactor);
+        DemoModelFiles.WriteXLComponentConfigs(directory, options.Family, weights, signature.VaeForceUpcast, options.Inpainting);
+    }
+
+    // Activation sizes of the SDXL-shaped VAE decoder: the square of 1024 x a typical colour overflows float16; of 1/16 not.
+    private const float OverflowingActivations = 1024f;
+    private const float SmallActivations = 1f / 16;
 
     /// <summary>The command-line name of <paramref name="flavor"/> (<c>optimum</c>, <c>optimum-legacy</c>, ...).</summary>
     public static string FlavorName(DemoModelFlavor flavor)

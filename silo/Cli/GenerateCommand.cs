@@ -8,7 +8,8 @@ namespace OrleansDiffusion.Silo.Cli;
 
 /// <summary>
 /// <c>generate [--model DIR] --prompt "..." --out FILE.png [--negative-prompt --steps --guidance --seed --width --height
-/// --scheduler --n --init-image FILE --strength --mask FILE --mask-blur N --clip-skip N --provider cpu|cuda --threads N]</c>
+/// --scheduler --n --init-image FILE --strength --mask FILE --mask-blur N --clip-skip N --provider cpu|cuda --threads N]</c>;
+/// size, steps and guidance default to the model's own.
 /// </summary>
 internal static class GenerateCommand
 {
@@ -24,11 +25,8 @@ internal static class GenerateCommand
     {
         _ = args.RequiredText("prompt");
         _ = args.RequiredText("out");
-        var modelDirectory = args.Text("model") ?? DefaultDemoModel.Ensure(progressOutput);
         var prompt = args.RequiredText("prompt");
         var outPath = args.RequiredText("out");
-        var width = args.Int("width", 512);
-        var height = args.Int("height", 512);
         var schedulerName = args.Text("scheduler");
         SchedulerKind? scheduler = null;
         var karras = false;
@@ -51,31 +49,19 @@ internal static class GenerateCommand
 
         var seed = args.Long("seed") ?? Random.Shared.NextInt64(0, uint.MaxValue);
         var strength = args.Float("strength", 0.75f);
-        float[]? initImage = null;
-        float[]? mask = null;
-        if (args.Text("init-image") is { } initPath)
+        var initPath = args.Text("init-image");
+        if (initPath is not null && !File.Exists(initPath))
         {
-            if (!File.Exists(initPath))
-            {
-                throw new CommandLineException($"--init-image file '{initPath}' not found.");
-            }
-
-            try
-            {
-                var initBytes = File.ReadAllBytes(initPath);
-                initImage = InitImageLoader.LoadChw(initBytes, width, height, ImageLimits.Default);
-                mask = ReadMask(args, initBytes, width, height);
-            }
-            catch (InvalidImageException e)
-            {
-                throw new CommandLineException($"--init-image '{initPath}': {e.Message}");
-            }
+            throw new CommandLineException($"--init-image file '{initPath}' not found.");
         }
-        else if (args.Text("strength") is not null || args.Text("mask") is not null)
+
+        if (initPath is null && (args.Text("strength") is not null || args.Text("mask") is not null))
         {
             throw new CommandLineException($"--{(args.Text("mask") is null ? "strength" : "mask")} applies to img2img only; give --init-image too.");
         }
 
+        // What was given is checked before the model is read; what was not is the model's own (read without loading a
+        // graph): its size, steps and guidance.
         var request = new GenerationRequest
         {
             Prompt = prompt,
@@ -83,27 +69,44 @@ internal static class GenerateCommand
             Steps = args.Int("steps", 20),
             GuidanceScale = args.Float("guidance", 7.5f),
             Seed = seed,
-            Width = width,
-            Height = height,
+            Width = args.Int("width", 512),
+            Height = args.Int("height", 512),
             Scheduler = scheduler,
             KarrasSigmas = karras,
             ImageCount = args.Int("n", 1),
-            InitImage = initImage,
             Strength = strength,
             ClipSkip = args.Int("clip-skip", 1),
-            Mask = mask,
         };
+        Validate(request);
 
-        try
+        var folder = ModelFolder.Open(args.Text("model") ?? DefaultDemoModel.Ensure(progressOutput));
+        request = request with
         {
-            request.Validate(GenerationLimits.Default);
-        }
-        catch (ArgumentException e)
+            Steps = args.Int("steps", folder.DefaultSteps),
+            GuidanceScale = args.Float("guidance", folder.DefaultGuidanceScale),
+            Width = args.Int("width", folder.SizeRules.DefaultWidth),
+            Height = args.Int("height", folder.SizeRules.DefaultHeight),
+        };
+        if (initPath is not null)
         {
-            throw new CommandLineException(e.Message);
+            try
+            {
+                var initBytes = File.ReadAllBytes(initPath);
+                request = request with
+                {
+                    InitImage = InitImageLoader.LoadChw(initBytes, request.Width, request.Height, ImageLimits.Default),
+                    Mask = ReadMask(args, initBytes, request.Width, request.Height),
+                };
+            }
+            catch (InvalidImageException e)
+            {
+                throw new CommandLineException($"--init-image '{initPath}': {e.Message}");
+            }
         }
 
-        using var model = DiffusionModel.Load(modelDirectory, new ExecutionOptions { Provider = provider, IntraOpThreads = args.Int("threads", 0) });
+        Validate(request);
+
+        using var model = DiffusionModel.Load(folder, new ExecutionOptions { Provider = provider, IntraOpThreads = args.Int("threads", 0) });
         if (model.ProviderFallbackReason is not null)
         {
             progressOutput.WriteLine($"CUDA unavailable, running on CPU: {model.ProviderFallbackReason}");
@@ -187,6 +190,18 @@ internal static class GenerateCommand
         catch (InvalidImageException e)
         {
             throw new CommandLineException($"--mask '{maskPath}': {e.Message}");
+        }
+    }
+
+    private static void Validate(GenerationRequest request)
+    {
+        try
+        {
+            request.Validate(GenerationLimits.Default);
+        }
+        catch (ArgumentException e)
+        {
+            throw new CommandLineException(e.Message);
         }
     }
 }

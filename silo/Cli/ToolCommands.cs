@@ -7,17 +7,19 @@ public static class ToolCommands
         OrleansDiffusion silo
 
         Single-process tools:
-          demo-model --out DIR [--flavor optimum|optimum-legacy|diffusers|olive-fp16] [--unet plain|lcm|inpainting]
-                     [--text-encoder-layers N]
-              Write the tiny demo model (NOT Stable Diffusion) in a diffusers/optimum ONNX layout, with an LCM or a
-              9-channel inpainting UNet if asked; with N layers its text encoder outputs hidden_states.0 ...
-              hidden_states.N, so that --clip-skip runs on it.
-          generate [--model DIR] --prompt "..." --out FILE.png [--negative-prompt TEXT] [--steps 20] [--guidance 7.5]
-                   [--seed N] [--width 512] [--height 512] [--scheduler NAME] [--n 1]
+          demo-model --out DIR [--family sd|sdxl|sdxl-turbo] [--flavor optimum|optimum-legacy|diffusers|olive-fp16|optimum-fp16|olive]
+                     [--unet plain|lcm|inpainting] [--text-encoder-layers N]
+              Write the tiny demo model (NOT Stable Diffusion) in a diffusers/optimum/Olive ONNX layout, SD-shaped or
+              SDXL-shaped (two text encoders, text_embeds, time_ids), with an LCM or a 9-channel inpainting UNet if
+              asked; with N layers its text encoder outputs hidden_states.0 ... hidden_states.N, so that --clip-skip
+              runs on it.
+          generate [--model DIR] --prompt "..." --out FILE.png [--negative-prompt TEXT] [--steps N] [--guidance G]
+                   [--seed N] [--width W] [--height H] [--scheduler NAME] [--n 1]
                    [--init-image FILE --strength 0.75 [--mask FILE --mask-blur 4]] [--clip-skip 1] [--provider cpu|cuda]
                    [--threads N]
               Generate images. Without --model, the tiny demo model (not Stable Diffusion) is written to
               ~/.cache/orleans-diffusion/demo-model (or $ORLEANSDIFFUSION_DEMO_MODEL) and used. With --n above 1, FILE gets an index suffix (out-0.png, out-1.png, ...).
+              Size, steps and guidance default to the model's (SD: 512 x 512, 20, 7.5; SDXL: 1024 x 1024; SDXL-Turbo: 512 x 512, 4, 0).
               Schedulers: euler, euler_a, ddim, pndm (plms), lms, dpmpp_2m, lcm; add _karras to euler, euler_a, lms, dpmpp_2m.
               Prompts use AUTOMATIC1111's syntax: (word), (word:1.3), [word], \( \), BREAK; longer than 75 tokens is fine.
               --clip-skip N as A1111 counts it (2: the layer before the last); the text encoder must output its hidden states.

@@ -8,11 +8,16 @@ namespace OrleansDiffusion.DemoModel.Models;
 /// input_ids -> token embedding + position embedding -> MatMul to the hidden size, then either one Tanh (the default)
 /// or CLIP's shape: residual layers <c>h + tanh(h * scale + shift)</c> and a final LayerNormalization, with every
 /// layer's output before the norm as <c>hidden_states.N</c> (as optimum names them). last_hidden_state is the result;
-/// pooler_output is its mean over the sequence.
+/// pooler_output is its mean over the sequence. With a <see cref="TextProjection"/> it is SDXL's second encoder
+/// (CLIPTextModelWithProjection): <c>text_embeds</c>, that mean times the projection, first, and no pooler_output.
 /// </summary>
 internal static class TextEncoderGraph
 {
-    public static void Write(string path, DemoModelSignature signature, DemoModelWeights weights)
+    /// <param name="path">The model file.</param>
+    /// <param name="signature">The flavour's names and types; <c>input_ids</c> is <see cref="DemoModelSignature.InputIds"/>.</param>
+    /// <param name="weights">The encoder's weights.</param>
+    /// <param name="textProjection">SDXL's second encoder: the projection to <c>text_embeds</c>; null for CLIPTextModel.</param>
+    public static void Write(string path, DemoModelSignature signature, DemoModelWeights weights, TextProjection? textProjection = null)
     {
         const int d = DemoModelWeights.TokenEmbeddingSize;
         var g = new OnnxGraphBuilder("demo_text_encoder");
@@ -56,10 +61,19 @@ internal static class TextEncoderGraph
 
         var pooled = g.Node("ReduceMean", [hidden], OnnxAttribute.Ints("axes", 1), OnnxAttribute.Int("keepdims", 0));
 
+        if (textProjection is not null)
+        {
+            var embeds = g.Node("MatMul", [pooled, g.Constant("text_projection", textProjection.Weights, weights.HiddenSize, textProjection.Size)]);
+            g.Output(g.CastTo(embeds, DataType.Float, signature.Float), "text_embeds", signature.Float, "batch", textProjection.SecondDimension);
+        }
+
         g.Output(g.CastTo(hidden, DataType.Float, signature.Float), "last_hidden_state", signature.Float,
             "batch", signature.SequenceLength, (long)weights.HiddenSize);
-        g.Output(g.CastTo(pooled, DataType.Float, signature.Float), "pooler_output", signature.Float,
-            "batch", (long)weights.HiddenSize);
+        if (textProjection is null)
+        {
+            g.Output(g.CastTo(pooled, DataType.Float, signature.Float), "pooler_output", signature.Float,
+                "batch", (long)weights.HiddenSize);
+        }
         for (var i = 0; i < layerOutputs.Count; i++)
         {
             g.Output(g.CastTo(layerOutputs[i], DataType.Float, signature.Float), $"hidden_states.{i}", signature.Float,

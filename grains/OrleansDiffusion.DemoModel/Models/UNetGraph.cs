@@ -11,6 +11,8 @@ namespace OrleansDiffusion.DemoModel.Models;
 /// B rotates the channels into <see cref="LatentColorBasis"/>, coarse and fine are wide and narrower Gaussian blurs,
 /// gc and gf the Wiener gains of each band and direction, and tint a colour computed from the text embedding; it
 /// returns the noise that explains the rest: <c>(sample - s * x0) / max(n, 0.05)</c>.
+/// SDXL-shaped (<see cref="XL.XLWeights"/> given to <see cref="Write"/>): the text is both encoders' states, and
+/// <c>text_embeds</c> and <c>time_ids</c> each move the clean estimate along grey.
 /// </summary>
 /// <remarks>
 /// <para>With a guidance embedding (<c>timestep_cond</c>, an LCM UNet) it reads the guidance scale g back from the
@@ -22,21 +24,37 @@ namespace OrleansDiffusion.DemoModel.Models;
 /// </remarks>
 internal static class UNetGraph
 {
-    public static void Write(string path, DemoModelSignature signature, DemoModelWeights weights, DemoModelOptions options)
+    public static void Write(string path, DemoModelSignature signature, DemoModelWeights weights, DemoModelOptions options, XL.XLWeights? xl = null)
     {
         const int c = DemoModelWeights.LatentChannels;
+        var hiddenSize = xl is null ? weights.HiddenSize : XL.XLWeights.HiddenSize;
         var g = new OnnxGraphBuilder("demo_unet");
+        // An inpainting UNet (SD or SDXL) takes 9 channels: latents, mask, masked-image latents.
         var inputChannels = options.Inpainting ? DemoModelWeights.InpaintingChannels : c;
-        var sampleInput = g.Input("sample", signature.Float, "batch", (long)inputChannels, "height", "width");
+        object channels = signature.DynamicChannels ? "channels" : (long)c;
+        // The engine tells an inpainting UNet by its 9 sample channels, so those stay fixed even in dynamic-axis exports.
+        object sampleChannels = options.Inpainting ? (long)inputChannels : channels;
+        var sampleInput = g.Input("sample", signature.Float, "batch", sampleChannels, "height", "width");
         var timestepInput = signature.ScalarTimestep
             ? g.Input("timestep", signature.Timestep)
             : g.Input("timestep", signature.Timestep, "steps");
         // Every exporter marks the text's sequence axis dynamic (optimum; the diffusers script's and Olive's dynamic_axes):
         // AUTOMATIC1111-style prompts longer than one chunk arrive as 77 x chunks tokens.
-        var textInput = g.Input("encoder_hidden_states", signature.Float, "batch", "sequence", (long)weights.HiddenSize);
+        var textInput = g.Input("encoder_hidden_states", signature.Float, "batch", "sequence", (long)hiddenSize);
         var guidanceInput = options.GuidanceEmbeddingSize > 0
             ? g.Input("timestep_cond", signature.Float, "batch", (long)options.GuidanceEmbeddingSize)
             : null;
+        string? textEmbeds = null;
+        string? timeIds = null;
+        if (xl is not null)
+        {
+            textEmbeds = g.CastTo(
+                g.Input("text_embeds", signature.Float, "batch", signature.DynamicChannels ? "text_embeds_size" : (long)XL.XLWeights.PooledSize),
+                signature.Float, DataType.Float);
+            timeIds = g.CastTo(
+                g.Input("time_ids", signature.Float, "batch", signature.DynamicChannels ? "time_ids_size" : (long)XL.XLWeights.TimeIdWeights.Length),
+                signature.Float, DataType.Float);
+        }
 
         var input = g.CastTo(sampleInput, signature.Float, DataType.Float);
         var text = g.CastTo(textInput, signature.Float, DataType.Float);
@@ -78,15 +96,15 @@ internal static class UNetGraph
             g.Int64s("chunk_length", DemoModelSignature.MaxSequenceLength)]);
         var repeats = g.Node("Concat", [g.Int64s("repeat_batch", 1), chunks, g.Int64s("repeat_hidden", 1)], OnnxAttribute.Int("axis", 0));
         var emptyChunks = g.Node("Tile", [
-            g.Constant("empty_prompt_hidden_states", weights.EmptyHiddenStates, 1, DemoModelSignature.MaxSequenceLength, weights.HiddenSize),
+            g.Constant("empty_prompt_hidden_states", xl?.EmptyHiddenStates ?? weights.EmptyHiddenStates, 1, DemoModelSignature.MaxSequenceLength, hiddenSize),
             repeats]);
         var emptyText = g.Node("Slice", [emptyChunks, g.Int64s("zero", 0), length, g.Int64s("axis1_sequence", 1)]);
         var changed = g.Node("Tanh", [g.Node("Mul", [
             g.Node("ReduceSumSquare", [g.Node("Sub", [text, emptyText])], OnnxAttribute.Ints("axes", 2), OnnxAttribute.Int("keepdims", 1)),
-            g.Scalar("change_sensitivity", 4f / weights.HiddenSize)])]);
+            g.Scalar("change_sensitivity", 4f / hiddenSize)])]);
         var projected = g.Node("ReduceSum", [
             g.Node("Mul", [
-                g.Node("MatMul", [text, g.Constant("tint_projection", weights.TintProjection, weights.HiddenSize, DemoModelWeights.TintCoefficients)]),
+                g.Node("MatMul", [text, g.Constant("tint_projection", xl?.TintProjection ?? weights.TintProjection, hiddenSize, DemoModelWeights.TintCoefficients)]),
                 changed]),
             g.Int64s("sequence_axis", 1)], OnnxAttribute.Int("keepdims", 0));
         var axis1 = g.Int64s("axis1", 1);
@@ -150,10 +168,27 @@ internal static class UNetGraph
         var estimate = g.Node("Add", [g.Node("Mul", [coarseGain, coarse]), g.Node("Mul", [fineGain, g.Node("Sub", [fine, coarse])])]);
         var clean = g.Node("Add", [tint, g.Node("Conv", [estimate, g.Constant("basis_to_latent", DemoModelWeights.BasisToLatent(), c, c, 1, 1)],
             OnnxAttribute.Ints("kernel_shape", 1, 1))]);
+        if (xl is not null)
+        {
+            // SDXL: tanh((text_embeds - the empty prompt's) . w) + tanh(time_ids . v), [B, 1], moves the estimate along grey.
+            // It acts on x0 itself, past the Wiener filter, so that it reaches the picture whatever the noise level.
+            var pooledShift = g.Node("Tanh", [g.Node("ReduceSum", [
+                g.Node("Mul", [g.Node("Sub", [textEmbeds!, g.Constant("empty_prompt_text_embeds", xl.EmptyPooled, XL.XLWeights.PooledSize)]),
+                    g.Constant("pooled_brightness", xl.PooledWeights, XL.XLWeights.PooledSize)]),
+                axis1], OnnxAttribute.Int("keepdims", 1))]);
+            var timeShift = g.Node("Tanh", [g.Node("MatMul", [timeIds!, g.Constant("time_ids_brightness", XL.XLWeights.TimeIdWeights, XL.XLWeights.TimeIdWeights.Length, 1)])]);
+            var grey = LatentColorBasis.LatentOf(LatentColorBasis.RgbGrey).Select(v => (float)(v * XL.XLWeights.ConditioningStrength)).ToArray();
+            clean = g.Node("Add", [clean, g.Node("Mul", [
+                g.Node("Reshape", [g.Node("Add", [pooledShift, timeShift]), broadcast]),
+                g.Constant("conditioning_grey", grey, 1, c, 1, 1)])]);
+        }
+
         if (known is not null)
         {
+            // Past SDXL's shift too: an inpainting UNet keeps what the mask leaves exactly.
             clean = g.Node("Add", [g.Node("Mul", [mask!, clean]), g.Node("Mul", [known, maskedLatents!])]);
         }
+
         var noise = g.Node("Mul", [g.Node("Sub", [sample, g.Node("Mul", [signal, clean])]), inverseNoise]);
 
         var extraConvLayers = options.UNetExtraConvLayers;
@@ -172,8 +207,8 @@ internal static class UNetGraph
             noise = g.Node("Add", [noise, g.Node("Mul", [busy, g.Scalar("busy_weight", 0f)])]);
         }
 
-        g.Output(g.CastTo(noise, DataType.Float, signature.Float), "out_sample", signature.Float, "batch", (long)c, "height", "width");
-        g.Save(path, DemoModelWriter.DemoModelNotice);
+        g.Output(g.CastTo(noise, DataType.Float, signature.Float), "out_sample", signature.Float, "batch", channels, "height", "width");
+        g.Save(path, DemoModelWriter.DemoModelNotice, signature.ExternalUNetData);
     }
 
     private static (float[] Signal, float[] InverseNoise, float[] CoarseGain, float[] FineGain) Tables()

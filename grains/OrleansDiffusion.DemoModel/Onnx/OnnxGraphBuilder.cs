@@ -89,11 +89,29 @@ internal sealed class OnnxGraphBuilder(string graphName)
         return model;
     }
 
-    /// <summary>Serializes the model to <paramref name="path"/>.</summary>
-    public void Save(string path, string docString)
+    /// <summary>
+    /// Serializes the model to <paramref name="path"/>; with <paramref name="externalData"/>, every initializer of 1 KiB or
+    /// more goes into that file beside it as ONNX external data (location, offset, length), as exporters store large weights.
+    /// </summary>
+    public void Save(string path, string docString, string? externalData = null)
     {
+        var model = Build(docString);
+        if (externalData is not null)
+        {
+            using var data = File.Create(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, externalData));
+            foreach (var tensor in model.Graph.Initializer.Where(t => t.RawData.Length >= 1024))
+            {
+                tensor.DataLocation = TensorProto.Types.DataLocation.External;
+                tensor.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = externalData });
+                tensor.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = data.Position.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+                tensor.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = tensor.RawData.Length.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+                tensor.RawData.WriteTo(data);
+                tensor.RawData = ByteString.Empty;
+            }
+        }
+
         using var stream = File.Create(path);
-        Build(docString).WriteTo(stream);
+        model.WriteTo(stream);
     }
 
     private string Node(string opType, IEnumerable<string> inputs, string output, params AttributeProto[] attributes)

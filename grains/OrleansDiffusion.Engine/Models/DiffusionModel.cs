@@ -29,14 +29,20 @@ public sealed partial class DiffusionModel : IDisposable
         _sessionOptions = options;
         Provider = provider;
         ProviderFallbackReason = fallbackReason;
-        Tokenizer = LoadTokenizer(folder);
+        Tokenizer = LoadTokenizer(folder.TokenizerDirectory);
+        Tokenizer2 = folder.IsXL ? LoadTokenizer(folder.Tokenizer2Directory) : null;
         var loaded = new List<OnnxComponent>();
         try
         {
             TextEncoder = Track(OnnxComponent.Load(folder.TextEncoderPath, options));
+            TextEncoder2 = folder.IsXL ? Track(OnnxComponent.Load(folder.TextEncoder2Path, options)) : null;
             UNet = Track(OnnxComponent.Load(folder.UNetPath, options));
-            VaeDecoder = Track(OnnxComponent.Load(folder.VaeDecoderPath, options));
-            VaeEncoder = folder.HasVaeEncoder ? Track(OnnxComponent.Load(folder.VaeEncoderPath, options)) : null;
+
+            // diffusers runs the SDXL VAE in float32 unless its config clears force_upcast (the fp16-fix VAE): its
+            // activations overflow float16. A float16 export is rewritten to float32 for that.
+            var upcastVae = folder.IsXL && folder.VaeForceUpcast;
+            VaeDecoder = Track(OnnxComponent.Load(folder.VaeDecoderPath, options, upcastVae));
+            VaeEncoder = folder.HasVaeEncoder ? Track(OnnxComponent.Load(folder.VaeEncoderPath, options, upcastVae)) : null;
 
             InputIds = TextEncoder.RequireInput(InputIdsName, 2);
             if (InputIds.ElementType is not (TensorElementType.Int32 or TensorElementType.Int64))
@@ -58,10 +64,37 @@ public sealed partial class DiffusionModel : IDisposable
             }
             UNetSig = UNetSignature.Read(UNet);
             var hidden = HiddenState.Dimensions[2];
+            if (TextEncoder2 is not null)
+            {
+                (InputIds2, TextEncoder2Layers, TextEmbeds) = ReadSecondTextEncoder(TextEncoder2);
+                var hidden2 = TextEncoder2.RequireOutput(TextEncoderOutputs.HiddenStatesPrefix + "0", 3).Dimensions[2];
+                hidden = hidden > 0 && hidden2 > 0 ? hidden + hidden2 : -1;
+                if (TextEncoderLayers is null)
+                {
+                    throw new InvalidModelException(TextEncoder.Path, "an SDXL text encoder must output its hidden states: SDXL conditions on the penultimate layer.");
+                }
+
+                if (UNetSig.TextEmbeds is null)
+                {
+                    throw new InvalidModelException(UNet.Path, $"an SDXL export's UNet takes {ModelFolder.TextEmbedsName} and {ModelFolder.TimeIdsName}; this one does not ({UNet.Describe()}).");
+                }
+
+                var pooled = TextEmbeds!.Dimensions[1];
+                var pooledExpected = UNetSig.TextEmbeds.Dimensions[1];
+                if (pooled > 0 && pooledExpected > 0 && pooled != pooledExpected)
+                {
+                    throw new InvalidModelException(UNet.Path, $"{ModelFolder.TextEmbedsName} has size {pooledExpected} but the second text encoder produces {pooled}.");
+                }
+            }
+            else if (UNetSig.TextEmbeds is not null)
+            {
+                throw new InvalidModelException(UNet.Path, $"this UNet takes SDXL's {ModelFolder.TextEmbedsName} and {ModelFolder.TimeIdsName}, but the folder has no text_encoder_2/ to produce them.");
+            }
+
             var expected = UNetSig.EncoderHiddenStates.Dimensions[2];
             if (hidden > 0 && expected > 0 && hidden != expected)
             {
-                throw new InvalidModelException(UNet.Path, $"encoder_hidden_states has hidden size {expected} but the text encoder produces {hidden}.");
+                throw new InvalidModelException(UNet.Path, $"encoder_hidden_states has hidden size {expected} but the text encoder{(TextEncoder2 is null ? string.Empty : "s")} produce{(TextEncoder2 is null ? "s" : string.Empty)} {hidden}.");
             }
 
             DecoderInput = VaeDecoder.RequireInput(LatentSampleName, 4);
@@ -105,7 +138,25 @@ public sealed partial class DiffusionModel : IDisposable
 
     public ClipTokenizer Tokenizer { get; }
 
+    /// <summary>SDXL's second tokenizer (<c>tokenizer_2/</c>, padded with <c>!</c>); null for SD 1.x/2.x.</summary>
+    public ClipTokenizer? Tokenizer2 { get; }
+
     public OnnxComponent TextEncoder { get; }
+
+    /// <summary>SDXL's second text encoder (<c>text_encoder_2/</c>); null for SD 1.x/2.x.</summary>
+    public OnnxComponent? TextEncoder2 { get; }
+
+    /// <summary>The second text encoder's <c>input_ids</c> (int64 in optimum's and Olive's SDXL exports).</summary>
+    public TensorSpec? InputIds2 { get; }
+
+    /// <summary>The second text encoder's layer count.</summary>
+    public int? TextEncoder2Layers { get; }
+
+    /// <summary>The second text encoder's <c>text_embeds</c>: the pooled, projected text the SDXL UNet takes.</summary>
+    public TensorSpec? TextEmbeds { get; }
+
+    /// <summary>Whether this is an SDXL-shaped model (two text encoders, <c>text_embeds</c> and <c>time_ids</c>).</summary>
+    public bool IsXL => TextEncoder2 is not null;
 
     public OnnxComponent UNet { get; }
 
@@ -124,8 +175,11 @@ public sealed partial class DiffusionModel : IDisposable
     /// </summary>
     public int? TextEncoderLayers { get; }
 
-    /// <summary>The largest CLIP skip this model runs: its text encoder's layer count, or 1 (no skip).</summary>
-    public int MaxClipSkip => TextEncoderLayers ?? 1;
+    /// <summary>
+    /// The largest CLIP skip this model runs: its text encoder's layer count, or 1 (no skip); for SDXL the smaller of its
+    /// encoders' layer counts.
+    /// </summary>
+    public int MaxClipSkip => IsXL ? Math.Min(TextEncoderLayers!.Value, TextEncoder2Layers!.Value) : TextEncoderLayers ?? 1;
 
     public UNetSignature UNetSig { get; }
 
@@ -158,6 +212,11 @@ public sealed partial class DiffusionModel : IDisposable
             Log.DemoModel(logger, folder.Root);
         }
 
+        if (model.VaeDecoder.IsUpcast)
+        {
+            Log.VaeUpcast(logger, folder.Name);
+        }
+
         return model;
     }
 
@@ -173,6 +232,7 @@ public sealed partial class DiffusionModel : IDisposable
 
         _disposed = true;
         TextEncoder.Dispose();
+        TextEncoder2?.Dispose();
         UNet.Dispose();
         VaeDecoder.Dispose();
         VaeEncoder?.Dispose();
@@ -189,19 +249,50 @@ public sealed partial class DiffusionModel : IDisposable
         ? HiddenState
         : TextEncoder.RequireOutput(TextEncoderOutputs.HiddenStatesPrefix + (TextEncoderLayers!.Value + 1 - clipSkip), 3);
 
+    /// <summary>
+    /// The output SDXL reads with CLIP skip <paramref name="clipSkip"/> from its first (<paramref name="second"/> false) or
+    /// second text encoder: <c>hidden_states[-(clipSkip + 1)]</c>, no final layer norm; 1 is SDXL's own penultimate layer.
+    /// </summary>
+    internal TensorSpec XLHiddenOutput(bool second, int clipSkip)
+    {
+        var (encoder, layers) = second ? (TextEncoder2!, TextEncoder2Layers!.Value) : (TextEncoder, TextEncoderLayers!.Value);
+        return encoder.RequireOutput(TextEncoderOutputs.HiddenStatesPrefix + (layers - clipSkip), 3);
+    }
+
     /// <summary>The text encoder's final layer norm, recovered once by <paramref name="fit"/> on first use.</summary>
     internal FinalLayerNorm GetFinalLayerNorm(Func<FinalLayerNorm> fit) => LazyInitializer.EnsureInitialized(ref _finalLayerNorm, fit);
 
-    private static ClipTokenizer LoadTokenizer(ModelFolder folder)
+    private static ClipTokenizer LoadTokenizer(string directory)
     {
         try
         {
-            return ClipTokenizer.Load(folder.TokenizerDirectory);
+            return ClipTokenizer.Load(directory);
         }
         catch (InvalidDataException e)
         {
-            throw new InvalidModelException(folder.TokenizerDirectory, e.Message, e);
+            throw new InvalidModelException(directory, e.Message, e);
         }
+    }
+
+    /// <summary>SDXL's second text encoder: integer ids in, every hidden state and <c>text_embeds [batch, size]</c> out.</summary>
+    private static (TensorSpec InputIds, int Layers, TensorSpec TextEmbeds) ReadSecondTextEncoder(OnnxComponent encoder)
+    {
+        var ids = encoder.RequireInput(InputIdsName, 2);
+        if (ids.ElementType is not (TensorElementType.Int32 or TensorElementType.Int64))
+        {
+            throw new InvalidModelException(encoder.Path, $"{ids} must be int32 or int64.");
+        }
+
+        var layers = TextEncoderOutputs.LayerCount(encoder.Outputs.Select(o => o.Name))
+            ?? throw new InvalidModelException(encoder.Path, "SDXL's second text encoder must output its hidden states (hidden_states.0 ... hidden_states.N).");
+        for (var layer = 0; layer <= layers; layer++)
+        {
+            UNetSignature.RequireFloat(encoder, encoder.RequireOutput(TextEncoderOutputs.HiddenStatesPrefix + layer, 3));
+        }
+
+        var pooled = encoder.RequireOutput(ModelFolder.TextEmbedsName, 2);
+        UNetSignature.RequireFloat(encoder, pooled);
+        return (ids, layers, pooled);
     }
 
     private static (SessionOptions Options, ExecutionProvider Provider, string? FallbackReason) CreateSessionOptions(ExecutionOptions execution)
@@ -241,6 +332,9 @@ public sealed partial class DiffusionModel : IDisposable
 
         [LoggerMessage(2, LogLevel.Information, "Loaded model {Model} on {Provider} in {Milliseconds:F0} ms")]
         public static partial void Loaded(ILogger logger, string model, ExecutionProvider provider, double milliseconds);
+
+        [LoggerMessage(4, LogLevel.Information, "Model {Model}: its SDXL VAE computes in float16, which overflows; it runs in float32 (force_upcast). An fp16-fix VAE with force_upcast: false would run as exported.")]
+        public static partial void VaeUpcast(ILogger logger, string model);
 
         [LoggerMessage(3, LogLevel.Warning, "Model {Path} is the OrleansDiffusion tiny DEMO model, not Stable Diffusion: its pictures are abstract colour fields. Point the service at a diffusers/optimum ONNX export to generate real images.")]
         public static partial void DemoModel(ILogger logger, string path);

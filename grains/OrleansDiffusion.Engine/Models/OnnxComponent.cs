@@ -5,10 +5,11 @@ namespace OrleansDiffusion.Engine.Models;
 /// <summary>One loaded ONNX graph of a model (text encoder, UNet, VAE) with its declared inputs and outputs.</summary>
 public sealed class OnnxComponent : IDisposable
 {
-    private OnnxComponent(string path, InferenceSession session)
+    private OnnxComponent(string path, InferenceSession session, bool upcast = false)
     {
         Path = path;
         Session = session;
+        IsUpcast = upcast;
         Inputs = session.InputMetadata.Select(p => TensorSpec.From(p.Key, p.Value)).ToList();
         Outputs = session.OutputMetadata.Select(p => TensorSpec.From(p.Key, p.Value)).ToList();
     }
@@ -17,14 +18,26 @@ public sealed class OnnxComponent : IDisposable
 
     public InferenceSession Session { get; }
 
+    /// <summary>Whether the graph computed in float16 and runs rewritten to float32 (<see cref="Float16Upcast"/>).</summary>
+    public bool IsUpcast { get; }
+
     public IReadOnlyList<TensorSpec> Inputs { get; }
 
     public IReadOnlyList<TensorSpec> Outputs { get; }
 
-    internal static OnnxComponent Load(string path, SessionOptions options)
+    /// <summary>
+    /// Loads the graph at <paramref name="path"/>; with <paramref name="upcastFloat16"/>, a graph that computes in float16
+    /// is rewritten to compute in float32 first.
+    /// </summary>
+    internal static OnnxComponent Load(string path, SessionOptions options, bool upcastFloat16 = false)
     {
         try
         {
+            if (upcastFloat16 && Float16Upcast.Upcast(path) is { } upcast)
+            {
+                return new OnnxComponent(path, new InferenceSession(upcast, options), upcast: true);
+            }
+
             return new OnnxComponent(path, new InferenceSession(path, options));
         }
         catch (OnnxRuntimeException e)

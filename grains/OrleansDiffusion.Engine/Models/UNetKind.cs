@@ -23,7 +23,20 @@ public sealed record UNetKind(int InputChannels, int GuidanceEmbeddingSize)
 
     /// <summary>Reads the kind of the UNet at <paramref name="unetPath"/> from its declared inputs, without loading it.</summary>
     /// <exception cref="InvalidModelException">The file cannot be read, or its inputs are not a UNet's.</exception>
-    public static UNetKind Read(string unetPath) => From(unetPath, OnnxGraphInputs.Read(unetPath));
+    public static UNetKind Read(string unetPath)
+    {
+        IReadOnlyList<OnnxValueInfo> inputs;
+        try
+        {
+            inputs = OnnxGraphHeader.Read(unetPath).Inputs;
+        }
+        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidModelException(unetPath, $"cannot read its ONNX inputs: {e.Message}", e);
+        }
+
+        return From(unetPath, [.. inputs.Select(i => new TensorSpec(i.Name, i.ElementType, i.Dimensions))]);
+    }
 
     internal static UNetKind From(string path, IReadOnlyList<TensorSpec> inputs)
     {

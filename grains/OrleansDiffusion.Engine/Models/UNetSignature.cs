@@ -2,7 +2,10 @@ using Microsoft.ML.OnnxRuntime.Tensors;
 
 namespace OrleansDiffusion.Engine.Models;
 
-/// <summary>What a UNet export expects, read from its metadata (the exports differ most in <c>timestep</c>).</summary>
+/// <summary>
+/// What a UNet export expects, read from its metadata (the exports differ most in <c>timestep</c>). SDXL's UNets add
+/// <c>text_embeds</c> (the pooled, projected text) and <c>time_ids</c> (original size, crop top-left, target size).
+/// </summary>
 public sealed record UNetSignature(
     TensorSpec Sample,
     TensorSpec Timestep,
@@ -10,6 +13,12 @@ public sealed record UNetSignature(
     TensorSpec? TimestepCond,
     TensorSpec OutSample)
 {
+    /// <summary>SDXL: <c>text_embeds [batch, pooled size]</c>; null for SD 1.x/2.x.</summary>
+    public TensorSpec? TextEmbeds { get; init; }
+
+    /// <summary>SDXL: <c>time_ids [batch, 6]</c>; null for SD 1.x/2.x.</summary>
+    public TensorSpec? TimeIds { get; init; }
+
     public const string SampleName = "sample";
     public const string TimestepName = "timestep";
     public const string EncoderHiddenStatesName = "encoder_hidden_states";
@@ -34,11 +43,28 @@ public sealed record UNetSignature(
         var timestep = unet.RequireInput(TimestepName, 0, 1);
         var hidden = unet.RequireInput(EncoderHiddenStatesName, 3);
         var cond = unet.FindInput(TimestepCondName);
-        var known = new[] { SampleName, TimestepName, EncoderHiddenStatesName, TimestepCondName };
+        var textEmbeds = unet.FindInput(ModelFolder.TextEmbedsName);
+        var timeIds = unet.FindInput(ModelFolder.TimeIdsName);
+        var known = new[] { SampleName, TimestepName, EncoderHiddenStatesName, TimestepCondName, ModelFolder.TextEmbedsName, ModelFolder.TimeIdsName };
         var unknown = unet.Inputs.Where(i => !known.Contains(i.Name)).Select(i => i.Name).ToList();
         if (unknown.Count > 0)
         {
-            throw new InvalidModelException(unet.Path, $"unsupported UNet inputs {string.Join(", ", unknown)} (SDXL-style conditioning is not supported yet).");
+            throw new InvalidModelException(unet.Path, $"unsupported UNet inputs {string.Join(", ", unknown)}.");
+        }
+
+        if ((textEmbeds is null) != (timeIds is null))
+        {
+            throw new InvalidModelException(unet.Path, $"an SDXL UNet takes both {ModelFolder.TextEmbedsName} and {ModelFolder.TimeIdsName}; this one has only {(textEmbeds ?? timeIds)!.Name}.");
+        }
+
+        if (textEmbeds is not null && timeIds is not null)
+        {
+            RequireFloat(unet, textEmbeds);
+            RequireFloat(unet, timeIds);
+            if (textEmbeds.Rank != 2 || timeIds.Rank != 2)
+            {
+                throw new InvalidModelException(unet.Path, $"{textEmbeds} and {timeIds} must both be [batch, size].");
+            }
         }
 
         RequireFloat(unet, sample);
@@ -67,7 +93,7 @@ public sealed record UNetSignature(
             throw new InvalidModelException(unet.Path, $"output {output} must have {UNetKind.LatentChannels} channels.");
         }
 
-        return new UNetSignature(sample, timestep, hidden, cond, output) { Kind = kind };
+        return new UNetSignature(sample, timestep, hidden, cond, output) { Kind = kind, TextEmbeds = textEmbeds, TimeIds = timeIds };
     }
 
     internal static void RequireFloat(OnnxComponent component, TensorSpec spec)

@@ -34,6 +34,8 @@ internal sealed class DenoisingLoop : IDisposable
     private readonly TensorBuffer _timestep;
     private readonly TensorBuffer _hiddenStates;
     private readonly TensorBuffer? _timestepCond;
+    private readonly TensorBuffer? _textEmbeds;
+    private readonly TensorBuffer? _timeIds;
     private readonly TensorBuffer _output;
     private readonly OrtIoBinding _binding;
     private readonly RunOptions _runOptions;
@@ -50,7 +52,8 @@ internal sealed class DenoisingLoop : IDisposable
         float[] guidanceScales,
         bool guided,
         long[] seeds,
-        RunOptions runOptions)
+        RunOptions runOptions,
+        int pooledSize = 0)
     {
         _model = model;
         _images = images;
@@ -100,6 +103,13 @@ internal sealed class DenoisingLoop : IDisposable
             }
         }
 
+        // SDXL's added conditioning: the pooled text and the time_ids of every row, written by SetPooled and SetTimeIds.
+        if (signature.TextEmbeds is { } textEmbeds && signature.TimeIds is { } timeIds)
+        {
+            _textEmbeds = new TensorBuffer(textEmbeds.ElementType, [batch, pooledSize]);
+            _timeIds = new TensorBuffer(timeIds.ElementType, [batch, ModelFolder.TimeIdsLength]);
+        }
+
         _binding = model.UNet.Session.CreateIoBinding();
         _binding.BindInput(UNetSignature.SampleName, _sample.Value);
         _binding.BindInput(UNetSignature.TimestepName, _timestep.Value);
@@ -107,6 +117,12 @@ internal sealed class DenoisingLoop : IDisposable
         if (_timestepCond is not null)
         {
             _binding.BindInput(UNetSignature.TimestepCondName, _timestepCond.Value);
+        }
+
+        if (_textEmbeds is not null && _timeIds is not null)
+        {
+            _binding.BindInput(ModelFolder.TextEmbedsName, _textEmbeds.Value);
+            _binding.BindInput(ModelFolder.TimeIdsName, _timeIds.Value);
         }
 
         _binding.BindOutput(signature.OutSample.Name, _output.Value);
@@ -173,6 +189,33 @@ internal sealed class DenoisingLoop : IDisposable
         ArgumentOutOfRangeException.ThrowIfNotEqual(noise.Length, _latentLength, nameof(noise));
         ArgumentOutOfRangeException.ThrowIfNotEqual(mask.Length, _planeLength, nameof(mask));
         _kept[image] = new KeptLatents(original, noise, mask);
+    }
+
+    /// <summary>SDXL: writes the pooled text embedding (<c>text_embeds</c>) of image <paramref name="image"/>'s prompt or negative prompt.</summary>
+    public void SetPooled(int image, ReadOnlySpan<float> pooled, bool unconditional)
+    {
+        if (_textEmbeds is null || (unconditional && !_guided))
+        {
+            return;
+        }
+
+        var row = unconditional ? image : (_guided ? _images : 0) + image;
+        _textEmbeds.Write(row * pooled.Length, pooled);
+    }
+
+    /// <summary>SDXL: writes the <c>time_ids</c> of image <paramref name="image"/>, the same for its prompt and its negative prompt.</summary>
+    public void SetTimeIds(int image, ReadOnlySpan<float> timeIds)
+    {
+        if (_timeIds is null)
+        {
+            return;
+        }
+
+        _timeIds.Write((_guided ? _images + image : image) * timeIds.Length, timeIds);
+        if (_guided)
+        {
+            _timeIds.Write(image * timeIds.Length, timeIds);
+        }
     }
 
     /// <summary>One denoising step at <paramref name="index"/>: scale, UNet, guidance, scheduler. Allocates nothing.</summary>
@@ -273,6 +316,8 @@ internal sealed class DenoisingLoop : IDisposable
         _timestep.Dispose();
         _hiddenStates.Dispose();
         _timestepCond?.Dispose();
+        _textEmbeds?.Dispose();
+        _timeIds?.Dispose();
         _output.Dispose();
     }
 

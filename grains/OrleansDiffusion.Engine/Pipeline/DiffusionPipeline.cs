@@ -52,6 +52,7 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
         {
             ArgumentNullException.ThrowIfNull(request, nameof(requests));
             request.Validate(_limits);
+            RequireSize(request);
             PromptEncoder.RequireClipSkip(model, request.ClipSkip);
             if (request.InitImage is not null && model.VaeEncoder is null)
             {
@@ -133,7 +134,8 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
                     members.Select(i => requests[owners[i].Request].GuidanceScale).ToArray(),
                     guided,
                     members.Select(i => owners[i].Seed).ToArray(),
-                    runOptions);
+                    runOptions,
+                    conditional[owners[members[0]].Request].Pooled?.Length ?? 0);
                 groups.Add(new ImageGroup(loop, members));
                 for (var local = 0; local < members.Length; local++)
                 {
@@ -142,6 +144,18 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
                     if (unconditional is not null)
                     {
                         loop.SetHiddenStates(local, unconditional[request].Values, unconditional: true);
+                    }
+
+                    if (model.IsXL)
+                    {
+                        loop.SetPooled(local, conditional[request].Pooled, unconditional: false);
+                        if (unconditional is not null)
+                        {
+                            loop.SetPooled(local, unconditional[request].Pooled, unconditional: true);
+                        }
+
+                        var size = requests[request].SizeConditioning ?? SizeConditioning.Default(requests[request].Width, requests[request].Height);
+                        loop.SetTimeIds(local, size.ToTimeIds());
                     }
                 }
             }
@@ -278,6 +292,8 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
     /// <summary>
     /// Each request's prompt and, with guidance, negative prompt, encoded as AUTOMATIC1111 does; the shorter of the two
     /// is padded with empty chunks to the longer (A1111's <c>pad_cond_uncond</c>), so that they share one UNet batch.
+    /// An SDXL model that asks for it (<c>force_zeros_for_empty_prompt</c>) gets zeros for an empty negative prompt, as
+    /// many tokens long as the prompt: zero keys and values attend to zero, as a separate unpadded pass would.
     /// </summary>
     private (TextEmbedding[] Conditional, TextEmbedding[]? Unconditional) EncodePrompts(IReadOnlyList<GenerationRequest> requests, bool guided, RunOptions runOptions)
     {
@@ -288,7 +304,11 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
         {
             var clipSkip = requests[r].ClipSkip;
             conditional[r] = encoder.Encode(requests[r].Prompt, clipSkip);
-            if (unconditional is not null)
+            if (unconditional is not null && model.Folder.ForceZerosForEmptyPrompt && requests[r].NegativePrompt.Length == 0)
+            {
+                unconditional[r] = conditional[r].ZerosLike();
+            }
+            else if (unconditional is not null)
             {
                 unconditional[r] = encoder.Encode(requests[r].NegativePrompt, clipSkip);
                 var chunks = Math.Max(conditional[r].Chunks, unconditional[r].Chunks);
@@ -298,6 +318,20 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
         }
 
         return (conditional, unconditional);
+    }
+
+    /// <summary>Refuses a size the model cannot generate, and SDXL's size conditioning on a model without it.</summary>
+    private void RequireSize(GenerationRequest request)
+    {
+        if (model.Folder.SizeRules.Problem(request.Width, request.Height) is { } problem)
+        {
+            throw new ArgumentException($"Model '{model.Folder.Name}' ({ModelFamilies.Name(model.Folder.Family)}) cannot generate {problem}.", nameof(request));
+        }
+
+        if (request.SizeConditioning is not null && !model.IsXL)
+        {
+            throw new ArgumentException($"Size conditioning (original size, crop, target size) is SDXL's; model '{model.Folder.Name}' ({ModelFamilies.Name(model.Folder.Family)}) has none.", nameof(request));
+        }
     }
 
     /// <summary>A UNet export traced with a fixed text length takes exactly that many tokens.</summary>
@@ -364,7 +398,29 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
             throw new InvalidModelException(model.VaeDecoder.Path, $"{model.DecoderOutput.Name} came back as [{string.Join(", ", shape)}], expected [1, 3, {latentHeight * 8}, {latentWidth * 8}].");
         }
 
-        return ReadFloats(outputs[0]);
+        var pixels = ReadFloats(outputs[0]);
+        if (!IsFinite(pixels))
+        {
+            // A float16 VAE that overflows decodes to NaN, which would be written as a black picture.
+            throw new InvalidModelException(model.VaeDecoder.Path, model.VaeDecoder.Session.InputMetadata[model.DecoderInput.Name].ElementDataType == TensorElementType.Float16
+                ? "the VAE decoder produced non-finite pixels: it overflows in float16. Use a float32 VAE export, or set force_upcast: true in vae_decoder/config.json so that it is run in float32."
+                : "the VAE decoder produced non-finite pixels.");
+        }
+
+        return pixels;
+    }
+
+    private static bool IsFinite(ReadOnlySpan<float> values)
+    {
+        foreach (var v in values)
+        {
+            if (!float.IsFinite(v))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private static float[] ReadFloats(OrtValue value)

@@ -6,11 +6,14 @@ public sealed record GenerationLimits
     /// <summary>Smallest width or height. Default: 64.</summary>
     public int MinSide { get; init; } = 64;
 
-    /// <summary>Largest width. Default: 1024.</summary>
-    public int MaxWidth { get; init; } = 1024;
+    /// <summary>Largest width of any model (SDXL's widest shapes, 1536 x 640 and beyond); each model may allow less. Default: 2048.</summary>
+    public int MaxWidth { get; init; } = 2048;
 
-    /// <summary>Largest height. Default: 1024.</summary>
-    public int MaxHeight { get; init; } = 1024;
+    /// <summary>Largest height of any model; each model may allow less. Default: 2048.</summary>
+    public int MaxHeight { get; init; } = 2048;
+
+    /// <summary>Largest width x height. Default: 1024 x 1024.</summary>
+    public long MaxPixels { get; init; } = 1024 * 1024;
 
     /// <summary>Most inference steps. Default: 150.</summary>
     public int MaxSteps { get; init; } = 150;

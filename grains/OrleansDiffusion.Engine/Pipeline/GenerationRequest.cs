@@ -46,6 +46,12 @@ public sealed record GenerationRequest
     /// </summary>
     public int ClipSkip { get; init; } = 1;
 
+    /// <summary>
+    /// SDXL's <c>time_ids</c> (original size, crop top-left, target size); null means diffusers' defaults for this size
+    /// (<see cref="SizeConditioning.Default"/>). Only SDXL models take it. Default: null.
+    /// </summary>
+    public SizeConditioning? SizeConditioning { get; init; }
+
     /// <summary>Render a cheap latent preview every this many steps; 0 for none. Default: 0.</summary>
     public int PreviewInterval { get; init; }
 
@@ -77,9 +83,15 @@ public sealed record GenerationRequest
         Check(Seed >= 0, nameof(Seed), $"must not be negative, not {Seed}");
         CheckSide(Width, limits.MaxWidth, nameof(Width), limits.MinSide);
         CheckSide(Height, limits.MaxHeight, nameof(Height), limits.MinSide);
+        Check((long)Width * Height <= limits.MaxPixels, nameof(Width), $"x {nameof(Height)} must be at most {limits.MaxPixels} pixels, not {Width}x{Height}");
         Check(ImageCount >= 1 && ImageCount <= limits.MaxImages, nameof(ImageCount), $"must be between 1 and {limits.MaxImages}, not {ImageCount}");
         Check(PreviewInterval >= 0, nameof(PreviewInterval), "must not be negative");
         Check(ClipSkip >= 1, nameof(ClipSkip), $"must be at least 1 (1 uses the last layer), not {ClipSkip}");
+        if (SizeConditioning?.Problem() is { } conditioning)
+        {
+            Check(false, nameof(SizeConditioning), conditioning);
+        }
+
         if (InitImage is not null)
         {
             Check(InitImage.Length == 3 * Width * Height, nameof(InitImage), $"must hold 3 x {Width} x {Height} floats, not {InitImage.Length}");

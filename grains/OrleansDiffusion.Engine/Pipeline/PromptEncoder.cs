@@ -12,6 +12,13 @@ namespace OrleansDiffusion.Engine.Pipeline;
 /// <see cref="Emphasis.ApplyOriginal"/>, and concatenated along the sequence, 77 tokens per chunk. One instance serves
 /// one run; it keeps the empty chunk's encoding, which pads the shorter of a prompt and its negative.
 /// </summary>
+/// <remarks>
+/// SDXL (A1111's <c>sd_models_xl.py</c> and diffusers' SDXL pipeline): each tokenizer cuts the prompt into its own chunks
+/// (the same tokens; the second pads with <c>!</c> after the end token), each encoder encodes each chunk, the penultimate
+/// layer's states (no final layer norm) are weighted per encoder and concatenated on the channel axis, CLIP-L first; the
+/// pooled <c>text_embeds</c> come from the second encoder on chunk 0. CLIP skip N reads <c>hidden_states[-(N + 1)]</c> of
+/// both encoders (diffusers' <c>clip_skip = N - 1</c>, applied to the negative prompt too).
+/// </remarks>
 internal sealed class PromptEncoder(DiffusionModel model, RunOptions runOptions)
 {
     private const int ChunkTokens = ClipTokenizer.SequenceLength;
@@ -26,6 +33,11 @@ internal sealed class PromptEncoder(DiffusionModel model, RunOptions runOptions)
     public TextEmbedding Encode(string prompt, int clipSkip)
     {
         RequireClipSkip(model, clipSkip);
+        if (model.IsXL)
+        {
+            return EncodeXL(prompt, clipSkip);
+        }
+
         var chunks = model.Tokenizer.Chunk(prompt).Chunks;
         float[]? values = null;
         var hidden = 0;
@@ -53,7 +65,9 @@ internal sealed class PromptEncoder(DiffusionModel model, RunOptions runOptions)
 
         if (!_emptyChunks.TryGetValue(clipSkip, out var empty))
         {
-            _emptyChunks[clipSkip] = empty = EncodeChunk(model.Tokenizer.Chunk(string.Empty).Chunks[0], clipSkip);
+            _emptyChunks[clipSkip] = empty = model.IsXL
+                ? EncodeChunkXL(model.Tokenizer.Chunk(string.Empty).Chunks[0], model.Tokenizer2!.Chunk(string.Empty).Chunks[0], clipSkip, pooled: false).States
+                : EncodeChunk(model.Tokenizer.Chunk(string.Empty).Chunks[0], clipSkip);
         }
 
         var values = new float[chunks * empty.Length];
@@ -74,6 +88,11 @@ internal sealed class PromptEncoder(DiffusionModel model, RunOptions runOptions)
             throw new ArgumentException($"CLIP skip must be at least 1 (1 uses the last layer), not {clipSkip}.", nameof(clipSkip));
         }
 
+        if (clipSkip > model.MaxClipSkip && model.IsXL)
+        {
+            throw new ArgumentException($"CLIP skip {clipSkip} is beyond this SDXL model's text encoders: it reads hidden_states[-(N + 1)] of both, so at most {model.MaxClipSkip}.", nameof(clipSkip));
+        }
+
         if (clipSkip > model.MaxClipSkip)
         {
             throw new ArgumentException(model.TextEncoderLayers is { } layers
@@ -83,9 +102,60 @@ internal sealed class PromptEncoder(DiffusionModel model, RunOptions runOptions)
         }
     }
 
+    private TextEmbedding EncodeXL(string prompt, int clipSkip)
+    {
+        var chunks = model.Tokenizer.Chunk(prompt).Chunks;
+        var chunks2 = model.Tokenizer2!.Chunk(prompt).Chunks;
+        if (chunks.Count != chunks2.Count)
+        {
+            throw new InvalidModelException(model.Folder.Tokenizer2Directory, $"cuts the prompt into {chunks2.Count} chunks where tokenizer/ cuts it into {chunks.Count}: the two tokenizers must share their vocabulary.");
+        }
+
+        float[]? values = null;
+        float[]? pooled = null;
+        for (var i = 0; i < chunks.Count; i++)
+        {
+            var (states, chunkPooled) = EncodeChunkXL(chunks[i], chunks2[i], clipSkip, pooled: i == 0);
+            values ??= new float[chunks.Count * states.Length];
+            states.CopyTo(values, i * states.Length);
+            pooled ??= chunkPooled;
+        }
+
+        return new TextEmbedding(values!, chunks.Count * ChunkTokens, values!.Length / (chunks.Count * ChunkTokens)) { Pooled = pooled };
+    }
+
+    /// <summary>One chunk through both SDXL encoders: [77, hidden1 + hidden2] states, each encoder's part weighted on its own.</summary>
+    private (float[] States, float[]? Pooled) EncodeChunkXL(PromptChunk first, PromptChunk second, int clipSkip, bool pooled)
+    {
+        var a = Run(model.TextEncoder, model.InputIds, first.Ids, model.XLHiddenOutput(second: false, clipSkip))[0];
+        var b = pooled
+            ? Run(model.TextEncoder2!, model.InputIds2!, second.Ids, model.XLHiddenOutput(second: true, clipSkip), model.TextEmbeds!)
+            : Run(model.TextEncoder2!, model.InputIds2!, second.Ids, model.XLHiddenOutput(second: true, clipSkip));
+        var hidden1 = a.Length / ChunkTokens;
+        var hidden2 = b[0].Length / ChunkTokens;
+        if (!first.IsUnweighted)
+        {
+            Emphasis.ApplyOriginal(a, first.Weights, hidden1);
+        }
+
+        if (!second.IsUnweighted)
+        {
+            Emphasis.ApplyOriginal(b[0], second.Weights, hidden2);
+        }
+
+        var states = new float[ChunkTokens * (hidden1 + hidden2)];
+        for (var t = 0; t < ChunkTokens; t++)
+        {
+            a.AsSpan(t * hidden1, hidden1).CopyTo(states.AsSpan(t * (hidden1 + hidden2)));
+            b[0].AsSpan(t * hidden2, hidden2).CopyTo(states.AsSpan((t * (hidden1 + hidden2)) + hidden1));
+        }
+
+        return (states, pooled ? b[1] : null);
+    }
+
     private float[] EncodeChunk(PromptChunk chunk, int clipSkip)
     {
-        var states = Run(chunk.Ids, model.ClipSkipOutput(clipSkip))[0];
+        var states = Run(model.TextEncoder, model.InputIds, chunk.Ids, model.ClipSkipOutput(clipSkip))[0];
         if (clipSkip > 1)
         {
             model.GetFinalLayerNorm(FitFinalLayerNorm).Apply(states);
@@ -107,7 +177,7 @@ internal sealed class PromptEncoder(DiffusionModel model, RunOptions runOptions)
         var after = new List<float>();
         foreach (var ids in new[] { model.Tokenizer.Chunk(string.Empty).Chunks[0].Ids, model.Tokenizer.Chunk(LayerNormFitPrompt).Chunks[0].Ids })
         {
-            var outputs = Run(ids, last, deepest);
+            var outputs = Run(model.TextEncoder, model.InputIds, ids, last, deepest);
             after.AddRange(outputs[0]);
             before.AddRange(outputs[1]);
         }
@@ -123,19 +193,23 @@ internal sealed class PromptEncoder(DiffusionModel model, RunOptions runOptions)
         return norm;
     }
 
-    /// <summary>Runs the text encoder on one chunk's ids and returns the requested outputs as [77 x hidden] floats.</summary>
-    private float[][] Run(int[] ids, params TensorSpec[] outputs)
+    /// <summary>
+    /// Runs a text encoder on one chunk's ids and returns the requested outputs as floats: [77 x hidden] for token states,
+    /// [size] for a pooled output.
+    /// </summary>
+    private float[][] Run(OnnxComponent encoder, TensorSpec inputIds, int[] ids, params TensorSpec[] outputs)
     {
-        using var input = new TensorBuffer(model.InputIds.ElementType, [1, ids.Length]);
+        using var input = new TensorBuffer(inputIds.ElementType, [1, ids.Length]);
         input.WriteIds(0, ids);
-        using var results = model.TextEncoder.Session.Run(runOptions, [model.InputIds.Name], [input.Value], [.. outputs.Select(o => o.Name)]);
+        using var results = encoder.Session.Run(runOptions, [inputIds.Name], [input.Value], [.. outputs.Select(o => o.Name)]);
         var values = new float[outputs.Length][];
         for (var i = 0; i < outputs.Length; i++)
         {
             var shape = results[i].GetTensorTypeAndShape().Shape;
-            if (shape.Length != 3 || shape[0] != 1 || shape[1] != ids.Length)
+            var pooled = outputs[i].Rank == 2;
+            if (pooled ? shape.Length != 2 || shape[0] != 1 : shape.Length != 3 || shape[0] != 1 || shape[1] != ids.Length)
             {
-                throw new InvalidModelException(model.TextEncoder.Path, $"{outputs[i].Name} came back as [{string.Join(", ", shape)}], expected [1, {ids.Length}, hidden].");
+                throw new InvalidModelException(encoder.Path, $"{outputs[i].Name} came back as [{string.Join(", ", shape)}], expected [1, {(pooled ? "size" : $"{ids.Length}, hidden")}].");
             }
 
             values[i] = ReadFloats(results[i]);

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Orleans.Concurrency;
 using OrleansDiffusion.Contracts;
+using OrleansDiffusion.Engine.Models;
 using OrleansDiffusion.Engine.Schedulers;
 using OrleansDiffusion.Engine.Tokenization;
 using OrleansDiffusion.Grains.Models;
@@ -14,15 +15,30 @@ public sealed class ModelInfoGrain(ModelCatalog catalog) : Grain, IModelInfoGrai
     private static readonly ConcurrentDictionary<string, ClipTokenizer> Tokenizers = new(StringComparer.Ordinal);
 
     public Task<IReadOnlyList<ModelInfo>> GetModels() =>
-        Task.FromResult<IReadOnlyList<ModelInfo>>([.. catalog.Models.Select(m => new ModelInfo(
-            m.Id,
-            m.Id == catalog.DefaultModelId,
-            m.Folder.IsDemoModel,
-            m.Hash,
-            SchedulerFactory.Name(m.DefaultScheduler, false),
-            m.CanEncodeImages,
-            m.UNet.Inpainting,
-            m.UNet.Lcm))]);
+        Task.FromResult<IReadOnlyList<ModelInfo>>([.. catalog.Models.Select(m => Describe(m, catalog.DefaultModelId))]);
+
+    /// <summary>A model as the API shows it: its family, its defaults, its sizes and what it takes, from its folder.</summary>
+    internal static ModelInfo Describe(CatalogModel model, string defaultModelId)
+    {
+        var folder = model.Folder;
+        var rules = folder.SizeRules;
+        var guided = !model.UNet.Lcm;
+        return new ModelInfo(
+            model.Id,
+            model.Id == defaultModelId,
+            folder.IsDemoModel,
+            model.Hash,
+            SchedulerFactory.Name(model.DefaultScheduler, false),
+            model.CanEncodeImages,
+            model.UNet.Inpainting,
+            model.UNet.Lcm)
+        {
+            Family = ModelFamilies.Name(folder.Family),
+            Defaults = new ModelDefaults(rules.DefaultWidth, rules.DefaultHeight, folder.DefaultSteps, folder.DefaultGuidanceScale),
+            Sizes = new ModelSizes(rules.Multiple, rules.MinSide, rules.MaxSide, rules.MaxPixels),
+            Supports = new ModelSupport(folder.MaxClipSkip, NegativePrompt: guided, Guidance: guided, Img2Img: model.CanEncodeImages, SizeConditioning: folder.IsXL),
+        };
+    }
 
     public Task<TokenizeResult> Tokenize(string model, string prompt)
     {

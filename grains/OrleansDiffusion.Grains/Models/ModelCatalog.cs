@@ -93,11 +93,15 @@ public sealed partial class ModelCatalog
         CheckPrompt(spec.NegativePrompt, "NegativePrompt");
         if (spec.ClipSkip < 1 || spec.ClipSkip > model.Folder.MaxClipSkip)
         {
-            throw new ArgumentException(model.Folder.TextEncoderLayers is { } layers
+            throw new ArgumentException(model.Folder.IsXL
+                ? $"ClipSkip must be between 1 and {model.Folder.MaxClipSkip} for SDXL model '{model.Id}' (N reads hidden_states[-(N + 1)] of both text encoders), not {spec.ClipSkip}."
+                : model.Folder.TextEncoderLayers is { } layers
                 ? $"ClipSkip must be between 1 and {layers} (the layers of model '{model.Id}''s text encoder), not {spec.ClipSkip}."
                 : $"ClipSkip {spec.ClipSkip} needs a text encoder export that outputs its hidden states (hidden_states.0 ... hidden_states.N); model '{model.Id}' has none, so only 1 (no skip) is available.",
                 nameof(spec.ClipSkip));
         }
+
+        spec = WithModelSize(spec, model);
 
         SchedulerKind kind;
         bool karras;
@@ -195,6 +199,46 @@ public sealed partial class ModelCatalog
     }
 
     /// <summary>
+    /// The spec with the model's own size where it names none (0), checked against the sizes the model can generate, and
+    /// SDXL's size conditioning resolved (diffusers' defaults: both sizes the generated one, no crop) or, for a model
+    /// without it, refused.
+    /// </summary>
+    private static GenerationSpec WithModelSize(GenerationSpec spec, CatalogModel model)
+    {
+        var rules = model.Folder.SizeRules;
+        spec = spec with
+        {
+            Width = spec.Width == 0 ? rules.DefaultWidth : spec.Width,
+            Height = spec.Height == 0 ? rules.DefaultHeight : spec.Height,
+        };
+        if (rules.Problem(spec.Width, spec.Height) is { } problem)
+        {
+            throw new ArgumentException(
+                $"Model '{model.Id}' ({ModelFamilies.Name(model.Folder.Family)}) cannot generate {problem}; its own size is {rules.DefaultWidth}x{rules.DefaultHeight}.",
+                spec.Width % rules.Multiple != 0 || spec.Width < rules.MinSide || spec.Width > rules.MaxSide ? nameof(spec.Width) : nameof(spec.Height));
+        }
+
+        if (!model.Folder.IsXL)
+        {
+            if (spec.OriginalSize is not null || spec.CropsCoordsTopLeft is not null || spec.TargetSize is not null)
+            {
+                throw new ArgumentException(
+                    $"original_size, crops_coords_top_left and target_size are SDXL's size conditioning; model '{model.Id}' ({ModelFamilies.Name(model.Folder.Family)}) has none.",
+                    spec.OriginalSize is not null ? nameof(spec.OriginalSize) : spec.CropsCoordsTopLeft is not null ? nameof(spec.CropsCoordsTopLeft) : nameof(spec.TargetSize));
+            }
+
+            return spec;
+        }
+
+        return spec with
+        {
+            OriginalSize = spec.OriginalSize ?? new PixelSize(spec.Height, spec.Width),
+            CropsCoordsTopLeft = spec.CropsCoordsTopLeft ?? new CropOrigin(0, 0),
+            TargetSize = spec.TargetSize ?? new PixelSize(spec.Height, spec.Width),
+        };
+    }
+
+    /// <summary>
     /// The request key of a normalized spec submitted by <paramref name="apiKey"/>: the same for every key with
     /// <see cref="CacheScope.Global"/> (the default), one per key with <see cref="CacheScope.Key"/>.
     /// </summary>
@@ -226,6 +270,9 @@ public sealed partial class ModelCatalog
             InpaintFill = fill,
             InpaintOnlyMasked = spec.InpaintOnlyMasked,
             InpaintPadding = spec.InpaintPadding,
+            SizeConditioning = spec is { OriginalSize: { } original, CropsCoordsTopLeft: { } crop, TargetSize: { } target }
+                ? new SizeConditioning(original.Height, original.Width, crop.Top, crop.Left, target.Height, target.Width)
+                : null,
         };
     }
 

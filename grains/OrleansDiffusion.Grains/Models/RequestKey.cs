@@ -10,9 +10,10 @@ namespace OrleansDiffusion.Grains.Models;
 /// <summary>
 /// The identity of a result: SHA-256 (hex) of the canonical request: model id and fingerprint, prompt and negative
 /// prompt as written (their attention weights are part of the text), resolved seed, steps, guidance, resolved scheduler,
-/// size, image count, CLIP skip, for img2img the strength and the init image's content key, and for inpainting the
-/// mask's content key (the normalised mask: its blur and inversion are in its content), the fill and the "only masked"
-/// box. Two requests with the same key produce the same images.
+/// size, image count, CLIP skip, SDXL's size conditioning (resolved; SD specs have none, so their keys are as before),
+/// for img2img the strength and the init image's content key, and for inpainting the mask's content key (the normalised
+/// mask: its blur and inversion are in its content), the fill and the "only masked" box. Two requests with the same key
+/// produce the same images.
 /// </summary>
 /// <remarks>
 /// Version 2: prompts are read with AUTOMATIC1111's attention syntax and encoded beyond 75 tokens since then, so a
@@ -42,6 +43,12 @@ public static class RequestKey
             json.WriteNumber("height", spec.Height);
             json.WriteNumber("n", spec.ImageCount);
             json.WriteNumber("clipSkip", spec.ClipSkip);
+            if (spec is { OriginalSize: { } original, CropsCoordsTopLeft: { } crop, TargetSize: { } target })
+            {
+                // SDXL's time_ids, resolved: an explicit default and none are one request.
+                json.WriteString("timeIds", string.Create(CultureInfo.InvariantCulture, $"{original.Height},{original.Width},{crop.Top},{crop.Left},{target.Height},{target.Width}"));
+            }
+
             if (spec.InitImageKey is not null)
             {
                 json.WriteString("initImage", spec.InitImageKey);

@@ -55,6 +55,10 @@ public sealed class ModelKindsTests : IDisposable
             Assert.Equal(img2img, supports.GetProperty("inpainting").GetBoolean());
             Assert.Equal(inpaintingUnet, supports.GetProperty("inpainting_unet").GetBoolean());
             Assert.Equal(lcm, supports.GetProperty("lcm").GetBoolean());
+
+            // An LCM UNet takes the guidance as an embedding and runs no unconditional pass.
+            Assert.Equal(!lcm, supports.GetProperty("negative_prompt").GetBoolean());
+            Assert.Equal(!lcm, supports.GetProperty("guidance").GetBoolean());
             Assert.Equal(scheduler, model.GetProperty("default_scheduler").GetString());
             Assert.True(model.GetProperty("demo").GetBoolean());
         }

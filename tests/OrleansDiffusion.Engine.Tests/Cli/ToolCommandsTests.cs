@@ -48,6 +48,22 @@ public sealed class ToolCommandsTests : IDisposable
         Assert.Contains("3/3", stderr, StringComparison.Ordinal); // the progress bar
     }
 
+    [Theory]
+    [InlineData("sdxl-turbo", "olive", "Size: 512x512", "Steps: 4, Sampler: Euler a, CFG scale: 0,")]
+    [InlineData("sd", "optimum", "Size: 512x512", "Steps: 20, Sampler: PLMS, CFG scale: 7.5,")]
+    public void Generate_takes_the_models_own_size_steps_and_guidance_where_none_is_given(string family, string flavor, string size, string sampling)
+    {
+        var model = _directory.Combine(family);
+        Assert.Equal(0, Run("demo-model", "--out", model, "--family", family, "--flavor", flavor).Code);
+
+        var (code, _, stderr) = Run("generate", "--model", model, "--prompt", "a castle", "--seed", "7", "--out", _directory.Combine("out.png"));
+
+        Assert.True(code == 0, stderr);
+        var parameters = PngEncoder.ReadParameters(File.ReadAllBytes(_directory.Combine("out.png")));
+        Assert.Contains(size, parameters, StringComparison.Ordinal);
+        Assert.Contains(sampling, parameters, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Several_images_get_index_suffixes_and_consecutive_seeds()
     {
@@ -165,6 +181,8 @@ public sealed class ToolCommandsTests : IDisposable
     [InlineData(new[] { "demo-model", "--out", "d", "--flavor", "onnx" }, "--flavor must be one of")]
     [InlineData(new[] { "demo-model", "--out", "d", "--unet", "sdxl" }, "--unet must be one of")]
     [InlineData(new[] { "generate", "--model", "m", "--prompt", "x", "--out", "o.png", "--mask", "m.png" }, "--mask applies to img2img only")]
+    [InlineData(new[] { "demo-model", "--out", "d", "--family", "sd3" }, "--family must be one of sd, sdxl, sdxl-turbo")]
+    [InlineData(new[] { "demo-model", "--out", "d", "--family", "sdxl", "--flavor", "diffusers" }, "--flavor diffusers has no SDXL export")]
     [InlineData(new[] { "tokenize", "--model", "m" }, "--input is required")]
     public void Bad_arguments_print_a_clear_message_and_exit_2(string[] args, string message)
     {

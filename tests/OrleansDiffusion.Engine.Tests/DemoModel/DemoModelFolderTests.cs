@@ -29,7 +29,7 @@ public sealed class DemoModelFolderTests(DemoModelFolders folders) : IClassFixtu
     [MemberData(nameof(DemoModelFolders.Flavors), MemberType = typeof(DemoModelFolders))]
     public void The_folder_has_the_diffusers_layout_with_component_configs_only_from_optimum(DemoModelFlavor flavor)
     {
-        var expected = flavor is DemoModelFlavor.Optimum or DemoModelFlavor.OptimumLegacy
+        var expected = flavor is DemoModelFlavor.Optimum or DemoModelFlavor.OptimumLegacy or DemoModelFlavor.OptimumFp16
             ? [.. CommonFiles, .. ComponentConfigs]
             : CommonFiles;
 
@@ -159,6 +159,8 @@ public sealed class DemoModelFolderTests(DemoModelFolders folders) : IClassFixtu
     [InlineData("diffusers", DemoModelFlavor.Diffusers)]
     [InlineData("olive-fp16", DemoModelFlavor.OliveFp16)]
     [InlineData("Olive-FP16", DemoModelFlavor.OliveFp16)]
+    [InlineData("optimum-fp16", DemoModelFlavor.OptimumFp16)]
+    [InlineData("olive", DemoModelFlavor.Olive)]
     public void Flavour_names_parse_and_print_back(string name, DemoModelFlavor flavor)
     {
         Assert.True(DemoModelWriter.TryParseFlavor(name, out var parsed));

@@ -12,16 +12,17 @@ public sealed class DemoModelSignatureTests(DemoModelFolders folders) : IClassFi
     [MemberData(nameof(DemoModelFolders.Flavors), MemberType = typeof(DemoModelFolders))]
     public void Every_model_declares_the_names_element_types_and_shapes_of_its_flavour(DemoModelFlavor flavor)
     {
-        var ids = flavor is DemoModelFlavor.Optimum or DemoModelFlavor.OptimumLegacy ? TensorElementType.Int64 : TensorElementType.Int32;
-        var real = flavor is DemoModelFlavor.OliveFp16 ? TensorElementType.Float16 : TensorElementType.Float;
-        var sequence = flavor is DemoModelFlavor.Optimum or DemoModelFlavor.OptimumLegacy ? Dynamic : 77;
+        var optimum = flavor is DemoModelFlavor.Optimum or DemoModelFlavor.OptimumLegacy or DemoModelFlavor.OptimumFp16;
+        var ids = optimum ? TensorElementType.Int64 : TensorElementType.Int32;
+        var real = flavor is DemoModelFlavor.OliveFp16 or DemoModelFlavor.OptimumFp16 ? TensorElementType.Float16 : TensorElementType.Float;
+        var sequence = optimum ? Dynamic : 77;
         (TensorElementType Type, int[] Dims) timestep = flavor switch
         {
-            DemoModelFlavor.Optimum => (TensorElementType.Float, []),
+            DemoModelFlavor.Optimum or DemoModelFlavor.OptimumFp16 => (real, []),
             DemoModelFlavor.OptimumLegacy => (TensorElementType.Int64, [Dynamic]),
             _ => (real, [Dynamic]),
         };
-        var encoded = flavor is DemoModelFlavor.Optimum
+        var encoded = flavor is DemoModelFlavor.Optimum or DemoModelFlavor.OptimumFp16
             ? ("latent_parameters", real, new[] { Dynamic, 8, Dynamic, Dynamic })
             : ("latent_sample", real, new[] { Dynamic, 4, Dynamic, Dynamic });
 

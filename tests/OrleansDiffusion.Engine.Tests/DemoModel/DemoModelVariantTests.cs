@@ -24,7 +24,7 @@ public sealed class DemoModelVariantTests : IDisposable
 
         using var unet = new DemoModelSession(Path.Combine(path, "unet", "model.onnx"));
         var cond = unet.Inputs["timestep_cond"];
-        Assert.Equal(flavor == DemoModelFlavor.OliveFp16 ? TensorElementType.Float16 : TensorElementType.Float, cond.ElementDataType);
+        Assert.Equal(flavor is DemoModelFlavor.OliveFp16 or DemoModelFlavor.OptimumFp16 ? TensorElementType.Float16 : TensorElementType.Float, cond.ElementDataType);
         Assert.Equal([Dynamic, 256], cond.Dimensions);
         Assert.Equal([Dynamic, 4, Dynamic, Dynamic], unet.Inputs["sample"].Dimensions);
         using var scheduler = JsonDocument.Parse(File.ReadAllText(Path.Combine(path, "scheduler", "scheduler_config.json")));

@@ -5,7 +5,7 @@ using OrleansDiffusion.Engine.Tests.DemoModel;
 namespace OrleansDiffusion.Engine.Tests.Models;
 
 /// <summary>The header reader sees what ONNX Runtime sees, without loading the model.</summary>
-public sealed class OnnxGraphInputsTests : IDisposable
+public sealed class OnnxGraphHeaderTests : IDisposable
 {
     private readonly TempDirectory _root = new();
 
@@ -37,7 +37,7 @@ public sealed class OnnxGraphInputsTests : IDisposable
             var file = Path.Combine(path, component, "model.onnx");
             using var session = new DemoModelSession(file);
 
-            var read = OnnxGraphInputs.Read(file);
+            var read = OnnxGraphHeader.Read(file).Inputs;
 
             Assert.Equal(session.Inputs.Keys, read.Select(i => i.Name));
             foreach (var input in read)
@@ -59,7 +59,7 @@ public sealed class OnnxGraphInputsTests : IDisposable
         var file = _root.Combine("model.onnx");
         File.WriteAllBytes(file, [0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2, 3]);
 
-        var error = Assert.Throws<InvalidModelException>(() => OnnxGraphInputs.Read(file));
+        var error = Assert.Throws<InvalidModelException>(() => UNetKind.Read(file));
 
         Assert.Contains(file, error.Message, StringComparison.Ordinal);
         Assert.Contains("cannot read its ONNX inputs", error.Message, StringComparison.Ordinal);
