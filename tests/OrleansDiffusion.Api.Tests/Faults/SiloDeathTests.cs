@@ -131,6 +131,10 @@ public sealed class SiloDeathTests
             await Task.Delay(200, ct);
         }
 
+        // A queued entry is written before its job grain answers the API: give those answers a moment to come back, so
+        // that the death meets requests that wait, not submissions in flight (a submission cut by it is a 503, rightly).
+        await Task.Delay(TimeSpan.FromSeconds(1), ct);
+
         // The silo holding the most of their job grains dies while they wait.
         var victim = cluster.Silos.OrderByDescending(s => jobs.Count(j => j.SiloAddress.Endpoint.Port == s.SiloPort)).First();
         Assert.Contains(jobs, j => j.SiloAddress.Endpoint.Port == victim.SiloPort);
