@@ -160,12 +160,4 @@ public static class GenerationRequestValidator
         CropsCoordsTopLeft = request.CropsCoordsTopLeft is [var top, var left] ? new CropOrigin(top, left) : null,
         TargetSize = request.TargetSize is [var targetHeight, var targetWidth] ? new PixelSize(targetHeight, targetWidth) : null,
     };
-
-    /// <summary>
-    /// Decodes an uploaded init image (base64 or a data URL) once, within the byte and pixel limits, and fits it to the
-    /// generation's size: the normalised pixels that are stored and that the worker uses as they are.
-    /// </summary>
-    /// <exception cref="InvalidImageException">Not an image, corrupt, or over the limits.</exception>
-    public static byte[] NormalizeInitImage(string encoded, int width, int height, ImageLimits limits) =>
-        InitImageLoader.Normalize(InitImageLoader.DecodeBase64(encoded, limits), width, height, limits);
 }
