@@ -285,9 +285,9 @@ public sealed class ClusterBehaviourTests
         await using var harness = await ClusterHarness.StartAsync(1, root: root);
         try
         {
-            // The most steps a request may have, on a 512 x 512 image (64 times the latent of the usual 64 x 64; all 150 steps take seconds): the run
-            // must still be far from done when the test sees step 2, also on a fast machine (64 x 64 once ran all 150
-            // steps before the cancel arrived).
+            // The most steps a request may have, on a 512 x 512 latent-heavy image (all 150 steps take seconds): the run
+            // must still be far from done when the test sees step 2, also on a fast machine (at 64 x 64 it once ran all
+            // 150 steps before the cancel arrived).
             var (id, _) = await harness.SubmitAsync(Spec("long job", steps: 150) with { Width = 512, Height = 512 });
             var runner = harness.RunnerOf(harness.ActiveSilos.Single());
             await ClusterHarness.EventuallyAsync(async () => (await harness.Job(id).GetSnapshot()).Step >= 2, TimeSpan.FromSeconds(60), "two steps done");
