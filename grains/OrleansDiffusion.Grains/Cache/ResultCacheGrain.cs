@@ -21,6 +21,7 @@ public sealed partial class ResultCacheGrain(
     [PersistentState("result", StorageNames.Cache)] IPersistentState<CacheState> state,
     IOptions<DiffusionOptions> options,
     IRetentionStore retention,
+    RetentionMarker marker,
     DiffusionMetrics metrics,
     TimeProvider time,
     ILogger<ResultCacheGrain> logger) : Grain, IResultCacheGrain
@@ -368,7 +369,7 @@ public sealed partial class ResultCacheGrain(
 
         try
         {
-            await retention.MarkAsync(new RetentionMark(RetentionKind.Results, Key, end), CancellationToken.None);
+            await marker.MarkAsync(new RetentionMark(RetentionKind.Results, Key, end));
         }
         catch (Exception e) when (e is ImageStoreUnavailableException)
         {
@@ -394,7 +395,7 @@ public sealed partial class ResultCacheGrain(
         foreach (var input in InputUse.KeysOf(spec))
         {
             await retention.TouchAsync(input, now, CancellationToken.None);
-            await retention.MarkAsync(new RetentionMark(RetentionKind.InputUses, InputUse.IdOf(input, Key), now), CancellationToken.None);
+            await marker.MarkAsync(new RetentionMark(RetentionKind.InputUses, InputUse.IdOf(input, Key), now));
         }
     }
 

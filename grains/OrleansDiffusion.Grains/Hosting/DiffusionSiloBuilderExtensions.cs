@@ -62,6 +62,7 @@ public static class DiffusionSiloBuilderExtensions
         services.AddSingleton<InferenceRunner>();
         services.AddSingleton<WorkerPump>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<WorkerPump>());
+        services.AddSingleton<RetentionMarker>();
         services.AddSingleton<RetentionSweeper>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, RetentionKeeper>();
 

@@ -16,13 +16,13 @@ namespace OrleansDiffusion.Grains.Jobs;
 /// again only for an outcome the inference's owner cannot tell later: a failure (not cached) or a cancellation. A
 /// success, the step and the queue position are read from the owner. The record is read lazily: a new job (a fresh id,
 /// the common case) is written without being read first, so accepting a job costs one storage write (and, when job
-/// records expire, one retention mark written beside it). A finished job older than <see cref="RetentionOptions.Jobs"/>
-/// answers as unknown, and the retention sweep deletes its record.
+/// records expire, a retention mark written beside it, group-committed with other jobs' marks). A finished job older
+/// than <see cref="RetentionOptions.Jobs"/> answers as unknown, and the retention sweep deletes its record.
 /// </summary>
 public sealed partial class GenerationJobGrain(
     ModelCatalog catalog,
     IOptions<DiffusionOptions> options,
-    IRetentionStore retention,
+    RetentionMarker marker,
     TimeProvider time,
     ILogger<GenerationJobGrain> logger) : Grain, IGenerationJobGrain
 {
@@ -212,7 +212,7 @@ public sealed partial class GenerationJobGrain(
 
         var marking = _retention.PeriodOf(RetentionKind.Jobs) is null
             ? Task.CompletedTask
-            : retention.MarkAsync(new RetentionMark(RetentionKind.Jobs, Id.ToString("N"), now), CancellationToken.None);
+            : marker.MarkAsync(new RetentionMark(RetentionKind.Jobs, Id.ToString("N"), now));
         try
         {
             await WriteAsync();
@@ -270,7 +270,7 @@ public sealed partial class GenerationJobGrain(
         {
             try
             {
-                await retention.MarkAsync(new RetentionMark(RetentionKind.Inputs, InputUse.InputIdOf(input), time.GetUtcNow()), CancellationToken.None);
+                await marker.MarkAsync(new RetentionMark(RetentionKind.Inputs, InputUse.InputIdOf(input), time.GetUtcNow()));
             }
             catch (Exception e) when (e is ImageStoreUnavailableException or ArgumentException)
             {

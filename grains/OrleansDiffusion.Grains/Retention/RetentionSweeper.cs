@@ -11,8 +11,9 @@ namespace OrleansDiffusion.Grains.Retention;
 /// still in use. Job records go first, then results (a result's owner ends its entry, then its images are deleted
 /// unless touched since the cutoff, then the entry is forgotten), then inputs (init images, masks): every inference that uses one is
 /// asked first and, while it is queued or running, touches it again, and only then are the due inputs deleted, each
-/// only if untouched since the cutoff. A mark is removed after its item was handled, so a sweep cut short, or two sweeps
-/// at once, redo or repeat work and harm nothing. The reaper grain runs it on a timer; tests run it with their own now.
+/// only if untouched since the cutoff. A mark is removed after its item was handled (a group of marks once all of its
+/// marks were, after those that stay were written back), so a sweep cut short, or two sweeps at once, redo or repeat
+/// work and harm nothing. The reaper grain runs it on a timer; tests run it with their own now.
 /// </summary>
 public sealed partial class RetentionSweeper(
     IGrainFactory grains,
@@ -61,18 +62,18 @@ public sealed partial class RetentionSweeper(
         return report;
     }
 
-    private async Task ExpireJobAsync(RetentionMark mark, DateTimeOffset cutoff, DateTimeOffset now, Tally tally)
+    private async Task<bool> ExpireJobAsync(RetentionMark mark, DateTimeOffset cutoff, DateTimeOffset now, Tally tally)
     {
         if (!Guid.TryParseExact(mark.Id, "N", out var id))
         {
-            return;
+            return false; // no job's mark
         }
 
         var expiry = await grains.GetGrain<IGenerationJobGrain>(id).Expire(cutoff, now);
-        await HandleAsync(mark, expiry.Outcome, expiry.RetainFrom, tally, () => Interlocked.Increment(ref tally.JobsDeleted));
+        return await HandleAsync(mark, expiry.Outcome, expiry.RetainFrom, tally, () => Interlocked.Increment(ref tally.JobsDeleted));
     }
 
-    private async Task ExpireResultAsync(RetentionMark mark, DateTimeOffset cutoff, Tally tally, CancellationToken cancellationToken)
+    private async Task<bool> ExpireResultAsync(RetentionMark mark, DateTimeOffset cutoff, Tally tally, CancellationToken cancellationToken)
     {
         var owner = grains.GetGrain<IResultCacheGrain>(mark.Id);
         var expiry = await owner.Expire(cutoff);
@@ -95,10 +96,10 @@ public sealed partial class RetentionSweeper(
             }
         }
 
-        await HandleAsync(mark, expiry.Outcome, expiry.RetainFrom, tally, () => { });
+        return await HandleAsync(mark, expiry.Outcome, expiry.RetainFrom, tally, () => { });
     }
 
-    private async Task RenewUseAsync(RetentionMark mark, DateTimeOffset now, Tally tally, CancellationToken cancellationToken)
+    private async Task<bool> RenewUseAsync(RetentionMark mark, DateTimeOffset now, Tally tally, CancellationToken cancellationToken)
     {
         if (InputUse.TryParse(mark.Id, out var input, out var requestKey)
             && await grains.GetGrain<IResultCacheGrain>(requestKey).UsesInput(input)
@@ -110,10 +111,10 @@ public sealed partial class RetentionSweeper(
             Interlocked.Increment(ref tally.Kept);
         }
 
-        await store.RemoveMarkAsync(mark, cancellationToken);
+        return false;
     }
 
-    private async Task DeleteInputAsync(RetentionMark mark, DateTimeOffset cutoff, Tally tally, CancellationToken cancellationToken)
+    private async Task<bool> DeleteInputAsync(RetentionMark mark, DateTimeOffset cutoff, Tally tally, CancellationToken cancellationToken)
     {
         switch (await store.DeleteIfUntouchedAsync(InputUse.InputKeyOf(mark.Id), cutoff, cancellationToken))
         {
@@ -125,11 +126,14 @@ public sealed partial class RetentionSweeper(
                 break;
         }
 
-        await store.RemoveMarkAsync(mark, cancellationToken);
+        return false;
     }
 
-    /// <summary>Counts the outcome, marks a kept item again for when its period from then has passed, and removes the mark.</summary>
-    private async Task HandleAsync(RetentionMark mark, ExpiryOutcome outcome, DateTimeOffset? retainFrom, Tally tally, Action expired)
+    /// <summary>
+    /// Counts the outcome and marks a kept item again for when its period from then has passed; true when the mark
+    /// itself is to stay (kept, and due again from the same time).
+    /// </summary>
+    private async Task<bool> HandleAsync(RetentionMark mark, ExpiryOutcome outcome, DateTimeOffset? retainFrom, Tally tally, Action expired)
     {
         switch (outcome)
         {
@@ -146,42 +150,84 @@ public sealed partial class RetentionSweeper(
                 break;
         }
 
-        if (outcome != ExpiryOutcome.Kept || retainFrom != mark.At)
-        {
-            await store.RemoveMarkAsync(mark, CancellationToken.None);
-        }
+        return outcome == ExpiryOutcome.Kept && retainFrom == mark.At;
     }
 
-    /// <summary>Handles the due marks of a kind a few at a time; a mark whose handling fails stays for the next sweep.</summary>
-    private async Task ForEachDueAsync(RetentionKind kind, DateTimeOffset cutoff, Func<RetentionMark, Task> handle, Tally tally, CancellationToken cancellationToken)
+    /// <summary>
+    /// Handles the due marks of a kind, a few sets at a time and a few marks at once; then each set goes, after the
+    /// marks of a group that are to stay (kept, or whose handling failed) were written back as a new group. A mark
+    /// whose handling fails stays for the next sweep.
+    /// </summary>
+    private async Task ForEachDueAsync(RetentionKind kind, DateTimeOffset cutoff, Func<RetentionMark, Task<bool>> handle, Tally tally, CancellationToken cancellationToken)
     {
-        var batch = new List<RetentionMark>(Parallelism);
-        await foreach (var mark in store.ListMarksAsync(kind, cutoff, cancellationToken))
+        var batch = new List<RetentionMarkSet>();
+        var marks = 0;
+        await foreach (var set in store.ListMarksAsync(kind, cutoff, cancellationToken))
         {
-            batch.Add(mark);
-            if (batch.Count == Parallelism)
+            batch.Add(set);
+            marks += set.Marks.Count;
+            if (marks >= Parallelism)
             {
-                await HandleBatchAsync(batch, handle, tally);
+                await HandleBatchAsync(batch, handle, tally, cancellationToken);
                 batch.Clear();
+                marks = 0;
             }
         }
 
-        await HandleBatchAsync(batch, handle, tally);
+        await HandleBatchAsync(batch, handle, tally, cancellationToken);
     }
 
-    private async Task HandleBatchAsync(List<RetentionMark> batch, Func<RetentionMark, Task> handle, Tally tally) =>
-        await Task.WhenAll(batch.Select(async mark =>
-        {
-            try
+    private async Task HandleBatchAsync(List<RetentionMarkSet> batch, Func<RetentionMark, Task<bool>> handle, Tally tally, CancellationToken cancellationToken)
+    {
+        var staying = new System.Collections.Concurrent.ConcurrentDictionary<RetentionMark, bool>();
+        await Parallel.ForEachAsync(
+            batch.SelectMany(set => set.Marks),
+            new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = cancellationToken },
+            async (mark, _) =>
             {
-                await handle(mark);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
+                try
+                {
+                    if (await handle(mark))
+                    {
+                        staying[mark] = true;
+                    }
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    Interlocked.Increment(ref tally.Failed);
+                    Log.MarkFailed(logger, e, mark.Name);
+                    staying[mark] = true;
+                }
+            });
+
+        await Parallel.ForEachAsync(
+            batch,
+            new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = cancellationToken },
+            async (set, _) =>
             {
-                Interlocked.Increment(ref tally.Failed);
-                Log.MarkFailed(logger, e, mark.Name);
-            }
-        }));
+                var stay = set.Marks.Where(staying.ContainsKey).ToList();
+                if (!set.IsGroup && stay.Count > 0)
+                {
+                    return; // a single mark that stays is left where it is
+                }
+
+                try
+                {
+                    if (stay.Count > 0)
+                    {
+                        await store.MarkAsync(RetentionMarkSet.Of(stay), CancellationToken.None);
+                    }
+
+                    await store.RemoveMarksAsync(set, CancellationToken.None);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    // The set stays whole; its marks are handled again (harmlessly) by the next sweep.
+                    Interlocked.Increment(ref tally.Failed);
+                    Log.MarkFailed(logger, e, set.Name);
+                }
+            });
+    }
 
     private sealed class Tally
     {

@@ -20,7 +20,8 @@ namespace OrleansDiffusion.Grains.Storage;
 /// back-off (<see cref="ImageStoreOptions.MaxRetries"/> and the delays beside it); what still fails surfaces as
 /// <see cref="ImageStoreUnavailableException"/>. A blob's touched time (see <see cref="IRetentionStore"/>) is its
 /// <c>touched</c> metadata, set by every save (saving stored content again sets only that) and every use; the retention
-/// marks are empty blobs under <c>retention/{kind}/</c>, whose names sort by date.
+/// marks are blobs under <c>retention/{kind}/</c>, whose names sort by date: an empty blob per single mark, a short
+/// list per group of marks.
 /// </summary>
 public sealed partial class AzureBlobImageStore : IImageStore, IRetentionStore
 {
@@ -173,22 +174,23 @@ public sealed partial class AzureBlobImageStore : IImageStore, IRetentionStore
         }, cancellationToken);
     }
 
-    public Task MarkAsync(RetentionMark mark, CancellationToken cancellationToken)
+    public Task MarkAsync(RetentionMarkSet marks, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(mark);
-        var blob = _container.GetBlobClient(RetentionPrefix + mark.Name);
-        return RunAsync("mark", mark.Name, async () =>
+        ArgumentNullException.ThrowIfNull(marks);
+        var blob = _container.GetBlobClient(RetentionPrefix + marks.Name);
+        var content = marks.IsGroup ? BinaryData.FromBytes(marks.Content()) : BinaryData.Empty;
+        return RunAsync("mark", marks.Name, async () =>
         {
             await EnsureContainerAsync(cancellationToken);
-            await blob.UploadAsync(BinaryData.Empty, overwrite: true, cancellationToken);
+            await blob.UploadAsync(content, overwrite: true, cancellationToken);
             return true;
         }, cancellationToken);
     }
 
-    public async IAsyncEnumerable<RetentionMark> ListMarksAsync(RetentionKind kind, DateTimeOffset cutoff, [EnumeratorCancellation] CancellationToken cancellationToken)
+    public async IAsyncEnumerable<RetentionMarkSet> ListMarksAsync(RetentionKind kind, DateTimeOffset cutoff, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         // Blobs are listed in name order, which is date order within a kind: the listing stops at the first mark after
-        // the cutoff, so a sweep reads what is due (and one page more at most).
+        // the cutoff, so a sweep reads what is due (and one page more at most). A group is read when it is due.
         var prefix = RetentionPrefix + RetentionMark.FolderOf(kind) + "/";
         var blobs = _container.GetBlobsAsync(new GetBlobsOptions { Prefix = prefix }, cancellationToken).GetAsyncEnumerator(cancellationToken);
         try
@@ -215,17 +217,26 @@ public sealed partial class AzureBlobImageStore : IImageStore, IRetentionStore
                     yield break;
                 }
 
-                if (RetentionMark.Parse(kind, blobs.Current.Name[prefix.Length..]) is not { } mark)
+                var fileName = blobs.Current.Name[prefix.Length..];
+                var single = RetentionMarkSet.ParseName(kind, fileName, out var groupAt);
+                if ((single?.At ?? groupAt) is not { } at)
                 {
                     continue;
                 }
 
-                if (mark.At > cutoff)
+                if (at > cutoff)
                 {
                     yield break;
                 }
 
-                yield return mark;
+                if (single is not null)
+                {
+                    yield return single;
+                }
+                else if (await ReadGroupAsync(kind, prefix, fileName, at, cancellationToken) is { } group)
+                {
+                    yield return group;
+                }
             }
         }
         finally
@@ -234,11 +245,29 @@ public sealed partial class AzureBlobImageStore : IImageStore, IRetentionStore
         }
     }
 
-    public Task RemoveMarkAsync(RetentionMark mark, CancellationToken cancellationToken)
+    public Task RemoveMarksAsync(RetentionMarkSet marks, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(mark);
-        var blob = _container.GetBlobClient(RetentionPrefix + mark.Name);
-        return RunAsync("unmark", mark.Name, async () => (await blob.DeleteIfExistsAsync(cancellationToken: cancellationToken)).Value, cancellationToken);
+        ArgumentNullException.ThrowIfNull(marks);
+        var blob = _container.GetBlobClient(RetentionPrefix + marks.Name);
+        return RunAsync("unmark", marks.Name, async () => (await blob.DeleteIfExistsAsync(cancellationToken: cancellationToken)).Value, cancellationToken);
+    }
+
+    /// <summary>A group's marks; null when it was removed since the listing (by another sweep).</summary>
+    private Task<RetentionMarkSet?> ReadGroupAsync(RetentionKind kind, string prefix, string fileName, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        var blob = _container.GetBlobClient(prefix + fileName);
+        return RunAsync("read marks", prefix + fileName, async () =>
+        {
+            try
+            {
+                var download = await blob.DownloadContentAsync(cancellationToken);
+                return RetentionMarkSet.ReadGroup(kind, fileName, at, download.Value.Content.ToMemory().Span);
+            }
+            catch (RequestFailedException ex) when (ex.Status == 404)
+            {
+                return null;
+            }
+        }, cancellationToken);
     }
 
     private Task UploadOnceAsync(string key, byte[] content, string contentType, CancellationToken cancellationToken)

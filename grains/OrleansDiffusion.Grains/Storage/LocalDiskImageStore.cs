@@ -11,7 +11,7 @@ namespace OrleansDiffusion.Grains.Storage;
 /// Each file is written to a temporary name beside its final one, flushed to disk and then moved into place, so a
 /// reader never sees a partial image and a crash leaves at most a stray temporary file. A file's last-write time is
 /// its touched time (see <see cref="IRetentionStore"/>): saving content that is already stored sets it again, and the
-/// retention marks are empty files under <c>retention/{kind}/{hour}/</c>.
+/// retention marks are files under <c>retention/{kind}/{hour}/</c> (empty for a single mark, a short list for a group).
 /// </summary>
 public sealed class LocalDiskImageStore : IImageStore, IRetentionStore
 {
@@ -129,18 +129,28 @@ public sealed class LocalDiskImageStore : IImageStore, IRetentionStore
         }
     }
 
-    public Task MarkAsync(RetentionMark mark, CancellationToken cancellationToken)
+    public Task MarkAsync(RetentionMarkSet marks, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(mark);
+        ArgumentNullException.ThrowIfNull(marks);
         cancellationToken.ThrowIfCancellationRequested();
-        var path = MarkPath(mark);
+        var path = MarkPath(marks);
         for (var attempt = 1; ; attempt++)
         {
             try
             {
                 Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-                using (File.Create(path))
+                if (!marks.IsGroup)
                 {
+                    using (File.Create(path))
+                    {
+                    }
+                }
+                else
+                {
+                    // Written aside and moved in, so a sweep never reads half a group (the aside name is no mark).
+                    var aside = path + "." + Guid.NewGuid().ToString("N") + TempSuffix;
+                    File.WriteAllBytes(aside, marks.Content());
+                    File.Move(aside, path, overwrite: true);
                 }
 
                 return Task.CompletedTask;
@@ -152,7 +162,7 @@ public sealed class LocalDiskImageStore : IImageStore, IRetentionStore
         }
     }
 
-    public async IAsyncEnumerable<RetentionMark> ListMarksAsync(RetentionKind kind, DateTimeOffset cutoff, [EnumeratorCancellation] CancellationToken cancellationToken)
+    public async IAsyncEnumerable<RetentionMarkSet> ListMarksAsync(RetentionKind kind, DateTimeOffset cutoff, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var folder = Path.Combine(Root, RetentionFolder, RetentionMark.FolderOf(kind));
         if (!Directory.Exists(folder))
@@ -182,28 +192,45 @@ public sealed class LocalDiskImageStore : IImageStore, IRetentionStore
 
             foreach (var name in names)
             {
-                if (RetentionMark.Parse(kind, name) is not { } mark)
+                var single = RetentionMarkSet.ParseName(kind, name, out var groupAt);
+                if ((single?.At ?? groupAt) is not { } at)
                 {
                     continue;
                 }
 
-                if (mark.At > cutoff)
+                if (at > cutoff)
                 {
                     yield break;
                 }
 
-                yield return mark;
+                if (single is not null)
+                {
+                    yield return single;
+                    continue;
+                }
+
+                byte[] content;
+                try
+                {
+                    content = await File.ReadAllBytesAsync(Path.Combine(folder, hour!, name), cancellationToken);
+                }
+                catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+                {
+                    continue; // removed by a concurrent sweep since the listing
+                }
+
+                yield return RetentionMarkSet.ReadGroup(kind, name, at, content);
             }
 
             await Task.Yield();
         }
     }
 
-    public Task RemoveMarkAsync(RetentionMark mark, CancellationToken cancellationToken)
+    public Task RemoveMarksAsync(RetentionMarkSet marks, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(mark);
+        ArgumentNullException.ThrowIfNull(marks);
         cancellationToken.ThrowIfCancellationRequested();
-        var path = MarkPath(mark);
+        var path = MarkPath(marks);
         var hour = Path.GetDirectoryName(path)!;
         try
         {
@@ -270,12 +297,12 @@ public sealed class LocalDiskImageStore : IImageStore, IRetentionStore
 
     private static bool TouchedAfter(string path, DateTimeOffset cutoff) => File.GetLastWriteTimeUtc(path) > cutoff.UtcDateTime;
 
-    private string MarkPath(RetentionMark mark) => Path.Combine(
+    private string MarkPath(RetentionMarkSet marks) => Path.Combine(
         Root,
         RetentionFolder,
-        RetentionMark.FolderOf(mark.Kind),
-        mark.At.UtcDateTime.ToString(HourFormat, CultureInfo.InvariantCulture),
-        mark.Name[(mark.Name.IndexOf('/', StringComparison.Ordinal) + 1)..]);
+        RetentionMark.FolderOf(marks.Kind),
+        marks.At.UtcDateTime.ToString(HourFormat, CultureInfo.InvariantCulture),
+        marks.FileName);
 
     private string PathOf(string key)
     {

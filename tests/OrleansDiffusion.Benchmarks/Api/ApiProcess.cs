@@ -74,6 +74,7 @@ internal sealed class ApiProcess : IAsyncDisposable
             "--Diffusion:GrainIdleTimeout", "00:00:15",
             "--Diffusion:IntraOpThreads", "1",
             "--Diffusion:Api:RequestsPerMinute", "1000000",
+            "--Diffusion:Api:ReadsPerMinute", "1000000", // the clients poll their jobs
             "--Diffusion:Api:MaxConcurrentUnitsAnonymous", "64", // a job here costs 1 unit
             "--Logging:LogLevel:Default", "Warning",
         ];

@@ -273,6 +273,89 @@ public sealed class RetentionClusterTests
     }
 
     [Fact]
+    public async Task A_group_of_job_marks_goes_once_its_jobs_were_handled_and_a_waiting_job_is_marked_again_alone()
+    {
+        // Capacity 0: the submitted job waits for ever, so its inference keeps it.
+        await using var harness = await ClusterHarness.StartAsync(1, o =>
+        {
+            o.Capacity = 0;
+            o.Retention = RetentionProbe.Hourly();
+        });
+        try
+        {
+            var waiting = await harness.SubmitAsync(Spec("waits", 1));
+            var neverJoined = Guid.NewGuid();
+            var created = DateTimeOffset.UtcNow;
+            var catalog = harness.Service<ModelCatalog>(harness.ActiveSilos.Single());
+            var spec = catalog.Normalize(Spec("never joined", 2));
+            await harness.WriteJobRecordAsync(neverJoined, new JobState { Status = JobStatus.Queued, Spec = spec, ApiKey = "test", RequestKey = catalog.KeyOf(spec, "test"), CreatedAt = created });
+
+            // The two jobs' marks in one group, as the marker writes them under load (beside the waiting job's own mark).
+            var group = RetentionMarkSet.Of([new(RetentionKind.Jobs, neverJoined.ToString("N"), created), new(RetentionKind.Jobs, waiting.Id.ToString("N"), created)]);
+            await harness.Marks().MarkAsync(group, Ct);
+            var now = created + Hour + TimeSpan.FromMinutes(1);
+
+            var report = await harness.SweepAsync(now);
+
+            Assert.Equal((1, 2, 0), (report.JobsDeleted, report.Kept, report.Failed)); // the waiting job twice: its two marks
+            Assert.False(await harness.JobRecordExistsAsync(neverJoined));
+            Assert.True(await harness.JobRecordExistsAsync(waiting.Id));
+            var left = await harness.MarksAsync(RetentionKind.Jobs);
+            Assert.DoesNotContain(left, m => m.Id == neverJoined.ToString("N"));
+            Assert.Contains(left, m => m.Id == waiting.Id.ToString("N") && m.At == now);
+        }
+        finally
+        {
+            harness.DeleteRoot();
+        }
+    }
+
+    [Fact]
+    public async Task A_group_mark_whose_handling_failed_is_written_back_and_handled_by_the_next_sweep()
+    {
+        await using var harness = await ClusterHarness.StartAsync(1, o => o.Retention = RetentionProbe.Hourly());
+        try
+        {
+            var inputs = new List<string>();
+            for (var i = 0; i < 3; i++)
+            {
+                inputs.Add(await harness.Images().SaveInputAsync(RetentionProbe.InitImage(20 + i), Ct));
+            }
+
+            var saved = DateTimeOffset.UtcNow;
+            var marks = inputs.Select(i => new RetentionMark(RetentionKind.Inputs, InputUse.InputIdOf(i), saved)).ToList();
+            await harness.Marks().MarkAsync(RetentionMarkSet.Of(marks), Ct);
+            var failing = new FailingDeletes(harness.Marks()) { Failing = inputs[1] };
+            var silo = harness.ActiveSilos.Single();
+            var sweeper = new RetentionSweeper(
+                harness.Client,
+                failing,
+                Microsoft.Extensions.Options.Options.Create(new DiffusionOptions { Retention = RetentionProbe.Hourly() }),
+                harness.Service<DiffusionMetrics>(silo),
+                Microsoft.Extensions.Logging.Abstractions.NullLogger<RetentionSweeper>.Instance);
+            var now = saved + Hour + TimeSpan.FromMinutes(1);
+
+            var first = await sweeper.SweepAsync(now, Ct);
+
+            Assert.Equal((2, 1), (first.InputsDeleted, first.Failed));
+            var stored = await Task.WhenAll(inputs.Select(harness.StoredAsync));
+            Assert.Equal([false, true, false], stored);
+            Assert.Equal([marks[1]], await harness.MarksAsync(RetentionKind.Inputs));
+
+            failing.Failing = null;
+            var second = await sweeper.SweepAsync(now, Ct);
+
+            Assert.Equal((1, 0), (second.InputsDeleted, second.Failed));
+            Assert.False(await harness.StoredAsync(inputs[1]));
+            Assert.Empty(await harness.MarksAsync(RetentionKind.Inputs));
+        }
+        finally
+        {
+            harness.DeleteRoot();
+        }
+    }
+
+    [Fact]
     public async Task Two_sweeps_at_once_delete_each_item_once_and_keep_the_rest()
     {
         await using var harness = await ClusterHarness.StartAsync(2, o => o.Retention = RetentionProbe.Hourly());
@@ -393,5 +476,25 @@ public sealed class RetentionClusterTests
         {
             await Task.Delay(wait, Ct);
         }
+    }
+
+    /// <summary>The cluster's own store, with deletes of one key failing as storage faults do.</summary>
+    private sealed class FailingDeletes(IRetentionStore inner) : IRetentionStore
+    {
+        public string? Failing { get; set; }
+
+        public Task MarkAsync(RetentionMarkSet marks, CancellationToken cancellationToken) => inner.MarkAsync(marks, cancellationToken);
+
+        public IAsyncEnumerable<RetentionMarkSet> ListMarksAsync(RetentionKind kind, DateTimeOffset cutoff, CancellationToken cancellationToken) =>
+            inner.ListMarksAsync(kind, cutoff, cancellationToken);
+
+        public Task RemoveMarksAsync(RetentionMarkSet marks, CancellationToken cancellationToken) => inner.RemoveMarksAsync(marks, cancellationToken);
+
+        public Task<bool> TouchAsync(string key, DateTimeOffset at, CancellationToken cancellationToken) => inner.TouchAsync(key, at, cancellationToken);
+
+        public Task<ReapOutcome> DeleteIfUntouchedAsync(string key, DateTimeOffset cutoff, CancellationToken cancellationToken) =>
+            key == Failing
+                ? throw new Grains.Storage.ImageStoreUnavailableException($"Deleting '{key}' failed.")
+                : inner.DeleteIfUntouchedAsync(key, cutoff, cancellationToken);
     }
 }

@@ -39,9 +39,9 @@ internal static class RetentionProbe
     public static async Task<List<RetentionMark>> MarksAsync(this ClusterHarness harness, RetentionKind kind)
     {
         var marks = new List<RetentionMark>();
-        await foreach (var mark in harness.Marks().ListMarksAsync(kind, DateTimeOffset.MaxValue.AddYears(-1), Ct))
+        await foreach (var set in harness.Marks().ListMarksAsync(kind, DateTimeOffset.MaxValue.AddYears(-1), Ct))
         {
-            marks.Add(mark);
+            marks.AddRange(set.Marks);
         }
 
         return marks;

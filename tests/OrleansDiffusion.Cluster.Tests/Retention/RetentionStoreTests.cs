@@ -90,6 +90,81 @@ public sealed class RetentionStoreTests(AzuriteFixture azurite) : IDisposable
 
     [Theory]
     [MemberData(nameof(Stores))]
+    public async Task A_group_of_marks_is_listed_once_its_latest_mark_is_due_and_removed_as_one(ImageStoreProvider provider)
+    {
+        var (store, _) = Create(provider);
+        var early = new RetentionMark(RetentionKind.Results, "early", Start.AddMinutes(10));
+        var group = RetentionMarkSet.Of(
+        [
+            new RetentionMark(RetentionKind.Results, "g1", Start),
+            new RetentionMark(RetentionKind.Results, "g2", Start.AddMinutes(30)),
+            new RetentionMark(RetentionKind.Results, "g3", Start.AddSeconds(1)),
+        ]);
+        await store.MarkAsync(group, Ct);
+        await store.MarkAsync(early, Ct);
+
+        // Its first mark is due, its latest is not: the group waits (a mark alone would not).
+        Assert.Equal([early], await ListAsync(store, RetentionKind.Results, Start.AddMinutes(29)));
+
+        var sets = await ListSetsAsync(store, RetentionKind.Results, Start.AddMinutes(30));
+        Assert.Equal([early.Name, group.Name], sets.Select(s => s.Name));
+        Assert.True(sets[1].IsGroup);
+        Assert.Equal(group.Marks, sets[1].Marks);
+        Assert.Equal(Start.AddMinutes(30), sets[1].At);
+
+        await store.RemoveMarksAsync(sets[1], Ct);
+        await store.RemoveMarksAsync(sets[1], Ct);
+        Assert.Equal([early], await ListAsync(store, RetentionKind.Results, Start.AddDays(1)));
+    }
+
+    [Theory]
+    [MemberData(nameof(Stores))]
+    public async Task The_marker_stores_marks_arriving_during_a_write_as_one_group(ImageStoreProvider provider)
+    {
+        var (store, _) = Create(provider);
+        var counting = new CountingRetentionStore(store);
+        var marker = new RetentionMarker(counting);
+        var marks = Enumerable.Range(0, 200).Select(i => new RetentionMark(RetentionKind.Jobs, $"job{i:D3}", Start.AddMilliseconds(i))).ToList();
+
+        // Marks arrive while the first write is held: the rest go out together when it ends.
+        var hold = new TaskCompletionSource();
+        counting.Hold = hold;
+        var first = marker.MarkAsync(marks[0]);
+        await counting.Started.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        var rest = marks.Skip(1).Select(marker.MarkAsync).ToList();
+        Assert.All(rest, t => Assert.False(t.IsCompleted));
+        hold.SetResult();
+        await first;
+        await Task.WhenAll(rest);
+
+        Assert.Equal(2, counting.Writes);
+        var listed = await ListAsync(store, RetentionKind.Jobs, Start.AddDays(1));
+        Assert.Equal(marks, listed.Order(Comparer<RetentionMark>.Create((a, b) => a.At.CompareTo(b.At))));
+
+        // Idle again: a mark goes out at once, alone.
+        await marker.MarkAsync(new RetentionMark(RetentionKind.Jobs, "alone", Start.AddDays(2)));
+        Assert.Equal(3, counting.Writes);
+        Assert.Contains(await ListSetsAsync(store, RetentionKind.Jobs, Start.AddDays(3)), s => !s.IsGroup && s.Marks.Single().Id == "alone");
+    }
+
+    [Fact]
+    public async Task The_marker_fails_every_mark_of_a_group_whose_write_failed_and_recovers()
+    {
+        var (store, _) = Create(ImageStoreProvider.LocalDisk);
+        var counting = new CountingRetentionStore(store) { Fail = new ImageStoreUnavailableException("storage is down") };
+        var marker = new RetentionMarker(counting);
+
+        var error = await Assert.ThrowsAsync<ImageStoreUnavailableException>(() => marker.MarkAsync(new RetentionMark(RetentionKind.Jobs, "lost", Start)));
+        Assert.Equal("storage is down", error.Message);
+
+        counting.Fail = null;
+        var stored = new RetentionMark(RetentionKind.Jobs, "stored", Start);
+        await marker.MarkAsync(stored);
+        Assert.Equal([stored], await ListAsync(store, RetentionKind.Jobs, Start.AddDays(1)));
+    }
+
+    [Theory]
+    [MemberData(nameof(Stores))]
     public async Task Nothing_is_listed_before_anything_was_stored(ImageStoreProvider provider)
     {
         var (store, _) = Create(provider);
@@ -191,14 +266,67 @@ public sealed class RetentionStoreTests(AzuriteFixture azurite) : IDisposable
         return ((IRetentionStore)store, store);
     }
 
+    private static async Task<List<RetentionMarkSet>> ListSetsAsync(IRetentionStore store, RetentionKind kind, DateTimeOffset cutoff)
+    {
+        var sets = new List<RetentionMarkSet>();
+        await foreach (var set in store.ListMarksAsync(kind, cutoff, Ct))
+        {
+            sets.Add(set);
+        }
+
+        return sets;
+    }
+
     private static async Task<List<RetentionMark>> ListAsync(IRetentionStore store, RetentionKind kind, DateTimeOffset cutoff)
     {
         var marks = new List<RetentionMark>();
-        await foreach (var mark in store.ListMarksAsync(kind, cutoff, Ct))
+        await foreach (var set in store.ListMarksAsync(kind, cutoff, Ct))
         {
-            marks.Add(mark);
+            marks.AddRange(set.Marks);
         }
 
         return marks;
+    }
+
+    /// <summary>A real store that counts the sets written, and can hold or fail the next write.</summary>
+    private sealed class CountingRetentionStore(IRetentionStore inner) : IRetentionStore
+    {
+        private int _writes;
+
+        public int Writes => Volatile.Read(ref _writes);
+
+        public TaskCompletionSource? Hold { get; set; }
+
+        public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Exception? Fail { get; set; }
+
+        public async Task MarkAsync(RetentionMarkSet marks, CancellationToken cancellationToken)
+        {
+            Started.TrySetResult();
+            if (Hold is { } hold)
+            {
+                Hold = null;
+                await hold.Task;
+            }
+
+            if (Fail is { } fail)
+            {
+                throw fail;
+            }
+
+            Interlocked.Increment(ref _writes);
+            await inner.MarkAsync(marks, cancellationToken);
+        }
+
+        public IAsyncEnumerable<RetentionMarkSet> ListMarksAsync(RetentionKind kind, DateTimeOffset cutoff, CancellationToken cancellationToken) =>
+            inner.ListMarksAsync(kind, cutoff, cancellationToken);
+
+        public Task RemoveMarksAsync(RetentionMarkSet marks, CancellationToken cancellationToken) => inner.RemoveMarksAsync(marks, cancellationToken);
+
+        public Task<bool> TouchAsync(string key, DateTimeOffset at, CancellationToken cancellationToken) => inner.TouchAsync(key, at, cancellationToken);
+
+        public Task<ReapOutcome> DeleteIfUntouchedAsync(string key, DateTimeOffset cutoff, CancellationToken cancellationToken) =>
+            inner.DeleteIfUntouchedAsync(key, cutoff, cancellationToken);
     }
 }
