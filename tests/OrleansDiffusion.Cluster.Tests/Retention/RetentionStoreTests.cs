@@ -123,7 +123,7 @@ public sealed class RetentionStoreTests(AzuriteFixture azurite) : IDisposable
     {
         var (store, _) = Create(provider);
         var counting = new CountingRetentionStore(store);
-        var marker = new RetentionMarker(counting);
+        var marker = new RetentionMarker(counting, TimeProvider.System);
         var marks = Enumerable.Range(0, 200).Select(i => new RetentionMark(RetentionKind.Jobs, $"job{i:D3}", Start.AddMilliseconds(i))).ToList();
 
         // Marks arrive while the first write is held: the rest go out together when it ends.
@@ -152,7 +152,7 @@ public sealed class RetentionStoreTests(AzuriteFixture azurite) : IDisposable
     {
         var (store, _) = Create(ImageStoreProvider.LocalDisk);
         var counting = new CountingRetentionStore(store) { Fail = new ImageStoreUnavailableException("storage is down") };
-        var marker = new RetentionMarker(counting);
+        var marker = new RetentionMarker(counting, TimeProvider.System);
 
         var error = await Assert.ThrowsAsync<ImageStoreUnavailableException>(() => marker.MarkAsync(new RetentionMark(RetentionKind.Jobs, "lost", Start)));
         Assert.Equal("storage is down", error.Message);
