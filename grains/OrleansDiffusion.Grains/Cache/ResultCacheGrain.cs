@@ -132,7 +132,12 @@ public sealed partial class ResultCacheGrain(
             ResetRun();
         }
 
-        await Task.WhenAll(WriteAsync(), ended is { } at ? MarkEndAsync(at) : Task.CompletedTask);
+        await WriteAsync();
+        if (ended is { } at)
+        {
+            MarkEnd(at);
+        }
+
         Emit(Event(InferenceEventKind.Left) with { Job = jobId });
         if (unwanted)
         {
@@ -213,7 +218,8 @@ public sealed partial class ResultCacheGrain(
             state.State.CompletedAt = state.State.RetainFrom = time.GetUtcNow();
             state.State.Silo = silo;
             state.State.Attempts = 0;
-            await Task.WhenAll(WriteAsync(), MarkEndAsync(state.State.CompletedAt.Value));
+            await WriteAsync();
+            MarkEnd(state.State.CompletedAt.Value);
             ResetRun();
             await FreeQuotaAsync();
             var completed = Event(InferenceEventKind.Completed);
@@ -356,24 +362,15 @@ public sealed partial class ResultCacheGrain(
     }
 
     /// <summary>
-    /// The entry stopped computing at <paramref name="end"/> (its <see cref="CacheState.RetainFrom"/>): beside the write
-    /// of its state, the sweep is told to look at it once the results period has passed. A mark that cannot be written
-    /// is logged: the entry then stays until an identical request replaces it.
+    /// The entry stopped computing at <paramref name="end"/> (its <see cref="CacheState.RetainFrom"/>): the sweep is told
+    /// to look at it once the results period has passed (the mark is written behind the caller's back, see
+    /// <see cref="RetentionMarker"/>).
     /// </summary>
-    private async Task MarkEndAsync(DateTimeOffset end)
+    private void MarkEnd(DateTimeOffset end)
     {
-        if (_options.Retention.PeriodOf(RetentionKind.Results) is null)
+        if (_options.Retention.PeriodOf(RetentionKind.Results) is not null)
         {
-            return;
-        }
-
-        try
-        {
-            await marker.MarkAsync(new RetentionMark(RetentionKind.Results, Key, end));
-        }
-        catch (Exception e) when (e is ImageStoreUnavailableException)
-        {
-            Log.MarkFailed(logger, e, Key);
+            marker.Mark(new RetentionMark(RetentionKind.Results, Key, end));
         }
     }
 
@@ -395,7 +392,7 @@ public sealed partial class ResultCacheGrain(
         foreach (var input in InputUse.KeysOf(spec))
         {
             await retention.TouchAsync(input, now, CancellationToken.None);
-            await marker.MarkAsync(new RetentionMark(RetentionKind.InputUses, InputUse.IdOf(input, Key), now));
+            marker.Mark(new RetentionMark(RetentionKind.InputUses, InputUse.IdOf(input, Key), now));
         }
     }
 
@@ -440,7 +437,8 @@ public sealed partial class ResultCacheGrain(
         state.State.LastError = error;
         state.State.LastFailedAt = state.State.RetainFrom = time.GetUtcNow();
         state.State.Attempts = 0;
-        await Task.WhenAll(WriteAsync(), MarkEndAsync(state.State.LastFailedAt.Value));
+        await WriteAsync();
+        MarkEnd(state.State.LastFailedAt.Value);
         ResetRun();
         await FreeQuotaAsync();
         var failed = Event(InferenceEventKind.Failed);
@@ -617,8 +615,5 @@ public sealed partial class ResultCacheGrain(
 
         [LoggerMessage(3, LogLevel.Warning, "Freeing the quota units of {Key} failed; the key's quota frees them when it is next full")]
         public static partial void FreeFailed(ILogger logger, Exception exception, string key);
-
-        [LoggerMessage(4, LogLevel.Warning, "Marking {Key} for the retention sweep failed; it is kept until an identical request replaces it")]
-        public static partial void MarkFailed(ILogger logger, Exception exception, string key);
     }
 }

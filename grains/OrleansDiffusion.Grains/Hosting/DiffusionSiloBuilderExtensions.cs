@@ -63,6 +63,7 @@ public static class DiffusionSiloBuilderExtensions
         services.AddSingleton<WorkerPump>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<WorkerPump>());
         services.AddSingleton<RetentionMarker>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<RetentionMarker>());
         services.AddSingleton<RetentionSweeper>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, RetentionKeeper>();
 

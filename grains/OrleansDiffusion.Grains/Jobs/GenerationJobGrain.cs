@@ -16,7 +16,7 @@ namespace OrleansDiffusion.Grains.Jobs;
 /// again only for an outcome the inference's owner cannot tell later: a failure (not cached) or a cancellation. A
 /// success, the step and the queue position are read from the owner. The record is read lazily: a new job (a fresh id,
 /// the common case) is written without being read first, so accepting a job costs one storage write (and, when job
-/// records expire, a retention mark written beside it, group-committed with other jobs' marks). A finished job older
+/// records expire, a share of a group of retention marks, written after the answer). A finished job older
 /// than <see cref="RetentionOptions.Jobs"/> answers as unknown, and the retention sweep deletes its record.
 /// </summary>
 public sealed partial class GenerationJobGrain(
@@ -64,7 +64,7 @@ public sealed partial class GenerationJobGrain(
         {
             // Whatever became of the job, its inputs were uploaded for it: the sweep looks at them a period from now
             // (after the inference, if one started, marked it as used).
-            await MarkInputAsync(spec);
+            MarkInputs(spec);
         }
     }
 
@@ -193,9 +193,8 @@ public sealed partial class GenerationJobGrain(
     }
 
     /// <summary>
-    /// Writes the accepted record without reading first, and with it (at once) the record's retention mark; false when
-    /// a record already exists (it is loaded instead). A record whose mark could not be written is removed again: the
-    /// job is refused rather than kept for ever.
+    /// Writes the accepted record without reading first, then queues the record's retention mark (written behind the
+    /// answer, see <see cref="RetentionMarker"/>); false when a record already exists (it is loaded instead).
     /// </summary>
     private async Task<bool> TryCreateAsync(GenerationSpec spec, string apiKey, string key, int maxUnits)
     {
@@ -210,9 +209,6 @@ public sealed partial class GenerationJobGrain(
             CreatedAt = now,
         };
 
-        var marking = _retention.PeriodOf(RetentionKind.Jobs) is null
-            ? Task.CompletedTask
-            : marker.MarkAsync(new RetentionMark(RetentionKind.Jobs, Id.ToString("N"), now));
         try
         {
             await WriteAsync();
@@ -221,29 +217,16 @@ public sealed partial class GenerationJobGrain(
         catch (InconsistentStateException)
         {
             // Submitted before (a client retry reaching a new activation): what is stored stands.
-            await IgnoreAsync(marking);
             _record.State = new JobState();
             _record.ETag = null;
             _loaded = false;
             await LoadAsync();
             return false;
         }
-        catch (Exception)
-        {
-            await IgnoreAsync(marking);
-            throw;
-        }
 
-        try
+        if (_retention.PeriodOf(RetentionKind.Jobs) is not null)
         {
-            await marking;
-        }
-        catch (Exception)
-        {
-            await Storage.ClearStateAsync(StateName, this.GetGrainId(), _record);
-            _record.State = new JobState();
-            _loaded = false;
-            throw;
+            marker.Mark(new RetentionMark(RetentionKind.Jobs, Id.ToString("N"), now));
         }
 
         return true;
@@ -258,8 +241,8 @@ public sealed partial class GenerationJobGrain(
             ? new JobSnapshot { Id = Id }
             : snapshot;
 
-    /// <summary>Marks the inputs (init image, mask) of a submitted job for the sweep; a mark that cannot be written is logged, not fatal.</summary>
-    private async Task MarkInputAsync(GenerationSpec spec)
+    /// <summary>Marks the inputs (init image, mask) of a submitted job for the sweep; a key that is no input's is logged.</summary>
+    private void MarkInputs(GenerationSpec spec)
     {
         if (_retention.PeriodOf(RetentionKind.Inputs) is null)
         {
@@ -270,9 +253,9 @@ public sealed partial class GenerationJobGrain(
         {
             try
             {
-                await marker.MarkAsync(new RetentionMark(RetentionKind.Inputs, InputUse.InputIdOf(input), time.GetUtcNow()));
+                marker.Mark(new RetentionMark(RetentionKind.Inputs, InputUse.InputIdOf(input), time.GetUtcNow()));
             }
-            catch (Exception e) when (e is ImageStoreUnavailableException or ArgumentException)
+            catch (ArgumentException e)
             {
                 Log.InputMarkFailed(logger, e, input);
             }
@@ -406,7 +389,7 @@ public sealed partial class GenerationJobGrain(
 
     private static partial class Log
     {
-        [LoggerMessage(1, LogLevel.Warning, "Marking the init image {Input} for the retention sweep failed; it is kept until it is used again")]
+        [LoggerMessage(1, LogLevel.Warning, "The input {Input} cannot be marked for the retention sweep; it is kept until it is used again")]
         public static partial void InputMarkFailed(ILogger logger, Exception exception, string input);
     }
 }

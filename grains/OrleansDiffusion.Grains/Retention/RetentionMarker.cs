@@ -1,15 +1,21 @@
+using Microsoft.Extensions.Logging;
+using Orleans.Runtime;
+
 namespace OrleansDiffusion.Grains.Retention;
 
 /// <summary>
-/// Group commit for the marks written on every job's path (a job's creation, an inference's end, an input's use): a
-/// mark waits while the previous write of its kind is in flight, and until <see cref="MinInterval"/> has passed since
-/// that write began, then goes out with every mark that arrived meanwhile as one stored group
+/// Writes the marks of the job path (a job's creation, an inference's end, an input's use) behind the caller's back,
+/// grouped: a mark waits while the previous write of its kind is in flight, and until <see cref="MinInterval"/> has
+/// passed since that write began, then goes out with every mark that arrived meanwhile as one stored group
 /// (<see cref="RetentionMarkSet"/>). An idle silo writes each mark at once, alone; a busy one writes at most one object
-/// per kind per interval however many jobs it accepts (at 130 jobs/s, a fifteenth of a request per job and kind), at
-/// the price of at most an interval's wait under load. The caller's task ends when its mark is stored (or faults with
-/// the write's error), as a direct write would.
+/// per kind per interval however many jobs it accepts (at 130 jobs/s, a fifteenth of a request per job and kind).
+/// Nobody waits for a mark: accepting a job or ending an inference costs no mark's round trip. A failed write is
+/// retried with back-off, and the silo writes what is pending before it stops. What a crashed silo had not written
+/// yet (at most an interval's marks, or a storage outage's) is lost: those records and results are then kept until
+/// deleted by hand or, for a result, replaced by an identical request.
 /// </summary>
-public sealed class RetentionMarker(IRetentionStore store, TimeProvider time)
+public sealed partial class RetentionMarker(IRetentionStore store, TimeProvider time, ILogger<RetentionMarker> logger)
+    : ILifecycleParticipant<ISiloLifecycle>
 {
     /// <summary>The most marks in one group (about 80 bytes each).</summary>
     public const int MaxGroup = 500;
@@ -17,33 +23,58 @@ public sealed class RetentionMarker(IRetentionStore store, TimeProvider time)
     /// <summary>The least time between the starts of two writes of one kind.</summary>
     public static readonly TimeSpan MinInterval = TimeSpan.FromMilliseconds(100);
 
-    private readonly Lock _gate = new();
-    private readonly Dictionary<RetentionKind, Queue<(RetentionMark Mark, TaskCompletionSource Stored)>> _waiting = [];
-    private readonly HashSet<RetentionKind> _writing = [];
+    /// <summary>Waits before the retries of a failed write: about half a minute in all, then the group is given up.</summary>
+    private static readonly TimeSpan[] RetryDelays = [TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(8), TimeSpan.FromSeconds(16)];
 
-    /// <summary>Stores <paramref name="mark"/>, with others of its kind when a write is already in flight.</summary>
-    public Task MarkAsync(RetentionMark mark)
+    private readonly Lock _gate = new();
+    private readonly Dictionary<RetentionKind, Queue<RetentionMark>> _waiting = [];
+    private readonly Dictionary<RetentionKind, Task> _writers = [];
+    private long _lost;
+
+    /// <summary>Marks given up after every retry failed (logged as errors).</summary>
+    public long Lost => Interlocked.Read(ref _lost);
+
+    /// <summary>Writes what is pending when the silo stops, after its grains (which may still mark) were deactivated.</summary>
+    public void Participate(ISiloLifecycle lifecycle) =>
+        lifecycle.Subscribe(nameof(RetentionMarker), ServiceLifecycleStage.ApplicationServices, _ => Task.CompletedTask, FlushAsync);
+
+    /// <summary>Queues <paramref name="mark"/> for the next write of its kind (starting one when none is in flight).</summary>
+    public void Mark(RetentionMark mark)
     {
         ArgumentNullException.ThrowIfNull(mark);
-        var stored = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        bool start;
         lock (_gate)
         {
             if (!_waiting.TryGetValue(mark.Kind, out var queue))
             {
-                _waiting[mark.Kind] = queue = new Queue<(RetentionMark, TaskCompletionSource)>();
+                _waiting[mark.Kind] = queue = new Queue<RetentionMark>();
             }
 
-            queue.Enqueue((mark, stored));
-            start = _writing.Add(mark.Kind);
+            queue.Enqueue(mark);
+            if (!_writers.ContainsKey(mark.Kind))
+            {
+                _writers[mark.Kind] = Task.Run(() => WriteAsync(mark.Kind));
+            }
         }
+    }
 
-        if (start)
+    /// <summary>Ends when every mark queued so far is written (or given up).</summary>
+    public async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        while (true)
         {
-            _ = Task.Run(() => WriteAsync(mark.Kind));
-        }
+            Task[] writers;
+            lock (_gate)
+            {
+                writers = [.. _writers.Values];
+            }
 
-        return stored.Task;
+            if (writers.Length == 0)
+            {
+                return;
+            }
+
+            await Task.WhenAll(writers).WaitAsync(cancellationToken);
+        }
     }
 
     private async Task WriteAsync(RetentionKind kind)
@@ -51,44 +82,66 @@ public sealed class RetentionMarker(IRetentionStore store, TimeProvider time)
         long? lastStart = null;
         while (true)
         {
-            if (lastStart is { } started && time.GetElapsedTime(started) is var elapsed && elapsed < MinInterval)
-            {
-                await Task.Delay(MinInterval - elapsed, time);
-            }
-
-            List<(RetentionMark Mark, TaskCompletionSource Stored)> group;
+            List<RetentionMark> group;
             lock (_gate)
             {
                 var queue = _waiting[kind];
                 if (queue.Count == 0)
                 {
-                    _writing.Remove(kind);
+                    _writers.Remove(kind);
                     return;
                 }
+            }
 
-                group = new List<(RetentionMark, TaskCompletionSource)>(Math.Min(queue.Count, MaxGroup));
-                while (group.Count < MaxGroup && queue.TryDequeue(out var waiting))
+            if (lastStart is { } started && time.GetElapsedTime(started) is var elapsed && elapsed < MinInterval)
+            {
+                await Task.Delay(MinInterval - elapsed, time);
+            }
+
+            lock (_gate)
+            {
+                var queue = _waiting[kind];
+                group = new List<RetentionMark>(Math.Min(queue.Count, MaxGroup));
+                while (group.Count < MaxGroup && queue.TryDequeue(out var mark))
                 {
-                    group.Add(waiting);
+                    group.Add(mark);
                 }
             }
 
             lastStart = time.GetTimestamp();
+            await WriteGroupAsync(RetentionMarkSet.Of(group));
+        }
+    }
+
+    private async Task WriteGroupAsync(RetentionMarkSet marks)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
             try
             {
-                await store.MarkAsync(RetentionMarkSet.Of([.. group.Select(w => w.Mark)]), CancellationToken.None);
-                foreach (var waiting in group)
-                {
-                    waiting.Stored.TrySetResult();
-                }
+                await store.MarkAsync(marks, CancellationToken.None);
+                return;
+            }
+            catch (Exception e) when (attempt < RetryDelays.Length)
+            {
+                Log.WriteFailed(logger, e, marks.Marks.Count, marks.Kind, RetryDelays[attempt]);
+                await Task.Delay(RetryDelays[attempt], time);
             }
             catch (Exception e)
             {
-                foreach (var waiting in group)
-                {
-                    waiting.Stored.TrySetException(e);
-                }
+                Interlocked.Add(ref _lost, marks.Marks.Count);
+                Log.GivenUp(logger, e, marks.Marks.Count, marks.Kind);
+                return;
             }
         }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Warning, "Writing {Count} retention marks of {Kind} failed; retrying in {Delay}")]
+        public static partial void WriteFailed(ILogger logger, Exception exception, int count, RetentionKind kind, TimeSpan delay);
+
+        [LoggerMessage(2, LogLevel.Error, "Writing {Count} retention marks of {Kind} failed after every retry: those items are kept until deleted by hand")]
+        public static partial void GivenUp(ILogger logger, Exception exception, int count, RetentionKind kind);
     }
 }

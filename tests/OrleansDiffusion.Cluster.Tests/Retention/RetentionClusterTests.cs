@@ -335,6 +335,7 @@ public sealed class RetentionClusterTests
                 Microsoft.Extensions.Logging.Abstractions.NullLogger<RetentionSweeper>.Instance);
             var now = saved + Hour + TimeSpan.FromMinutes(1);
 
+            await harness.FlushMarksAsync();
             var first = await sweeper.SweepAsync(now, Ct);
 
             Assert.Equal((2, 1), (first.InputsDeleted, first.Failed));
@@ -368,6 +369,7 @@ public sealed class RetentionClusterTests
             var young = await harness.RunAsync(Spec("young", 10));
             var now = boundary + Hour;
 
+            await harness.FlushMarksAsync();
             var reports = await Task.WhenAll(harness.ActiveSilos.Select(silo => Task.Run(() => harness.Sweeper(silo).SweepAsync(now, Ct), Ct)));
 
             Assert.All(reports, r => Assert.Equal(0, r.Failed));

@@ -29,8 +29,15 @@ internal static class RetentionProbe
     public static RetentionSweeper Sweeper(this ClusterHarness harness, InProcessSiloHandle? silo = null) =>
         harness.Service<RetentionSweeper>(silo ?? harness.ActiveSilos.First());
 
-    public static Task<RetentionSweepReport> SweepAsync(this ClusterHarness harness, DateTimeOffset now) =>
-        harness.Sweeper().SweepAsync(now, Ct);
+    /// <summary>Sweeps once every silo wrote the retention marks it queued (they are written behind the jobs' backs).</summary>
+    public static async Task<RetentionSweepReport> SweepAsync(this ClusterHarness harness, DateTimeOffset now)
+    {
+        await harness.FlushMarksAsync();
+        return await harness.Sweeper().SweepAsync(now, Ct);
+    }
+
+    public static Task FlushMarksAsync(this ClusterHarness harness) =>
+        Task.WhenAll(harness.ActiveSilos.Select(silo => harness.Service<RetentionMarker>(silo).FlushAsync(Ct)));
 
     public static IImageStore Images(this ClusterHarness harness) => harness.Service<IImageStore>(harness.ActiveSilos.First());
 
@@ -38,6 +45,7 @@ internal static class RetentionProbe
 
     public static async Task<List<RetentionMark>> MarksAsync(this ClusterHarness harness, RetentionKind kind)
     {
+        await harness.FlushMarksAsync();
         var marks = new List<RetentionMark>();
         await foreach (var set in harness.Marks().ListMarksAsync(kind, DateTimeOffset.MaxValue.AddYears(-1), Ct))
         {

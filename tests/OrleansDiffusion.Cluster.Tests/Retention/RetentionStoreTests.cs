@@ -123,44 +123,70 @@ public sealed class RetentionStoreTests(AzuriteFixture azurite) : IDisposable
     {
         var (store, _) = Create(provider);
         var counting = new CountingRetentionStore(store);
-        var marker = new RetentionMarker(counting, TimeProvider.System);
+        var marker = new RetentionMarker(counting, TimeProvider.System, NullLogger<RetentionMarker>.Instance);
         var marks = Enumerable.Range(0, 200).Select(i => new RetentionMark(RetentionKind.Jobs, $"job{i:D3}", Start.AddMilliseconds(i))).ToList();
 
-        // Marks arrive while the first write is held: the rest go out together when it ends.
+        // Marks arrive while the first write is held: the rest go out together once it ends.
         var hold = new TaskCompletionSource();
         counting.Hold = hold;
-        var first = marker.MarkAsync(marks[0]);
+        marker.Mark(marks[0]);
         await counting.Started.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
-        var rest = marks.Skip(1).Select(marker.MarkAsync).ToList();
-        Assert.All(rest, t => Assert.False(t.IsCompleted));
+        marks.Skip(1).ToList().ForEach(marker.Mark);
+        var flushed = marker.FlushAsync(Ct);
+        Assert.False(flushed.IsCompleted);
         hold.SetResult();
-        await first;
-        await Task.WhenAll(rest);
+        await flushed;
 
         Assert.Equal(2, counting.Writes);
         var listed = await ListAsync(store, RetentionKind.Jobs, Start.AddDays(1));
         Assert.Equal(marks, listed.Order(Comparer<RetentionMark>.Create((a, b) => a.At.CompareTo(b.At))));
 
         // Idle again: a mark goes out at once, alone.
-        await marker.MarkAsync(new RetentionMark(RetentionKind.Jobs, "alone", Start.AddDays(2)));
+        marker.Mark(new RetentionMark(RetentionKind.Jobs, "alone", Start.AddDays(2)));
+        await marker.FlushAsync(Ct);
         Assert.Equal(3, counting.Writes);
         Assert.Contains(await ListSetsAsync(store, RetentionKind.Jobs, Start.AddDays(3)), s => !s.IsGroup && s.Marks.Single().Id == "alone");
     }
 
     [Fact]
-    public async Task The_marker_fails_every_mark_of_a_group_whose_write_failed_and_recovers()
+    public async Task The_marker_retries_a_failed_write_and_gives_a_group_up_only_after_every_retry()
     {
         var (store, _) = Create(ImageStoreProvider.LocalDisk);
-        var counting = new CountingRetentionStore(store) { Fail = new ImageStoreUnavailableException("storage is down") };
-        var marker = new RetentionMarker(counting, TimeProvider.System);
+        var clock = new FakeTimeProvider(Start);
+        var counting = new CountingRetentionStore(store) { Failures = 1 };
+        var marker = new RetentionMarker(counting, clock, NullLogger<RetentionMarker>.Instance);
 
-        var error = await Assert.ThrowsAsync<ImageStoreUnavailableException>(() => marker.MarkAsync(new RetentionMark(RetentionKind.Jobs, "lost", Start)));
-        Assert.Equal("storage is down", error.Message);
+        // One failure: retried after half a second, stored.
+        var retried = new RetentionMark(RetentionKind.Jobs, "retried", Start);
+        marker.Mark(retried);
+        await AdvanceUntilAsync(clock, marker.FlushAsync(Ct));
+        Assert.Equal([retried], await ListAsync(store, RetentionKind.Jobs, Start.AddDays(1)));
+        Assert.Equal(0, marker.Lost);
 
-        counting.Fail = null;
-        var stored = new RetentionMark(RetentionKind.Jobs, "stored", Start);
-        await marker.MarkAsync(stored);
-        Assert.Equal([stored], await ListAsync(store, RetentionKind.Jobs, Start.AddDays(1)));
+        // Failing for good: given up (and counted) after the last retry, and the marker still works after.
+        counting.Failures = int.MaxValue;
+        marker.Mark(new RetentionMark(RetentionKind.Jobs, "lost", Start.AddSeconds(1)));
+        await AdvanceUntilAsync(clock, marker.FlushAsync(Ct));
+        Assert.Equal(1, marker.Lost);
+        Assert.Equal(1 + 7, counting.Failed); // the failure before, then the first try and six retries
+
+        counting.Failures = 0;
+        var later = new RetentionMark(RetentionKind.Jobs, "later", Start.AddSeconds(2));
+        marker.Mark(later);
+        await AdvanceUntilAsync(clock, marker.FlushAsync(Ct));
+        Assert.Equal([retried, later], await ListAsync(store, RetentionKind.Jobs, Start.AddDays(1)));
+    }
+
+    private static async Task AdvanceUntilAsync(FakeTimeProvider clock, Task task)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!task.IsCompleted && DateTime.UtcNow < deadline)
+        {
+            clock.Advance(TimeSpan.FromMilliseconds(500));
+            await Task.Delay(5, Ct);
+        }
+
+        await task.WaitAsync(TimeSpan.FromSeconds(1), Ct);
     }
 
     [Theory]
@@ -299,7 +325,10 @@ public sealed class RetentionStoreTests(AzuriteFixture azurite) : IDisposable
 
         public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        public Exception? Fail { get; set; }
+        /// <summary>How many of the next writes fail (as a storage outage does).</summary>
+        public int Failures { get; set; }
+
+        public int Failed { get; private set; }
 
         public async Task MarkAsync(RetentionMarkSet marks, CancellationToken cancellationToken)
         {
@@ -310,9 +339,11 @@ public sealed class RetentionStoreTests(AzuriteFixture azurite) : IDisposable
                 await hold.Task;
             }
 
-            if (Fail is { } fail)
+            if (Failures > 0)
             {
-                throw fail;
+                Failures--;
+                Failed++;
+                throw new ImageStoreUnavailableException("storage is down");
             }
 
             Interlocked.Increment(ref _writes);
