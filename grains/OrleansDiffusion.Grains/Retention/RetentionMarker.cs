@@ -8,7 +8,7 @@ namespace OrleansDiffusion.Grains.Retention;
 /// grouped: a mark waits while the previous write of its kind is in flight, and until <see cref="MinInterval"/> has
 /// passed since that write began, then goes out with every mark that arrived meanwhile as one stored group
 /// (<see cref="RetentionMarkSet"/>). An idle silo writes each mark at once, alone; a busy one writes at most one object
-/// per kind per interval however many jobs it accepts (at 130 jobs/s, a fifteenth of a request per job and kind).
+/// per kind per interval however many jobs it accepts (at 130 jobs/s, a thirtieth of a request per job and kind).
 /// Nobody waits for a mark: accepting a job or ending an inference costs no mark's round trip. A failed write is
 /// retried with back-off, and the silo writes what is pending before it stops. What a crashed silo had not written
 /// yet (at most an interval's marks, or a storage outage's) is lost: those records and results are then kept until
@@ -21,7 +21,7 @@ public sealed partial class RetentionMarker(IRetentionStore store, TimeProvider 
     public const int MaxGroup = 500;
 
     /// <summary>The least time between the starts of two writes of one kind.</summary>
-    public static readonly TimeSpan MinInterval = TimeSpan.FromMilliseconds(100);
+    public static readonly TimeSpan MinInterval = TimeSpan.FromMilliseconds(250);
 
     /// <summary>Waits before the retries of a failed write: about half a minute in all, then the group is given up.</summary>
     private static readonly TimeSpan[] RetryDelays = [TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(8), TimeSpan.FromSeconds(16)];
