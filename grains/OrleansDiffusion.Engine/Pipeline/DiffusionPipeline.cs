@@ -287,9 +287,18 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
             }
         }
 
-        // The hires fix's second pass counts in the job's steps: progress runs once from 0 to both passes' steps.
+        // The hires fix's second pass counts in the job's steps: progress runs once from 0 to both passes' UNet
+        // evaluations (a scheduler may evaluate more timesteps than steps, as PNDM does).
         var (hiresSchedule, hiresBegin) = first.Hires?.Schedule(first.Steps) ?? (0, 0);
-        var steps = new StepCounter(timesteps - beginIndex + hiresSchedule - hiresBegin, first.PreviewInterval, started, progress);
+        var hiresEnd = 0;
+        if (first.Hires is not null)
+        {
+            var probe = createScheduler();
+            probe.SetTimesteps(hiresSchedule, 1);
+            hiresEnd = probe.Timesteps.Length;
+        }
+
+        var steps = new StepCounter(timesteps - beginIndex + hiresEnd - hiresBegin, first.PreviewInterval, started, progress);
         var denoiseStarted = Stopwatch.GetTimestamp();
         RunSteps(groups, beginIndex, timesteps, latentHeight, latentWidth, steps, cancellationToken);
 
@@ -303,7 +312,7 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
                 latentWidth = plan.Width / 8;
                 StartHiresPass(requests, conditioning, groups, hiresGroups, hires, plan, createScheduler, hiresSchedule, hiresBegin, first.Height / 8, first.Width / 8, runOptions);
                 imageEncoderTime += ConditionInpaintingUNet(hiresGroups, plan: null, plan.Width, plan.Height, runOptions);
-                RunSteps(hiresGroups, hiresBegin, hiresSchedule, latentHeight, latentWidth, steps, cancellationToken);
+                RunSteps(hiresGroups, hiresBegin, hiresEnd, latentHeight, latentWidth, steps, cancellationToken);
                 groups = hiresGroups;
             }
 
