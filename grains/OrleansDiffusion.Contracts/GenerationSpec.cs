@@ -65,4 +65,10 @@ public sealed record GenerationSpec
 
     /// <summary>SDXL: the size the picture should look made for, <c>target_size</c>.</summary>
     [Id(26)] public PixelSize? TargetSize { get; init; }
+
+    /// <summary>
+    /// txt2img: AUTOMATIC1111's hires fix, a second pass at a larger size; null for none. <see cref="Width"/> and
+    /// <see cref="Height"/> stay the first pass's.
+    /// </summary>
+    [Id(30)] public HiresSpec? Hires { get; init; }
 }
