@@ -87,7 +87,7 @@ public static class Automatic1111Endpoints
         }
 
         var snapshot = await generations.Job(current.Id).GetSnapshot();
-        var steps = snapshot.TotalSteps > 0 ? snapshot.TotalSteps : snapshot.Spec?.Steps ?? 0;
+        var steps = snapshot.TotalSteps > 0 ? snapshot.TotalSteps : snapshot.Spec?.StepsWithHires() ?? 0;
         var progress = steps > 0 ? Math.Clamp((double)snapshot.Step / steps, 0, 1) : 0;
         var elapsed = (time.GetUtcNow() - (snapshot.StartedAt ?? current.StartedAt)).TotalSeconds;
         var eta = progress > 0 ? Math.Max(0, (elapsed / progress) - elapsed) : 0;

@@ -71,4 +71,7 @@ public sealed record GenerationSpec
     /// <see cref="Height"/> stay the first pass's.
     /// </summary>
     [Id(30)] public HiresSpec? Hires { get; init; }
+
+    /// <summary>The steps of the whole job: <see cref="Steps"/>, plus a hires fix's second pass.</summary>
+    public int StepsWithHires() => Steps + (Hires?.StepsAfter(Steps) ?? 0);
 }
