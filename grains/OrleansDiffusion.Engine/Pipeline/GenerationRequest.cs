@@ -111,7 +111,7 @@ public sealed record GenerationRequest
         if (Hires is not null)
         {
             Check(InitImage is null, nameof(Hires), "is txt2img's second pass; an img2img or inpainting request cannot take it");
-            Hires.Validate(limits, Width, Height);
+            Hires.Validate(limits, Width, Height, Steps);
         }
 
         if (Mask is not null)

@@ -13,6 +13,12 @@ public sealed record HiresFix
     /// <summary>The largest <see cref="Scale"/>: A1111's slider ends at 4.</summary>
     public const float MaxScale = 4f;
 
+    /// <summary>
+    /// The longest stretched schedule (<see cref="Schedule"/>): a model's training timesteps (1000 for every SD family),
+    /// so that a tiny strength cannot make a request build a huge schedule.
+    /// </summary>
+    public const int MaxScheduleSteps = 1000;
+
     /// <summary>Enlargement of the first pass's size (A1111's <c>hr_scale</c>); used when neither resize side is set. Default: 2.</summary>
     public float Scale { get; init; } = 2f;
 
@@ -95,11 +101,13 @@ public sealed record HiresFix
     }
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first hires field out of bounds for this first pass.</summary>
-    public void Validate(GenerationLimits limits, int width, int height)
+    public void Validate(GenerationLimits limits, int width, int height, int steps)
     {
         Check(Enum.IsDefined(Upscaler), nameof(Upscaler), $"is not an upscaler, {(int)Upscaler}");
         Check(Steps >= 0 && Steps <= limits.MaxSteps, nameof(Steps), $"must be between 0 (the first pass's steps) and {limits.MaxSteps}, not {Steps}");
         Check(float.IsFinite(Strength) && Strength > 0 && Strength <= 1, nameof(Strength), $"must be in (0, 1], not {Strength}");
+        var (schedule, _) = Schedule(steps);
+        Check(schedule <= MaxScheduleSteps, nameof(Strength), $"{Strength} stretches {StepsAfter(steps)} steps to a {schedule}-step schedule, more than {MaxScheduleSteps}; raise the strength or lower the steps");
         if (Resizes)
         {
             foreach (var (value, name, max) in new[] { (ResizeWidth, nameof(ResizeWidth), limits.MaxWidth), (ResizeHeight, nameof(ResizeHeight), limits.MaxHeight) })

@@ -177,7 +177,7 @@ public sealed partial class ModelCatalog
         }
 
         var engine = ToEngineHires(hires)!;
-        engine.Validate(Limits, spec.Width, spec.Height);
+        engine.Validate(Limits, spec.Width, spec.Height, spec.Steps);
         var plan = engine.Plan(spec.Width, spec.Height);
         if (model.Folder.SizeRules.Problem(plan.Width, plan.Height) is { } problem)
         {

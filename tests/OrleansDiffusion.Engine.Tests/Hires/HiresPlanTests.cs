@@ -54,13 +54,15 @@ public sealed class HiresPlanTests
     public void Out_of_bounds_fields_name_the_hires_field()
     {
         var limits = GenerationLimits.Default;
-        Assert.Equal("Hires.Scale", Assert.Throws<ArgumentException>(() => new HiresFix { Scale = 0.5f }.Validate(limits, 64, 64)).ParamName);
-        Assert.Equal("Hires.Scale", Assert.Throws<ArgumentException>(() => new HiresFix { Scale = 4f }.Validate(limits, 512, 512)).ParamName); // 2048x2048 pixels
-        Assert.Equal("Hires.Steps", Assert.Throws<ArgumentException>(() => new HiresFix { Steps = -1 }.Validate(limits, 64, 64)).ParamName);
-        Assert.Equal("Hires.Strength", Assert.Throws<ArgumentException>(() => new HiresFix { Strength = 0f }.Validate(limits, 64, 64)).ParamName);
-        Assert.Equal("Hires.ResizeWidth", Assert.Throws<ArgumentException>(() => new HiresFix { ResizeWidth = 8 }.Validate(limits, 64, 64)).ParamName);
-        Assert.Equal("Hires.Upscaler", Assert.Throws<ArgumentException>(() => new HiresFix { Upscaler = (LatentUpscaleMode)42 }.Validate(limits, 64, 64)).ParamName);
-        new HiresFix { ResizeWidth = 1024, ResizeHeight = 1024 }.Validate(limits, 512, 768);
+        Assert.Equal("Hires.Scale", Assert.Throws<ArgumentException>(() => new HiresFix { Scale = 0.5f }.Validate(limits, 64, 64, 20)).ParamName);
+        Assert.Equal("Hires.Scale", Assert.Throws<ArgumentException>(() => new HiresFix { Scale = 4f }.Validate(limits, 512, 512, 20)).ParamName); // 2048x2048 pixels
+        Assert.Equal("Hires.Steps", Assert.Throws<ArgumentException>(() => new HiresFix { Steps = -1 }.Validate(limits, 64, 64, 20)).ParamName);
+        Assert.Equal("Hires.Strength", Assert.Throws<ArgumentException>(() => new HiresFix { Strength = 0f }.Validate(limits, 64, 64, 20)).ParamName);
+        Assert.Equal("Hires.Strength", Assert.Throws<ArgumentException>(() => new HiresFix { Steps = 150, Strength = 0.1f }.Validate(limits, 64, 64, 20)).ParamName); // a 1500-step schedule
+        new HiresFix { Steps = 100, Strength = 0.1f }.Validate(limits, 64, 64, 20);
+        Assert.Equal("Hires.ResizeWidth", Assert.Throws<ArgumentException>(() => new HiresFix { ResizeWidth = 8 }.Validate(limits, 64, 64, 20)).ParamName);
+        Assert.Equal("Hires.Upscaler", Assert.Throws<ArgumentException>(() => new HiresFix { Upscaler = (LatentUpscaleMode)42 }.Validate(limits, 64, 64, 20)).ParamName);
+        new HiresFix { ResizeWidth = 1024, ResizeHeight = 1024 }.Validate(limits, 512, 768, 20);
     }
 
     [Fact]
