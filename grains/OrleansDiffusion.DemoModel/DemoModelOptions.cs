@@ -66,8 +66,8 @@ public sealed record DemoModelOptions
     public DemoModelArchitecture Architecture { get; init; } = DemoModelArchitecture.Tiny;
 
     /// <summary>
-    /// Full-size architectures: every width divided by this (1, the default, is the published model), blocks, layers and
-    /// heads kept, so that tests run the real block structure on a model small enough for CI.
+    /// Full-size architectures: every width divided by this, 1 (the default, the published model), 2, 4 or 8; blocks,
+    /// layers and heads kept, so that tests run the real block structure on a model small enough for CI.
     /// </summary>
-    internal int WidthDivisor { get; init; } = 1;
+    public int WidthDivisor { get; init; } = 1;
 }
