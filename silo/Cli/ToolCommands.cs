@@ -14,7 +14,7 @@ public static class ToolCommands
               asked; with N layers its text encoder outputs hidden_states.0 ... hidden_states.N, so that --clip-skip
               runs on it.
               --architecture sd15|sdxl writes the full-size SD 1.5 or SDXL base networks instead (real sizes, generated
-              weights: NOT a picture generator; 5.2 / 13.8 GB in float32, half in the fp16 flavours) and prints their
+              weights: NOT a picture generator; 4.3 / 13.9 GB in float32, half in the fp16 flavours) and prints their
               parameter counts; --family, --unet and --text-encoder-layers do not apply.
           generate [--model DIR] --prompt "..." --out FILE.png [--negative-prompt TEXT] [--steps N] [--guidance G]
                    [--seed N] [--width W] [--height H] [--scheduler NAME] [--n 1]
