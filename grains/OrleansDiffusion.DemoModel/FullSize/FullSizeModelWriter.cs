@@ -8,9 +8,9 @@ namespace OrleansDiffusion.DemoModel.FullSize;
 
 /// <summary>
 /// Writes a full-size SD 1.5 or SDXL base folder: the published networks, block for block, with deterministic generated
-/// weights streamed to external data files (<c>model.onnx</c> + <c>model.onnx_data</c>, Olive's <c>model.onnx.data</c>),
-/// float32 or float16 as the flavour computes. It loads and runs as the real export does, at the real cost, but it
-/// was never trained: it is not a picture generator, and every file says so.
+/// weights streamed to external data files (<c>model.onnx</c> + <c>model.onnx_data</c>; Olive's <c>model.onnx.data</c>,
+/// the diffusers script's <c>weights.pb</c>), float32 or float16 as the flavour computes. It loads and runs as the real
+/// export does, at the real cost, but it was never trained: it is not a picture generator, and every file says so.
 /// </summary>
 public static class FullSizeModelWriter
 {
@@ -43,7 +43,7 @@ public static class FullSizeModelWriter
         void Network(string component, Action<LayerBuilder> build)
         {
             var folder = Folder(component);
-            components.Add(WriteGraph(folder, component, signature, options.Seed ?? DemoModelOptions.DefaultSeed, writeWeights, notice, build));
+            components.Add(WriteGraph(folder, component, options.Flavor, signature, options.Seed ?? DemoModelOptions.DefaultSeed, writeWeights, notice, build));
         }
 
         if (xl)
@@ -111,9 +111,9 @@ public static class FullSizeModelWriter
         }
     }
 
-    private static FullSizeComponent WriteGraph(string folder, string component, DemoModelSignature signature, int seed, bool writeWeights, string notice, Action<LayerBuilder> build)
+    private static FullSizeComponent WriteGraph(string folder, string component, DemoModelFlavor flavor, DemoModelSignature signature, int seed, bool writeWeights, string notice, Action<LayerBuilder> build)
     {
-        var dataName = signature.ExternalUNetData ?? OptimumExternalData;
+        var dataName = ExternalDataFile(flavor);
         var graph = new OnnxGraphBuilder(component);
         long parameters, length;
         using (var weights = new WeightFile(Path.Combine(folder, dataName), signature.Float == DataType.Float16 ? DataType.Float16 : DataType.Float, seed, writeWeights))
@@ -130,6 +130,20 @@ public static class FullSizeModelWriter
 
     /// <summary>The external data file optimum writes beside a model over 2 GB (here: beside every full-size graph).</summary>
     public const string OptimumExternalData = "model.onnx_data";
+
+    /// <summary>The external data file of the diffusers conversion script (<c>location="weights.pb"</c>).</summary>
+    public const string DiffusersExternalData = "weights.pb";
+
+    /// <summary>
+    /// Where <paramref name="flavor"/>'s exporter keeps a graph's weights: optimum's <c>model.onnx_data</c>, Olive's
+    /// <c>model.onnx.data</c>, the diffusers script's <c>weights.pb</c>.
+    /// </summary>
+    public static string ExternalDataFile(DemoModelFlavor flavor) => flavor switch
+    {
+        DemoModelFlavor.Olive or DemoModelFlavor.OliveFp16 => DemoModelSignature.OliveExternalData,
+        DemoModelFlavor.Diffusers => DiffusersExternalData,
+        _ => OptimumExternalData,
+    };
 
     private static void WriteConfigs(string root, bool xl, DemoModelSignature signature, UNetConfig unet, ClipTextConfig clip, ClipTextConfig clip2, VaeConfig vae, string notice)
     {

@@ -30,7 +30,7 @@ internal sealed class LayerBuilder(OnnxGraphBuilder graph, WeightFile weights)
     public string Parameter(string name, double std, params long[] dims) => Add(name, std, null, dims);
 
     /// <summary>A parameter whose every value is <paramref name="value"/> (norm scales and shifts, biases).</summary>
-    public string Filled(string name, float value, params long[] dims) => Add(name, 0, value, dims);
+    public string FilledParameter(string name, float value, params long[] dims) => Add(name, 0, value, dims);
 
     /// <summary>A constant of the compute type (not a parameter).</summary>
     public string Scalar(float value)
@@ -48,7 +48,7 @@ internal sealed class LayerBuilder(OnnxGraphBuilder graph, WeightFile weights)
     public string Linear(string name, string x, int inputs, int outputs, bool bias = true, double gain = 1)
     {
         var y = Graph.Node("MatMul", [x, Parameter($"{name}.weight", gain / Math.Sqrt(inputs), inputs, outputs)]);
-        return bias ? Graph.Node("Add", [y, Filled($"{name}.bias", 0, outputs)]) : y;
+        return bias ? Graph.Node("Add", [y, FilledParameter($"{name}.bias", 0, outputs)]) : y;
     }
 
     /// <summary><c>nn.Conv2d</c> with a square kernel; <paramref name="pads"/> are ONNX's (begin h, begin w, end h, end w).</summary>
@@ -56,7 +56,7 @@ internal sealed class LayerBuilder(OnnxGraphBuilder graph, WeightFile weights)
     {
         var padding = kernel / 2;
         var w = Parameter($"{name}.weight", gain / Math.Sqrt(inputs * kernel * kernel), outputs, inputs, kernel, kernel);
-        return Graph.Node("Conv", [x, w, Filled($"{name}.bias", 0, outputs)],
+        return Graph.Node("Conv", [x, w, FilledParameter($"{name}.bias", 0, outputs)],
             OnnxAttribute.Ints("kernel_shape", kernel, kernel),
             OnnxAttribute.Ints("strides", stride, stride),
             OnnxAttribute.Ints("pads", pads ?? [padding, padding, padding, padding]));
@@ -80,13 +80,13 @@ internal sealed class LayerBuilder(OnnxGraphBuilder graph, WeightFile weights)
             OnnxAttribute.Float("epsilon", epsilon));
         var restored = Graph.Node("Reshape", [normalized, Graph.Node("Shape", [x])]);
         return Graph.Node("Add", [
-            Graph.Node("Mul", [restored, Filled($"{name}.weight", 1, channels, 1, 1)]),
-            Filled($"{name}.bias", 0, channels, 1, 1)]);
+            Graph.Node("Mul", [restored, FilledParameter($"{name}.weight", 1, channels, 1, 1)]),
+            FilledParameter($"{name}.bias", 0, channels, 1, 1)]);
     }
 
     /// <summary><c>nn.LayerNorm</c> over the last axis.</summary>
     public string LayerNorm(string name, string x, int channels, float epsilon = 1e-5f) =>
-        Graph.Node("LayerNormalization", [x, Filled($"{name}.weight", 1, channels), Filled($"{name}.bias", 0, channels)],
+        Graph.Node("LayerNormalization", [x, FilledParameter($"{name}.weight", 1, channels), FilledParameter($"{name}.bias", 0, channels)],
             OnnxAttribute.Int("axis", -1), OnnxAttribute.Float("epsilon", epsilon));
 
     public string Silu(string x) => Graph.Node("Mul", [x, Graph.Node("Sigmoid", [x])]);

@@ -4,7 +4,7 @@ using DataType = Onnx.TensorProto.Types.DataType;
 namespace OrleansDiffusion.DemoModel.FullSize;
 
 /// <summary>
-/// The external data file of one full-size graph (<c>model.onnx_data</c> or <c>model.onnx.data</c>): weights are
+/// The external data file of one full-size graph (<c>model.onnx_data</c>, <c>model.onnx.data</c>, <c>weights.pb</c>): weights are
 /// generated chunk by chunk and streamed to it as the graph declares them, so that no multi-gigabyte array is ever held
 /// in memory (a protobuf cannot hold more than 2 GB anyway). Without <c>writeData</c> it only lays the tensors out and
 /// sizes the file (sparse on Linux): the graph, the offsets and the parameter count are the same, for tests that check

@@ -54,6 +54,7 @@ public sealed class FullSizeModelTests
     [Theory]
     [InlineData(DemoModelArchitecture.StableDiffusion15, DemoModelFlavor.Optimum, FullSizeModelWriter.OptimumExternalData, 4)]
     [InlineData(DemoModelArchitecture.StableDiffusion15, DemoModelFlavor.OptimumFp16, FullSizeModelWriter.OptimumExternalData, 2)]
+    [InlineData(DemoModelArchitecture.StableDiffusion15, DemoModelFlavor.Diffusers, "weights.pb", 4)]
     [InlineData(DemoModelArchitecture.StableDiffusionXL, DemoModelFlavor.OliveFp16, "model.onnx.data", 2)]
     public void Every_weight_lies_in_the_external_data_file_at_its_own_offset(DemoModelArchitecture architecture, DemoModelFlavor flavor, string dataFile, int elementSize)
     {
