@@ -83,11 +83,9 @@ internal sealed class OnnxGraphBuilder(string graphName)
     /// </summary>
     public string ExternalInitializer(string name, TensorProto.Types.DataType type, long[] dims, string location, long offset, long length)
     {
-        var tensor = new TensorProto { Name = name, DataType = (int)type, DataLocation = TensorProto.Types.DataLocation.External };
+        var tensor = new TensorProto { Name = name, DataType = (int)type };
         tensor.Dims.AddRange(dims);
-        tensor.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = location });
-        tensor.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = offset.ToString(System.Globalization.CultureInfo.InvariantCulture) });
-        tensor.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = length.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        MarkExternal(tensor, location, offset, length);
         _graph.Initializer.Add(tensor);
         return name;
     }
@@ -141,10 +139,7 @@ internal sealed class OnnxGraphBuilder(string graphName)
             using var data = File.Create(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, externalData));
             foreach (var tensor in model.Graph.Initializer.Where(t => t.RawData.Length >= 1024))
             {
-                tensor.DataLocation = TensorProto.Types.DataLocation.External;
-                tensor.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = externalData });
-                tensor.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = data.Position.ToString(System.Globalization.CultureInfo.InvariantCulture) });
-                tensor.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = tensor.RawData.Length.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+                MarkExternal(tensor, externalData, data.Position, tensor.RawData.Length);
                 tensor.RawData.WriteTo(data);
                 tensor.RawData = ByteString.Empty;
             }
@@ -152,6 +147,14 @@ internal sealed class OnnxGraphBuilder(string graphName)
 
         using var stream = File.Create(path);
         model.WriteTo(stream);
+    }
+
+    private static void MarkExternal(TensorProto tensor, string location, long offset, long length)
+    {
+        tensor.DataLocation = TensorProto.Types.DataLocation.External;
+        tensor.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = location });
+        tensor.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = offset.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        tensor.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = length.ToString(System.Globalization.CultureInfo.InvariantCulture) });
     }
 
     private string Node(string opType, IEnumerable<string> inputs, string output, params AttributeProto[] attributes)
