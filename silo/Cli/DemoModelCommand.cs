@@ -14,6 +14,8 @@ internal static class DemoModelCommand
 
     public static readonly string[] Options = ["out", "architecture", "family", "flavor", "unet", "text-encoder-layers"];
 
+    private const string NoDiffusersSdxl = "--flavor diffusers has no SDXL export (the diffusers script does not export SDXL); use optimum, optimum-legacy, optimum-fp16, olive or olive-fp16.";
+
     public static int Run(ParsedArguments args, TextWriter output)
     {
         var directory = args.RequiredText("out");
@@ -42,7 +44,7 @@ internal static class DemoModelCommand
 
         if (family != DemoModelFamily.StableDiffusion && flavor == DemoModelFlavor.Diffusers)
         {
-            throw new CommandLineException("--flavor diffusers has no SDXL export (the diffusers script does not export SDXL); use optimum, optimum-legacy, optimum-fp16, olive or olive-fp16.");
+            throw new CommandLineException(NoDiffusersSdxl);
         }
 
         var layers = args.Int("text-encoder-layers", 0);
@@ -81,7 +83,7 @@ internal static class DemoModelCommand
         var xl = architecture == DemoModelArchitecture.StableDiffusionXL;
         if (xl && flavor == DemoModelFlavor.Diffusers)
         {
-            throw new CommandLineException("--flavor diffusers has no SDXL export (the diffusers script does not export SDXL); use optimum, optimum-legacy, optimum-fp16, olive or olive-fp16.");
+            throw new CommandLineException(NoDiffusersSdxl);
         }
 
         var components = FullSizeModelWriter.Write(directory, new DemoModelOptions
