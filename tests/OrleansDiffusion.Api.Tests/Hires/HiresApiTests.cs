@@ -162,6 +162,40 @@ public sealed class HiresApiTests : IDisposable
     }
 
     [Fact]
+    public async Task A1111_progress_counts_both_passes_and_previews_the_second_at_its_size()
+    {
+        using var http = _factory.CreateClient();
+        using var poller = _factory.CreateClient();
+        var running = http.PostAsync("/sdapi/v1/txt2img", Json("""
+            {"prompt":"a long one","steps":20,"width":256,"height":256,"seed":5,"sampler_name":"Euler",
+             "enable_hr":true,"hr_scale":2,"hr_second_pass_steps":150,"denoising_strength":0.9}
+            """), Ct);
+
+        // A preview of the second pass: 512 x 512 pixels are 64 x 64 latents (the first pass's are 32 x 32).
+        JsonElement? seen = null;
+        var deadline = DateTime.UtcNow.AddSeconds(90);
+        while (seen is null && DateTime.UtcNow < deadline && !running.IsCompleted)
+        {
+            var progress = await poller.GetFromJsonAsync<JsonElement>("/sdapi/v1/progress", Ct);
+            if (progress.GetProperty("state").GetProperty("sampling_step").GetInt32() > 20
+                && progress.GetProperty("current_image").GetString() is { } preview
+                && Image.Identify(Convert.FromBase64String(preview)).Width == 64)
+            {
+                seen = progress;
+            }
+            else
+            {
+                await Task.Delay(50, Ct);
+            }
+        }
+
+        Assert.True(seen is not null, "no preview of the second pass while it ran");
+        Assert.Equal(170, seen.Value.GetProperty("state").GetProperty("sampling_steps").GetInt32());
+        Assert.Equal(HttpStatusCode.OK, (await poller.PostAsync("/sdapi/v1/interrupt", null, Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await running).StatusCode);
+    }
+
+    [Fact]
     public async Task A1111_hr_resize_covers_both_sides_and_crops_the_excess()
     {
         using var http = _factory.CreateClient();
