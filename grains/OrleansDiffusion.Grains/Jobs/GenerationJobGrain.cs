@@ -23,6 +23,7 @@ public sealed partial class GenerationJobGrain(
     ModelCatalog catalog,
     IOptions<DiffusionOptions> options,
     RetentionMarker marker,
+    ImageStoreHealth storeHealth,
     TimeProvider time,
     ILogger<GenerationJobGrain> logger) : Grain, IGenerationJobGrain
 {
@@ -113,6 +114,9 @@ public sealed partial class GenerationJobGrain(
         var key = catalog.KeyOf(normalized, apiKey);
         if (!_loaded || State.Status == JobStatus.None)
         {
+            // Work whose images cannot be stored is refused while the store is known to be down (a 503 to retry).
+            storeHealth.ThrowIfDown();
+
             // The owner loads its state while this job's record is written (it is joined only after).
             var warming = GrainFactory.GetGrain<IResultCacheGrain>(key).GetEntry();
             var created = await TryCreateAsync(normalized, apiKey, key, maxUnits);

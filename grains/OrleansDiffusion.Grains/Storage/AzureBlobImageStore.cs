@@ -18,10 +18,10 @@ namespace OrleansDiffusion.Grains.Storage;
 /// content-addressed keys, uploads are conditional (<c>If-None-Match: *</c>) so saving the same bytes twice writes once,
 /// and read URLs are SAS URLs signed with the account key. The client retries transient faults with exponential
 /// back-off (<see cref="ImageStoreOptions.MaxRetries"/> and the delays beside it); what still fails surfaces as
-/// <see cref="ImageStoreUnavailableException"/>. A blob's touched time (see <see cref="IRetentionStore"/>) is its
-/// <c>touched</c> metadata, set by every save (saving stored content again sets only that) and every use; the retention
-/// marks are blobs under <c>retention/{kind}/</c>, whose names sort by date: an empty blob per single mark, a short
-/// list per group of marks.
+/// <see cref="ImageStoreUnavailableException"/> and marks the store down in <see cref="ImageStoreHealth"/> for a while.
+/// A blob's touched time (see <see cref="IRetentionStore"/>) is its <c>touched</c> metadata, set by every save (saving
+/// stored content again sets only that) and every use; the retention marks are blobs under <c>retention/{kind}/</c>,
+/// whose names sort by date: an empty blob per single mark, a short list per group of marks.
 /// </summary>
 public sealed partial class AzureBlobImageStore : IImageStore, IRetentionStore
 {
@@ -37,10 +37,11 @@ public sealed partial class AzureBlobImageStore : IImageStore, IRetentionStore
     private readonly BlobContainerClient _container;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
+    private readonly ImageStoreHealth _health;
     private readonly Lock _containerGate = new();
     private Task? _containerCreation;
 
-    public AzureBlobImageStore(IOptions<ImageStoreOptions> options, TimeProvider timeProvider, ILogger<AzureBlobImageStore> logger)
+    public AzureBlobImageStore(IOptions<ImageStoreOptions> options, TimeProvider timeProvider, ILogger<AzureBlobImageStore> logger, ImageStoreHealth? health = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(timeProvider);
@@ -56,6 +57,7 @@ public sealed partial class AzureBlobImageStore : IImageStore, IRetentionStore
             .GetBlobContainerClient(settings.Container);
         _timeProvider = timeProvider;
         _logger = logger;
+        _health = health ?? new ImageStoreHealth(timeProvider);
     }
 
     /// <summary>The container's URI (without credentials).</summary>
@@ -360,10 +362,13 @@ public sealed partial class AzureBlobImageStore : IImageStore, IRetentionStore
     {
         try
         {
-            return await action();
+            var result = await action();
+            _health.Succeeded();
+            return result;
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested && IsTransient(ex))
         {
+            _health.Failed($"could not {operation} '{key}': {ex.Message}");
             Log.Unavailable(_logger, operation, key, ex);
             throw new ImageStoreUnavailableException(
                 $"The image store could not {operation} '{key}' in container '{_container.Name}' after retries: {ex.Message}", ex);

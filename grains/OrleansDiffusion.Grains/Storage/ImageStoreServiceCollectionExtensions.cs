@@ -36,6 +36,7 @@ public static class ImageStoreServiceCollectionExtensions
         options.ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ImageStoreOptions>, ImageStoreOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<ImageStoreHealth>();
         services.TryAddSingleton(CreateStore);
         services.TryAddSingleton(RetentionOf);
         return services;
@@ -50,7 +51,8 @@ public static class ImageStoreServiceCollectionExtensions
             ImageStoreProvider.AzureBlob => new AzureBlobImageStore(
                 options,
                 services.GetRequiredService<TimeProvider>(),
-                (services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger<AzureBlobImageStore>()),
+                (services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger<AzureBlobImageStore>(),
+                services.GetRequiredService<ImageStoreHealth>()),
             var provider => throw new InvalidOperationException($"Unknown image store provider '{provider}'."),
         };
     }

@@ -9,9 +9,9 @@ using OrleansDiffusion.Grains.Storage;
 namespace OrleansDiffusion.Api.Tests.Native;
 
 /// <summary>
-/// An image store that cannot be reached (Azure Blob on a port nobody listens on, no retries): accepting a job writes
-/// its retention mark there, and an init image is uploaded there, so both are refused as transient faults (503 with
-/// Retry-After, in each API's error shape), and no job is left behind.
+/// An image store that cannot be reached (Azure Blob on a port nobody listens on, no retries): an init image is uploaded
+/// there, so that request is refused as a transient fault (503 with Retry-After, in each API's error shape); from that
+/// failure on, the store counts as down and every API refuses new work the same way, and no job is left behind.
 /// </summary>
 public sealed class StorageOutageApiTests : IDisposable
 {
@@ -36,8 +36,9 @@ public sealed class StorageOutageApiTests : IDisposable
     {
         using var http = _factory.CreateClient();
 
-        var native = await http.PostAsync("/v1/generations", JsonContent.Create(new { prompt = "no storage", steps = 4, width = 64, height = 64 }), Ct);
+        // The upload meets the outage first; the requests after it are refused without trying the store.
         var img2img = await http.PostAsync("/v1/generations", JsonContent.Create(new { prompt = "no storage", steps = 4, width = 64, height = 64, init_image = TinyPngBase64() }), Ct);
+        var native = await http.PostAsync("/v1/generations", JsonContent.Create(new { prompt = "no storage", steps = 4, width = 64, height = 64 }), Ct);
         var openAI = await http.PostAsync("/v1/images/generations", JsonContent.Create(new { prompt = "no storage", size = "64x64", response_format = "b64_json" }), Ct);
         var automatic1111 = await http.PostAsync("/sdapi/v1/txt2img", JsonContent.Create(new { prompt = "no storage", steps = 4, width = 64, height = 64 }), Ct);
 
