@@ -37,23 +37,25 @@ public sealed class OpenAIStreamingTests : IDisposable
     private static string Type(JsonElement line) => line.GetProperty("type").GetString()!;
 
     [Fact]
-    public async Task The_openai_SDK_streams_three_partial_images_then_the_image_in_the_format_asked()
+    public async Task The_openai_SDK_streams_up_to_three_partial_images_then_the_image_in_the_format_asked()
     {
         var (lines, exitCode) = await StreamAsync("generate", new
         {
-            model = "gpt-image-1", prompt = $"a fox in the snow {Guid.NewGuid():N}", size = "64x64", partial_images = 3,
+            model = "gpt-image-1", prompt = $"a fox in the snow {Guid.NewGuid():N}", size = "256x256", partial_images = 3,
             output_format = "jpeg", output_compression = 80, quality = "low", steps = 8,
         });
 
+        // The last step always has a preview, so at least one partial image comes; a tiny model's steps can be faster
+        // than the progress reports, which then coalesce and carry fewer previews (PartialImageFeedTests has the spread).
         Assert.True(exitCode == 0, string.Join('\n', lines));
-        Assert.Equal(
-            ["image_generation.partial_image", "image_generation.partial_image", "image_generation.partial_image", "image_generation.completed"],
-            lines.Select(Type));
-        Assert.Equal([0, 1, 2], lines.Take(3).Select(l => l.GetProperty("partial_image_index").GetInt32()));
+        var partials = lines.TakeWhile(l => Type(l) == "image_generation.partial_image").ToList();
+        Assert.InRange(partials.Count, 1, 3);
+        Assert.Equal(Enumerable.Range(0, partials.Count), partials.Select(l => l.GetProperty("partial_image_index").GetInt32()));
+        Assert.Equal("image_generation.completed", Type(Assert.Single(lines.Skip(partials.Count))));
         foreach (var line in lines)
         {
-            Assert.Equal(new EncodedImage("image/jpeg", 64, 64), EncodedImage.OfBase64(line.GetProperty("b64_json").GetString()));
-            Assert.Equal("64x64", line.GetProperty("size").GetString());
+            Assert.Equal(new EncodedImage("image/jpeg", 256, 256), EncodedImage.OfBase64(line.GetProperty("b64_json").GetString()));
+            Assert.Equal("256x256", line.GetProperty("size").GetString());
             Assert.Equal("jpeg", line.GetProperty("output_format").GetString());
             Assert.Equal("low", line.GetProperty("quality").GetString());
             Assert.Equal("opaque", line.GetProperty("background").GetString());
