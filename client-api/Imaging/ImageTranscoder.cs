@@ -12,7 +12,9 @@ namespace OrleansDiffusion.Api.Imaging;
 /// the cache, the retention sweep and every other surface rely on; JPEG and WebP are made from it on the way out, here,
 /// rather than stored under keys of their own that nothing would mark for retention or ever delete. A conversion is
 /// kept in memory (<see cref="CacheBytes"/> in all, least recently used first out), so the URL that an OpenAI answer
-/// names, fetched right after the answer or again, is served without encoding the image again.
+/// names, fetched right after the answer or again, is served without encoding the image again. Conversions run at most
+/// <see cref="MaxConcurrentConversions"/> at a time, so reads that ask for many formats and qualities of large images
+/// can take no more than half the processors from the rest of the API.
 /// </summary>
 public sealed class ImageTranscoder(IImageStore images) : IDisposable
 {
@@ -21,7 +23,11 @@ public sealed class ImageTranscoder(IImageStore images) : IDisposable
 
     private static readonly TimeSpan CacheLifetime = TimeSpan.FromMinutes(10);
 
+    /// <summary>Half the processors, at least one.</summary>
+    public static readonly int MaxConcurrentConversions = Math.Max(1, Environment.ProcessorCount / 2);
+
     private readonly MemoryCache _converted = new(new MemoryCacheOptions { SizeLimit = CacheBytes });
+    private readonly SemaphoreSlim _converters = new(MaxConcurrentConversions);
 
     /// <summary>The stored image in <paramref name="encoding"/>; null when it is no longer stored.</summary>
     public async Task<byte[]?> ReadAsync(ImageRef image, ImageEncoding encoding, CancellationToken cancellationToken)
@@ -42,7 +48,16 @@ public sealed class ImageTranscoder(IImageStore images) : IDisposable
             return null;
         }
 
-        converted = Encode(png, encoding, size: null);
+        await _converters.WaitAsync(cancellationToken);
+        try
+        {
+            converted = Encode(png, encoding, size: null);
+        }
+        finally
+        {
+            _converters.Release();
+        }
+
         _converted.Set(cacheKey, converted, new MemoryCacheEntryOptions { Size = converted.Length, SlidingExpiration = CacheLifetime });
         return converted;
     }
@@ -64,5 +79,9 @@ public sealed class ImageTranscoder(IImageStore images) : IDisposable
         return output.ToArray();
     }
 
-    public void Dispose() => _converted.Dispose();
+    public void Dispose()
+    {
+        _converted.Dispose();
+        _converters.Dispose();
+    }
 }

@@ -14,9 +14,10 @@ namespace OrleansDiffusion.Api.OpenAI;
 
 /// <summary>
 /// <c>POST /v1/images/generations</c> and <c>POST /v1/images/edits</c>, the OpenAI Images API over a native job,
-/// answered when it is done or streamed as server-sent events (<c>stream: true</c>). OpenAI model names (<c>dall-e-2</c>, <c>dall-e-3</c>, <c>gpt-image-1</c>) and any other name the cluster
-/// does not serve mean the default model; a model id the cluster serves is honoured. Every error, including malformed
-/// JSON, a missing or wrong key and rate limits, is OpenAI's <c>{"error": {...}}</c>.
+/// answered when it is done or streamed as server-sent events (<c>stream: true</c>). OpenAI model names
+/// (<c>dall-e-2</c>, <c>dall-e-3</c>, <c>gpt-image-1</c>) and any other name the cluster does not serve mean the default
+/// model; a model id the cluster serves is honoured. Every error, including malformed JSON, a missing or wrong key and
+/// rate limits, is OpenAI's <c>{"error": {...}}</c>.
 /// </summary>
 public static partial class OpenAIImageEndpoints
 {
