@@ -29,6 +29,9 @@ public static partial class OpenAIImageEndpoints
     private static async IAsyncEnumerable<SseItem<object>> StreamAsync(
         HttpContext http, OpenAIImageServices services, OpenAIAnswer answer, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        // The result has set the event stream's headers when it first asks for an event: send them now, so that the
+        // client knows its job is accepted (and a client that leaves is seen) while it is queued, not at the first event.
+        await http.Response.Body.FlushAsync(cancellationToken);
         var output = answer.Output;
         var feed = new PartialImageFeed(output.PartialImages);
         var waiting = WaitFeedingAsync(services.Generations, answer.Id, feed, cancellationToken);

@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using OrleansDiffusion.Contracts;
 
 namespace OrleansDiffusion.Api.Tests.OpenAI;
 
@@ -128,5 +130,38 @@ public sealed class OpenAIStreamingTests : IDisposable
             .ToList();
         Assert.Equal(["image_generation.partial_image", "image_generation.completed"], events.Select(e => e["event"]));
         Assert.All(events, e => Assert.Equal(e["event"], JsonDocument.Parse(e["data"]).RootElement.GetProperty("type").GetString()));
+    }
+
+    [Fact]
+    public async Task A_client_that_leaves_the_stream_cancels_its_job()
+    {
+        // A run of a minute or so on the demo model; the client leaves once the answer has begun, closing its connection
+        // at once (no draining of the rest of the response).
+        using var http = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0 }) { BaseAddress = _api.BaseAddress };
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/images/generations")
+        {
+            Content = JsonContent.Create(new { prompt = $"a long walk {Guid.NewGuid():N}", size = "1024x1024", n = 4, steps = 150, stream = true }),
+        };
+
+        using (var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, Ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+        }
+
+        // The only job of this API: found through the management grain, as no answer named it.
+        var grains = _api.Factory.Services.GetRequiredService<IGrainFactory>();
+        var deadline = DateTimeOffset.UtcNow.AddSeconds(30);
+        JobSnapshot? job = null;
+        while (DateTimeOffset.UtcNow < deadline && job?.Status != JobStatus.Cancelled)
+        {
+            await Task.Delay(200, Ct);
+            var statistics = await grains.GetGrain<IManagementGrain>(0).GetDetailedGrainStatistics(null, null, Ct);
+            var id = Assert.Single(statistics, s => s.GrainType.Contains("GenerationJobGrain", StringComparison.Ordinal)).GrainId.GetGuidKey();
+            job = await grains.GetGrain<IGenerationJobGrain>(id).GetSnapshot();
+        }
+
+        Assert.Equal(JobStatus.Cancelled, job?.Status);
+        Assert.Empty(job!.Images);
     }
 }
