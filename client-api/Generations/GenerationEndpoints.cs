@@ -2,6 +2,7 @@ using System.Security.Claims;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using OrleansDiffusion.Api.Hosting;
+using OrleansDiffusion.Api.Imaging;
 using OrleansDiffusion.Api.Security;
 using OrleansDiffusion.Contracts;
 using OrleansDiffusion.Engine.Imaging;
@@ -80,13 +81,31 @@ public static class GenerationEndpoints
         return TypedResults.Ok(ToResponse(await job.Cancel(), http));
     }
 
-    public static async Task<Results<FileContentHttpResult, RedirectHttpResult, NotFound, ProblemHttpResult>> GetImageAsync(
+    /// <summary>
+    /// One image of a job: the stored PNG (a redirect to storage where it issues read URLs), or, with <c>format</c>
+    /// <c>jpeg</c> or <c>webp</c> and an optional <c>quality</c> (0-100, default 100), that image converted by the API
+    /// (<see cref="ImageTranscoder"/>), which is what the OpenAI answers' URLs name.
+    /// </summary>
+    public static async Task<Results<FileContentHttpResult, RedirectHttpResult, NotFound, ProblemHttpResult, ValidationProblem>> GetImageAsync(
         Guid id,
         int index,
+        string? format,
+        int? quality,
         GenerationService generations,
+        ImageTranscoder transcoder,
         ClaimsPrincipal user,
         CancellationToken cancellationToken)
     {
+        if (ImageEncoding.FormatName(format) is null)
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["format"] = [$"'{format}' is not an image format; use {ImageEncoding.Names}."] });
+        }
+
+        if (!ImageEncoding.IsQuality(quality))
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["quality"] = [$"The quality must be between 0 and {ImageEncoding.MaxQuality}."] });
+        }
+
         if (!await generations.IsGenuineAsync(id))
         {
             return TypedResults.NotFound();
@@ -99,18 +118,19 @@ public static class GenerationEndpoints
         }
 
         var image = snapshot.Images[index];
-        if (await generations.DirectUrlAsync(image, cancellationToken) is { } url)
+        var encoding = ImageEncoding.Create(format, quality);
+        if (encoding.IsPng && await generations.DirectUrlAsync(image, cancellationToken) is { } url)
         {
             return TypedResults.Redirect(url.ToString());
         }
 
-        var bytes = await generations.ReadImageAsync(image, cancellationToken);
+        var bytes = await transcoder.ReadAsync(image, encoding, cancellationToken);
         return bytes is null
             ? TypedResults.Problem(
                 $"Image {index} of job {id} is no longer stored (see Diffusion:Retention:Results); submit the same request again to compute it again.",
                 statusCode: StatusCodes.Status404NotFound,
                 title: "Image gone")
-            : TypedResults.File(bytes, "image/png", $"{id}-{index}.png");
+            : TypedResults.File(bytes, encoding.MediaType, $"{id}-{index}.{encoding.Format}");
     }
 
     /// <summary>

@@ -8,6 +8,7 @@ using Microsoft.Extensions.Options;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using OrleansDiffusion.Api.Automatic1111;
 using OrleansDiffusion.Api.Generations;
+using OrleansDiffusion.Api.Imaging;
 using OrleansDiffusion.Api.Live;
 using OrleansDiffusion.Api.Security;
 using OrleansDiffusion.Grains.Storage;
@@ -57,6 +58,7 @@ public static class ApiHostingExtensions
         builder.Services.AddSingleton<JobIds>();
         builder.Services.AddSingleton<KeyRateLimiter>();
         builder.Services.AddSingleton<GenerationService>();
+        builder.Services.AddSingleton<ImageTranscoder>();
         builder.Services.AddSingleton<Automatic1111State>();
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddGenerationHub();

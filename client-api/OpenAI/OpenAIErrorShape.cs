@@ -19,7 +19,8 @@ public sealed class OpenAIErrorShape : IErrorShape
     public static JsonHttpResult<OpenAIErrorResponse> Result(int statusCode, string message, string? param = null, string? code = null) =>
         TypedResults.Json(Body(statusCode, message, param, code), statusCode: statusCode);
 
-    private static OpenAIErrorResponse Body(int statusCode, string message, string? param, string? code) =>
+    /// <summary>The error body alone, for an error that a stream of server-sent events reports once it has begun.</summary>
+    public static OpenAIErrorResponse Body(int statusCode, string message, string? param, string? code) =>
         new(new OpenAIError(message, TypeOf(statusCode), param, code));
 
     // The types OpenAI uses: a client error, a rate limit, or its own failure.

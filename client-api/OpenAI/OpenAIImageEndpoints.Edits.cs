@@ -18,10 +18,9 @@ public static partial class OpenAIImageEndpoints
     /// <summary>Strength of an edit without a mask (img2img of the whole image).</summary>
     private const double WholeImageStrength = 0.75;
 
-    public static async Task<Results<Ok<OpenAIImagesResponse>, JsonHttpResult<OpenAIErrorResponse>>> EditAsync(
+    public static async Task<Results<Ok<OpenAIImagesResponse>, ServerSentEventsResult<object>, JsonHttpResult<OpenAIErrorResponse>>> EditAsync(
         HttpRequest http,
-        GenerationService generations,
-        IGrainFactory grains,
+        [AsParameters] OpenAIImageServices services,
         ClaimsPrincipal user,
         CancellationToken cancellationToken)
     {
@@ -84,6 +83,16 @@ public static partial class OpenAIImageEndpoints
             return NotAnInteger("seed");
         }
 
+        if (!TryParse(Text("output_compression"), out int? compression))
+        {
+            return NotAnInteger("output_compression");
+        }
+
+        if (!TryParse(Text("partial_images"), out int? partialImages))
+        {
+            return NotAnInteger("partial_images");
+        }
+
         var request = new OpenAIImageRequest(
             Text("prompt"),
             Text("model"),
@@ -97,7 +106,9 @@ public static partial class OpenAIImageEndpoints
             Stream: Text("stream") is { } stream ? string.Equals(stream, "true", StringComparison.OrdinalIgnoreCase) : null,
             NegativePrompt: Text("negative_prompt"),
             Steps: steps,
-            Seed: seed);
+            Seed: seed,
+            OutputCompression: compression,
+            PartialImages: partialImages);
         if (Check(request) is { } invalid)
         {
             return invalid;
@@ -124,7 +135,7 @@ public static partial class OpenAIImageEndpoints
         }
 
         var (prompt, negative) = SplitPrompt(request.Prompt!, request.NegativePrompt);
-        var served = await grains.GetGrain<Contracts.IModelInfoGrain>(0).GetModels();
+        var served = await services.Grains.GetGrain<Contracts.IModelInfoGrain>(0).GetModels();
         var model = served.Any(m => string.Equals(m.Id, request.Model, StringComparison.Ordinal)) ? request.Model : null;
         var native = new CreateGenerationRequest(
             prompt,
@@ -158,7 +169,7 @@ public static partial class OpenAIImageEndpoints
             ImageAlphaIsMask = mask is null,
             StrengthWithMask = 1f,
         };
-        return await RunAsync(http, generations, native, inpaint, request.Prompt!, request.ResponseFormat, user, cancellationToken);
+        return await RunAsync(http, services, native, inpaint, request.Prompt!, OutputOf(request, EditEvents), user, cancellationToken);
     }
 
     /// <summary>

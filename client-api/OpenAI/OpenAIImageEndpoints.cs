@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
 using OrleansDiffusion.Api.Generations;
 using OrleansDiffusion.Api.Hosting;
+using OrleansDiffusion.Api.Imaging;
 using OrleansDiffusion.Contracts;
 using OrleansDiffusion.Engine.Imaging;
 using OrleansDiffusion.Grains.Storage;
@@ -12,14 +13,21 @@ using OrleansDiffusion.Grains.Storage;
 namespace OrleansDiffusion.Api.OpenAI;
 
 /// <summary>
-/// <c>POST /v1/images/generations</c> and <c>POST /v1/images/edits</c>, the OpenAI Images API, synchronously over a
-/// native job. OpenAI model names (<c>dall-e-2</c>, <c>dall-e-3</c>, <c>gpt-image-1</c>) and any other name the cluster
-/// does not serve mean the default model; a model id the cluster serves is honoured. Every error, including malformed
-/// JSON, a missing or wrong key and rate limits, is OpenAI's <c>{"error": {...}}</c>.
+/// <c>POST /v1/images/generations</c> and <c>POST /v1/images/edits</c>, the OpenAI Images API over a native job,
+/// answered when it is done or streamed as server-sent events (<c>stream: true</c>). OpenAI model names
+/// (<c>dall-e-2</c>, <c>dall-e-3</c>, <c>gpt-image-1</c>) and any other name the cluster does not serve mean the default
+/// model; a model id the cluster serves is honoured. Every error, including malformed JSON, a missing or wrong key and
+/// rate limits, is OpenAI's <c>{"error": {...}}</c>.
 /// </summary>
 public static partial class OpenAIImageEndpoints
 {
     private const int OpenAIMaxImages = 10;
+
+    /// <summary>OpenAI's bound on <c>partial_images</c>.</summary>
+    private const int MaxPartialImages = 3;
+
+    /// <summary>The prefixes of the streamed event types: <c>image_generation.partial_image</c>, <c>image_edit.completed</c>.</summary>
+    private const string GenerationEvents = "image_generation", EditEvents = "image_edit";
 
     public static IEndpointRouteBuilder MapOpenAIImageApi(this IEndpointRouteBuilder app)
     {
@@ -33,10 +41,9 @@ public static partial class OpenAIImageEndpoints
         return app;
     }
 
-    public static async Task<Results<Ok<OpenAIImagesResponse>, JsonHttpResult<OpenAIErrorResponse>>> GenerateAsync(
+    public static async Task<Results<Ok<OpenAIImagesResponse>, ServerSentEventsResult<object>, JsonHttpResult<OpenAIErrorResponse>>> GenerateAsync(
         HttpRequest http,
-        GenerationService generations,
-        IGrainFactory grains,
+        [AsParameters] OpenAIImageServices services,
         IOptions<JsonOptions> json,
         ClaimsPrincipal user,
         CancellationToken cancellationToken)
@@ -55,7 +62,7 @@ public static partial class OpenAIImageEndpoints
         // "auto" or no size: the model's own (1024 x 1024 for SDXL), as OpenAI's own "auto" is the model's choice.
         var (width, height) = ParseSize(request.Size)!.Value;
         var (prompt, negative) = SplitPrompt(request.Prompt!, request.NegativePrompt);
-        var served = await grains.GetGrain<IModelInfoGrain>(0).GetModels();
+        var served = await services.Grains.GetGrain<IModelInfoGrain>(0).GetModels();
         var model = served.Any(m => string.Equals(m.Id, request.Model, StringComparison.Ordinal)) ? request.Model : null;
         var native = new CreateGenerationRequest(
             prompt, negative, width, height, request.Steps ?? request.Step, Seed: request.Seed, N: request.N ?? 1, Model: model);
@@ -67,31 +74,42 @@ public static partial class OpenAIImageEndpoints
             return OpenAIErrorShape.Result(StatusCodes.Status400BadRequest, $"Invalid '{param}': {messages[0]}", param, "invalid_value");
         }
 
-        return await RunAsync(http, generations, native, inpaint: null, request.Prompt!, request.ResponseFormat, user, cancellationToken);
+        return await RunAsync(http, services, native, inpaint: null, request.Prompt!, OutputOf(request, GenerationEvents), user, cancellationToken);
     }
 
     /// <summary>
-    /// Submits a valid request, waits for it and answers with its images as OpenAI does; the answer's <c>size</c> is the
-    /// one generated (the model's own where the request left it to the model).
+    /// Submits a valid request, then streams it (<see cref="StreamAsync"/>) or waits for it and answers with its images
+    /// as OpenAI does; the answer's <c>size</c> is the one generated (the model's own where the request left it to the
+    /// model). The prompt is tokenized first, for <c>usage</c>, so a fault there leaves no job behind.
     /// </summary>
-    private static async Task<Results<Ok<OpenAIImagesResponse>, JsonHttpResult<OpenAIErrorResponse>>> RunAsync(
+    private static async Task<Results<Ok<OpenAIImagesResponse>, ServerSentEventsResult<object>, JsonHttpResult<OpenAIErrorResponse>>> RunAsync(
         HttpRequest http,
-        GenerationService generations,
+        OpenAIImageServices services,
         CreateGenerationRequest native,
         InpaintOptions? inpaint,
         string sentPrompt,
-        string? responseFormat,
+        OpenAIOutput output,
         ClaimsPrincipal user,
         CancellationToken cancellationToken)
     {
+        var generations = services.Generations;
         var id = await generations.NewIdAsync();
+        var inputImages = inpaint is null ? 0 : 1;
+        int textTokens;
         JobSnapshot snapshot;
         try
         {
+            textTokens = await CountTextTokensAsync(services.Grains, native);
             var apiKey = GenerationEndpoints.ApiKeyOf(user);
-            await (inpaint is null
+            snapshot = await (inpaint is null
                 ? generations.SubmitAsync(id, native, apiKey, cancellationToken)
                 : generations.SubmitAsync(id, native, apiKey, inpaint, cancellationToken));
+            if (output.Stream)
+            {
+                var answer = new OpenAIAnswer(id, output, SizeOf(snapshot, native), textTokens, inputImages);
+                return TypedResults.ServerSentEvents(StreamAsync(http.HttpContext, services, answer, cancellationToken));
+            }
+
             snapshot = await generations.WaitAsync(id, cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -105,42 +123,120 @@ public static partial class OpenAIImageEndpoints
             return error;
         }
 
-        if (snapshot.Status != JobStatus.Succeeded)
+        if (FailureOf(snapshot) is { } failure)
         {
-            var reason = snapshot.Status == JobStatus.Cancelled ? "The generation was cancelled." : $"The generation failed: {snapshot.Error}";
-            return OpenAIErrorShape.Result(StatusCodes.Status500InternalServerError, reason, null, snapshot.Status.ToString().ToLowerInvariant());
+            return TypedResults.Json(failure, statusCode: StatusCodes.Status500InternalServerError);
         }
 
-        var revised = native.Prompt == sentPrompt ? null : native.Prompt;
+        var size = SizeOf(snapshot, native);
+        List<OpenAIImageData>? data;
+        try
+        {
+            data = await DataOfAsync(http.HttpContext, services, snapshot, output, native.Prompt == sentPrompt ? null : native.Prompt, cancellationToken);
+        }
+        catch (Exception e) when (ErrorFor(e, http.HttpContext) is { } error)
+        {
+            return error;
+        }
+
+        if (data is null)
+        {
+            return OpenAIErrorShape.Result(StatusCodes.Status500InternalServerError, ImageMissing, null, "image_missing");
+        }
+
+        var created = (snapshot.CompletedAt ?? snapshot.CreatedAt).ToUnixTimeSeconds();
+        return TypedResults.Ok(new OpenAIImagesResponse(
+            created, data, output.Encoding.Format, size, OpenAIImageUsage.Of(textTokens, inputImages, snapshot.Images.Count)));
+    }
+
+    private const string ImageMissing = "A generated image is missing from storage.";
+
+    /// <summary>
+    /// The job's images as OpenAI data: base64 in the requested encoding, or URLs (a PNG straight from storage where it
+    /// issues read URLs, else the native image route, which converts to JPEG or WebP). Null when an image is gone.
+    /// </summary>
+    private static async Task<List<OpenAIImageData>?> DataOfAsync(
+        HttpContext http, OpenAIImageServices services, JobSnapshot snapshot, OpenAIOutput output, string? revised, CancellationToken cancellationToken)
+    {
         var data = new List<OpenAIImageData>(snapshot.Images.Count);
         for (var index = 0; index < snapshot.Images.Count; index++)
         {
             var image = snapshot.Images[index];
-            if (responseFormat == "b64_json")
+            if (output.Base64)
             {
-                var bytes = await generations.ReadImageAsync(image, cancellationToken);
-                if (bytes is null)
+                if (await services.Transcoder.ReadAsync(image, output.Encoding, cancellationToken) is not { } bytes)
                 {
-                    return OpenAIErrorShape.Result(StatusCodes.Status500InternalServerError, "A generated image is missing from storage.", null, "image_missing");
+                    return null;
                 }
 
                 data.Add(new OpenAIImageData(Convert.ToBase64String(bytes), null, revised));
             }
+            else if (output.Encoding.IsPng)
+            {
+                var url = await services.Generations.DirectUrlAsync(image, cancellationToken) is { } direct
+                    ? direct.ToString()
+                    : GenerationEndpoints.ImageUrl(http, snapshot.Id, index);
+                data.Add(new OpenAIImageData(null, url, revised));
+            }
             else
             {
-                var url = await generations.DirectUrlAsync(image, cancellationToken) is { } direct
-                    ? direct.ToString()
-                    : GenerationEndpoints.ImageUrl(http.HttpContext, id, index);
+                var url = string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"{GenerationEndpoints.ImageUrl(http, snapshot.Id, index)}?format={output.Encoding.Format}&quality={output.Encoding.Quality}");
                 data.Add(new OpenAIImageData(null, url, revised));
             }
         }
 
-        var created = (snapshot.CompletedAt ?? snapshot.CreatedAt).ToUnixTimeSeconds();
-        var size = snapshot.Spec is { } spec
-            ? string.Create(CultureInfo.InvariantCulture, $"{spec.Width}x{spec.Height}")
-            : native is { Width: { } width, Height: { } height } ? string.Create(CultureInfo.InvariantCulture, $"{width}x{height}") : "auto";
-        return TypedResults.Ok(new OpenAIImagesResponse(created, data, "png", size));
+        return data;
     }
+
+    /// <summary>OpenAI's error for a job that did not succeed; null when it did.</summary>
+    private static OpenAIErrorResponse? FailureOf(JobSnapshot snapshot) => snapshot.Status switch
+    {
+        JobStatus.Succeeded => null,
+        JobStatus.Cancelled => OpenAIErrorShape.Body(StatusCodes.Status500InternalServerError, "The generation was cancelled.", null, "cancelled"),
+        _ => OpenAIErrorShape.Body(StatusCodes.Status500InternalServerError, $"The generation failed: {snapshot.Error}", null, snapshot.Status.ToString().ToLowerInvariant()),
+    };
+
+    /// <summary>The generated size as OpenAI writes it, <c>WIDTHxHEIGHT</c>: the job's, else the request's, else <c>auto</c>.</summary>
+    private static string SizeOf(JobSnapshot snapshot, CreateGenerationRequest native) => snapshot.Spec is { } spec
+        ? string.Create(CultureInfo.InvariantCulture, $"{spec.Width}x{spec.Height}")
+        : native is { Width: { } width, Height: { } height } ? string.Create(CultureInfo.InvariantCulture, $"{width}x{height}") : "auto";
+
+    /// <summary>
+    /// The text tokens of <c>usage</c>: the model's CLIP tokenizer's count of the prompt and the negative prompt, as
+    /// <c>POST /v1/tokenize</c> gives it (AUTOMATIC1111's count, weights and <c>BREAK</c> read).
+    /// </summary>
+    private static async Task<int> CountTextTokensAsync(IGrainFactory grains, CreateGenerationRequest native)
+    {
+        var info = grains.GetGrain<IModelInfoGrain>(0);
+        var model = native.Model ?? string.Empty;
+        var prompt = info.Tokenize(model, native.Prompt ?? string.Empty);
+        var negative = string.IsNullOrEmpty(native.NegativePrompt) ? null : info.Tokenize(model, native.NegativePrompt);
+        return (await prompt).TokenCount + (negative is null ? 0 : (await negative).TokenCount);
+    }
+
+    /// <summary>
+    /// What the answer looks like. Base64 when asked for, when streaming (events carry base64 only), and by default for
+    /// OpenAI's GPT image model names, for which OpenAI always answers in base64 (LibreChat reads nothing else); URLs
+    /// by default for <c>dall-e-*</c> names and this server's own.
+    /// </summary>
+    private static OpenAIOutput OutputOf(OpenAIImageRequest request, string eventPrefix)
+    {
+        var stream = request.Stream == true;
+        return new OpenAIOutput(
+            stream || request.ResponseFormat == "b64_json" || (request.ResponseFormat is null && IsGptImageModel(request.Model)),
+            ImageEncoding.Create(request.OutputFormat, request.OutputCompression),
+            stream,
+            request.PartialImages ?? 0,
+            request.Quality is "low" or "medium" or "high" ? request.Quality : "auto",
+            eventPrefix);
+    }
+
+    /// <summary>OpenAI's GPT image models (<c>gpt-image-1</c>, <c>gpt-image-1-mini</c>, ..., <c>chatgpt-image-latest</c>).</summary>
+    private static bool IsGptImageModel(string? model) =>
+        model is not null
+        && (model.StartsWith("gpt-image", StringComparison.OrdinalIgnoreCase) || model.StartsWith("chatgpt-image", StringComparison.OrdinalIgnoreCase));
 
     /// <summary>The OpenAI-specific checks, before the native bounds; null when they pass.</summary>
     private static JsonHttpResult<OpenAIErrorResponse>? Check(OpenAIImageRequest request)
@@ -151,11 +247,6 @@ public static partial class OpenAIImageEndpoints
         if (string.IsNullOrWhiteSpace(request.Prompt))
         {
             return Bad("Missing required parameter: 'prompt'.", "prompt", "missing_required_parameter");
-        }
-
-        if (request.Stream == true)
-        {
-            return Bad("Streaming image generation is not supported by this server; send stream: false or leave it out.", "stream", "unsupported_value");
         }
 
         if (request.N is { } n && (n < 1 || n > GenerationRequestValidator.MaxImages))
@@ -179,9 +270,19 @@ public static partial class OpenAIImageEndpoints
             return Bad($"Invalid 'response_format': '{request.ResponseFormat}'. Use 'url' or 'b64_json'.", "response_format");
         }
 
-        if (request.OutputFormat is not (null or "png"))
+        if (ImageEncoding.FormatName(request.OutputFormat) is null)
         {
-            return Bad($"Invalid 'output_format': '{request.OutputFormat}'. This server only produces 'png'.", "output_format", "unsupported_value");
+            return Bad($"Invalid 'output_format': '{request.OutputFormat}'. This server writes {ImageEncoding.Names}.", "output_format", "unsupported_value");
+        }
+
+        if (!ImageEncoding.IsQuality(request.OutputCompression))
+        {
+            return Bad($"Invalid 'output_compression': {request.OutputCompression}. Must be between 0 and {ImageEncoding.MaxQuality}.", "output_compression");
+        }
+
+        if (request.PartialImages is < 0 or > MaxPartialImages)
+        {
+            return Bad($"Invalid 'partial_images': {request.PartialImages}. Must be between 0 and {MaxPartialImages}.", "partial_images");
         }
 
         if (request.Background is "transparent")
