@@ -30,6 +30,29 @@ public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImag
     /// </summary>
     public ValueTask<bool> IsGenuineAsync(Guid id) => jobIds.IsGenuineAsync(id);
 
+    /// <summary>The id of the job that <paramref name="apiKey"/> names <paramref name="clientId"/> (<see cref="ClientJobId"/>).</summary>
+    public ValueTask<Guid> ClientJobIdAsync(string apiKey, string clientId) => jobIds.ForClientAsync(apiKey, clientId);
+
+    /// <summary>
+    /// The job an address names for <paramref name="apiKey"/>: an id this cluster made, else the key's own name for a job
+    /// (<see cref="ClientJobId"/>); null for neither (answered as unknown without a grain call).
+    /// </summary>
+    public async ValueTask<Guid?> ResolveAsync(string id, string apiKey)
+    {
+        if (Guid.TryParse(id, out var guid) && await IsGenuineAsync(guid))
+        {
+            return guid;
+        }
+
+        return ClientJobId.IsValid(id) ? await ClientJobIdAsync(apiKey, id) : null;
+    }
+
+    /// <summary>Starts watching an inference's events (see <see cref="InferenceWatch"/>); dispose the watch to stop.</summary>
+    public Task<InferenceWatch> WatchAsync(string requestKey, Action<InferenceEvent> onEvent) => InferenceWatch.StartAsync(grains, requestKey, onEvent);
+
+    /// <summary>A page of <paramref name="apiKey"/>'s job index, newest first (see <see cref="IJobListGrain"/>).</summary>
+    public Task<JobIndexPage> ListAsync(string apiKey, string? after, int max) => grains.GetGrain<IJobListGrain>(apiKey).List(after, max);
+
     /// <summary>
     /// Submits a job, its mask read as the native API reads it. Throws <see cref="ArgumentException"/> (bad request),
     /// <see cref="InvalidImageException"/>, <see cref="InvalidMaskException"/>, <see cref="RequestOverQuotaException"/>,
@@ -37,11 +60,15 @@ public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImag
     /// <see cref="ImageStoreUnavailableException"/>, none of which leaves state behind (an init image or mask included),
     /// or a transient fault of the cluster or storage (<see cref="ApiFaults.IsTransient"/>).
     /// </summary>
-    public Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, CancellationToken cancellationToken) =>
-        SubmitAsync(id, request, apiKey, InpaintOptions.Native(request.MaskBlur), cancellationToken);
+    /// <remarks>
+    /// With <paramref name="named"/> (a job the client named, which it retries under the same name) a transient fault
+    /// leaves the job to its fate: the retry finds it. Otherwise the job is cancelled, since its client was told it failed.
+    /// </remarks>
+    public Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, CancellationToken cancellationToken, bool named = false) =>
+        SubmitAsync(id, request, apiKey, InpaintOptions.Native(request.MaskBlur), cancellationToken, named);
 
-    /// <summary>As <see cref="SubmitAsync(Guid, CreateGenerationRequest, string, CancellationToken)"/>, the mask read and used as <paramref name="inpaint"/> says.</summary>
-    public async Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, InpaintOptions inpaint, CancellationToken cancellationToken)
+    /// <summary>As <see cref="SubmitAsync(Guid, CreateGenerationRequest, string, CancellationToken, bool)"/>, the mask read and used as <paramref name="inpaint"/> says.</summary>
+    public async Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, InpaintOptions inpaint, CancellationToken cancellationToken, bool named = false)
     {
         request = await WithModelDefaultsAsync(request);
         var spec = GenerationRequestValidator.ToSpec(request, initImageKey: null);
@@ -79,7 +106,7 @@ public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImag
         {
             snapshot = await Job(id).Submit(spec, apiKey, MaxUnitsFor(apiKey));
         }
-        catch (Exception e) when (ApiFaults.IsTransient(e))
+        catch (Exception e) when (ApiFaults.IsTransient(e) && !named)
         {
             // A transient fault (a time-out above all) leaves the outcome unknown: the job may still be accepted once
             // its grain is reachable. Cancelling it (after Submit, if Submit gets through) keeps a job the client was
