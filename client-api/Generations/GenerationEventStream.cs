@@ -19,8 +19,10 @@ namespace OrleansDiffusion.Api.Generations;
 /// observer, as the synchronous endpoints wait; no polling), and the stream ends after the job's last event. Each event's
 /// <c>id</c> is its inference event's number, which only grows, so a client that reconnects with <c>Last-Event-ID</c>
 /// gets only what it has not seen; the last event's id is <see cref="EndId"/>, and reconnecting after it answers 204 (an
-/// <c>EventSource</c> stops there). A comment every <see cref="Heartbeat"/> keeps proxies from closing a quiet stream,
-/// and each quiet interval renews the watch and reads the job once (catching up on a lost event, a cancellation).
+/// <c>EventSource</c> stops there). A comment every <see cref="ApiOptions.EventStreamHeartbeat"/> keeps proxies from
+/// closing a quiet stream, and each interval renews the watch and reads the job once (catching up on a lost event, a
+/// cancellation). A stream resumed mid-run goes on with <c>progress</c>: the <c>started</c> that a stream sends first
+/// when it joins a running job is not sent to a client that was there before.
 /// </summary>
 public sealed class GenerationEventStream : IResult
 {
@@ -28,8 +30,6 @@ public sealed class GenerationEventStream : IResult
     public const string EndId = "end";
 
     public const string LastEventIdHeader = "Last-Event-ID";
-
-    public static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(15);
 
     private readonly GenerationService _generations;
     private readonly JobSnapshot _job;
@@ -100,7 +100,7 @@ public sealed class GenerationEventStream : IResult
         try
         {
             var job = _job;
-            using var heartbeat = new PeriodicTimer(Heartbeat);
+            using var heartbeat = new PeriodicTimer(http.RequestServices.GetRequiredService<IOptions<ApiOptions>>().Value.EventStreamHeartbeat);
             var tick = heartbeat.WaitForNextTickAsync(aborted).AsTask();
             while (true)
             {
@@ -206,7 +206,7 @@ public sealed class GenerationEventStream : IResult
                     // A stream that starts mid-run, or a start that was lost: announce the start first.
                     _stage = Stage.Running;
                     _steps = steps;
-                    if (!seen)
+                    if (!seen && (e.Kind == InferenceEventKind.Started || _after is null))
                     {
                         await writer.EventAsync(e.Kind == InferenceEventKind.Started ? id : null, LiveEventNames.Started, new StartedEvent(job.Id, steps), cancellationToken);
                     }
