@@ -22,10 +22,12 @@ for (const name of ["queued", "started", "progress", "completed", "failed", "can
 }
 
 const timer = setTimeout(() => process.exit(2), 90_000);
-source.onerror = (e) => {
-  print({ event: "error", status: e.status ?? null, closed: source.readyState === EventSource.CLOSED });
-  if (source.readyState === EventSource.CLOSED) {
+// The source closes itself just after it reports a non-200 answer: look once it has.
+source.onerror = (e) => setImmediate(() => {
+  const closed = source.readyState === EventSource.CLOSED;
+  print({ event: "error", status: e.status ?? null, closed });
+  if (closed) {
     clearTimeout(timer);
     process.exit(0);
   }
-};
+});
