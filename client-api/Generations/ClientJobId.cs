@@ -5,7 +5,8 @@ namespace OrleansDiffusion.Api.Generations;
 /// <summary>
 /// A job name a client chooses: an <c>Idempotency-Key</c> on <c>POST /v1/generations</c>, or the id of
 /// <c>PUT /v1/generations/{id}</c> (one name space per API key: both name the same job). The job's id is derived from it
-/// (<see cref="Security.JobIds.ForClientAsync"/>).
+/// (<see cref="Security.JobIds.ForClientAsync"/>). A name shaped as a UUID dedupes a POST like any other, but cannot
+/// address the job (a UUID in an address is always one of the API's own job ids) and is refused as a PUT id.
 /// </summary>
 public static class ClientJobId
 {

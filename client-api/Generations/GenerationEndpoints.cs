@@ -68,10 +68,11 @@ public static class GenerationEndpoints
         HttpContext http,
         CancellationToken cancellationToken)
     {
-        if (!ClientJobId.IsValid(id))
+        if (!ClientJobId.IsValid(id) || Guid.TryParse(id, out _))
         {
+            // A UUID in a job's address is always a job id this API made, so it cannot be a client's name as well.
             return Task.FromResult<Results<Ok<GenerationResponse>, Accepted<GenerationResponse>, ValidationProblem, ProblemHttpResult>>(
-                TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["id"] = [$"Must be {ClientJobId.Rule}."] }));
+                TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["id"] = [$"Must be {ClientJobId.Rule}, and not a UUID (the shape of the API's own job ids)."] }));
         }
 
         return SubmitAsync(request, id, generations, user, http, cancellationToken);

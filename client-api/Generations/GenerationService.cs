@@ -34,14 +34,15 @@ public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImag
     public ValueTask<Guid> ClientJobIdAsync(string apiKey, string clientId) => jobIds.ForClientAsync(apiKey, clientId);
 
     /// <summary>
-    /// The job an address names for <paramref name="apiKey"/>: an id this cluster made, else the key's own name for a job
-    /// (<see cref="ClientJobId"/>); null for neither (answered as unknown without a grain call).
+    /// The job an address names for <paramref name="apiKey"/>: a UUID is a job id, which this cluster must have made; any
+    /// other valid name is the key's own name for a job (<see cref="ClientJobId"/>); null for an id no API process made
+    /// or an invalid name, answered as unknown without a grain call.
     /// </summary>
     public async ValueTask<Guid?> ResolveAsync(string id, string apiKey)
     {
-        if (Guid.TryParse(id, out var guid) && await IsGenuineAsync(guid))
+        if (Guid.TryParse(id, out var guid))
         {
-            return guid;
+            return await IsGenuineAsync(guid) ? guid : null;
         }
 
         return ClientJobId.IsValid(id) ? await ClientJobIdAsync(apiKey, id) : null;
