@@ -107,7 +107,9 @@ public static class GenerationEndpoints
         JobSnapshot snapshot;
         try
         {
-            snapshot = await generations.SubmitAsync(id, request, apiKey, cancellationToken, named: name is not null);
+            snapshot = name is null
+                ? await generations.SubmitAsync(id, request, apiKey, cancellationToken)
+                : await generations.SubmitNamedAsync(id, request, apiKey, cancellationToken);
         }
         catch (Exception e) when (ProblemFor(e, http) is { } problem)
         {

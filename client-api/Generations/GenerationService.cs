@@ -61,15 +61,22 @@ public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImag
     /// <see cref="ImageStoreUnavailableException"/>, none of which leaves state behind (an init image or mask included),
     /// or a transient fault of the cluster or storage (<see cref="ApiFaults.IsTransient"/>).
     /// </summary>
-    /// <remarks>
-    /// With <paramref name="named"/> (a job the client named, which it retries under the same name) a transient fault
-    /// leaves the job to its fate: the retry finds it. Otherwise the job is cancelled, since its client was told it failed.
-    /// </remarks>
-    public Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, CancellationToken cancellationToken, bool named = false) =>
-        SubmitAsync(id, request, apiKey, InpaintOptions.Native(request.MaskBlur), cancellationToken, named);
+    public Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, CancellationToken cancellationToken) =>
+        SubmitAsync(id, request, apiKey, InpaintOptions.Native(request.MaskBlur), named: false, cancellationToken);
 
-    /// <summary>As <see cref="SubmitAsync(Guid, CreateGenerationRequest, string, CancellationToken, bool)"/>, the mask read and used as <paramref name="inpaint"/> says.</summary>
-    public async Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, InpaintOptions inpaint, CancellationToken cancellationToken, bool named = false)
+    /// <summary>
+    /// As <see cref="SubmitAsync(Guid, CreateGenerationRequest, string, CancellationToken)"/> for a job the client named
+    /// (<see cref="ClientJobId"/>), which it retries under the same name: a transient fault leaves the job to its fate,
+    /// since the retry finds it (an unnamed job is cancelled then, since its client was told it failed).
+    /// </summary>
+    public Task<JobSnapshot> SubmitNamedAsync(Guid id, CreateGenerationRequest request, string apiKey, CancellationToken cancellationToken) =>
+        SubmitAsync(id, request, apiKey, InpaintOptions.Native(request.MaskBlur), named: true, cancellationToken);
+
+    /// <summary>As <see cref="SubmitAsync(Guid, CreateGenerationRequest, string, CancellationToken)"/>, the mask read and used as <paramref name="inpaint"/> says.</summary>
+    public Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, InpaintOptions inpaint, CancellationToken cancellationToken) =>
+        SubmitAsync(id, request, apiKey, inpaint, named: false, cancellationToken);
+
+    private async Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, InpaintOptions inpaint, bool named, CancellationToken cancellationToken)
     {
         request = await WithModelDefaultsAsync(request);
         var spec = GenerationRequestValidator.ToSpec(request, initImageKey: null);
