@@ -415,7 +415,7 @@ public sealed partial class JobEventRelay : IAsyncDisposable
     };
 
     /// <summary>Before the first step the grain does not know the step count yet; the spec's is the best guess.</summary>
-    public static int StepsOf(JobSnapshot snapshot) => snapshot.TotalSteps > 0 ? snapshot.TotalSteps : snapshot.Spec?.Steps ?? 0;
+    public static int StepsOf(JobSnapshot snapshot) => snapshot.TotalSteps > 0 ? snapshot.TotalSteps : snapshot.Spec?.StepsWithHires() ?? 0;
 
     public static string DataUrlOf(byte[] jpeg) => "data:image/jpeg;base64," + Convert.ToBase64String(jpeg);
 
