@@ -125,18 +125,21 @@ public sealed class GenerationEventStream : IResult
                 }
 
                 var next = events.Reader.WaitToReadAsync(aborted).AsTask();
-                if (await Task.WhenAny(next, tick) == tick)
+                if (await Task.WhenAny(next, tick) == next)
                 {
-                    await tick;
-                    tick = heartbeat.WaitForNextTickAsync(aborted).AsTask();
-                    await writer.CommentAsync("keep-alive", aborted);
-                    if (watch is not null)
-                    {
-                        await RenewAsync(watch);
-                    }
-
-                    job = await _generations.Job(job.Id).GetSnapshot();
+                    await next; // throws once the client has left
+                    continue;
                 }
+
+                await tick;
+                tick = heartbeat.WaitForNextTickAsync(aborted).AsTask();
+                await writer.CommentAsync("keep-alive", aborted);
+                if (watch is not null)
+                {
+                    await RenewAsync(watch);
+                }
+
+                job = await _generations.Job(job.Id).GetSnapshot();
             }
         }
         catch (OperationCanceledException) when (aborted.IsCancellationRequested)
