@@ -11,13 +11,11 @@ namespace OrleansDiffusion.Grains.Jobs;
 /// The index as Azure Table rows: partition key = the API key's name (hex, since a table key may not hold every
 /// character a name may), row key = the job's position (<see cref="IJobIndex.PositionOf"/>), no other column. A page is
 /// one range query of one partition. A key's writes are group-committed (<see cref="TableGroupCommit"/>), so a burst of
-/// one key's jobs shares transactions.
+/// one key's jobs shares transactions. Removals go at once, not after a delay: the retention sweep waits for each, and
+/// those of one sweep gather while a transaction is in flight.
 /// </summary>
 public sealed class AzureTableJobIndex(TableServiceClient service, string tableName = StorageNames.JobIndexTable) : IJobIndex
 {
-    /// <summary>How long removals wait for an add to travel with before they go on their own.</summary>
-    public static readonly TimeSpan RemoveDelay = TimeSpan.FromSeconds(1);
-
     private readonly TableClient _table = service.GetTableClient(tableName);
     private readonly ConcurrentDictionary<string, TableGroupCommit> _writers = new(StringComparer.Ordinal);
     private readonly Lock _createGate = new();
@@ -57,7 +55,7 @@ public sealed class AzureTableJobIndex(TableServiceClient service, string tableN
 
     private static string PartitionOf(string apiKey) => Convert.ToHexString(Encoding.UTF8.GetBytes(apiKey));
 
-    private TableGroupCommit WriterOf(string apiKey) => _writers.GetOrAdd(PartitionOf(apiKey), _ => new TableGroupCommit(_table, EnsureTableAsync, RemoveDelay));
+    private TableGroupCommit WriterOf(string apiKey) => _writers.GetOrAdd(PartitionOf(apiKey), _ => new TableGroupCommit(_table, EnsureTableAsync, removeDelay: TimeSpan.Zero));
 
     private Task EnsureTableAsync()
     {
