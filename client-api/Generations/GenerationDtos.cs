@@ -63,3 +63,9 @@ public sealed record GenerationResponse(
 public sealed record GenerationProgressDto(int Step, int Steps);
 
 public sealed record GeneratedImageDto(string Url, long Seed, int Width, int Height);
+
+/// <summary>
+/// A page of <c>GET /v1/generations</c>: the caller's jobs, newest first. <paramref name="NextCursor"/> continues the
+/// listing (null at its end); a page that a status filter thinned may be short, or empty, and still have one.
+/// </summary>
+public sealed record GenerationListResponse(IReadOnlyList<GenerationResponse> Data, bool HasMore, string? NextCursor);

@@ -30,6 +30,30 @@ public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImag
     /// </summary>
     public ValueTask<bool> IsGenuineAsync(Guid id) => jobIds.IsGenuineAsync(id);
 
+    /// <summary>The id of the job that <paramref name="apiKey"/> names <paramref name="clientId"/> (<see cref="ClientJobId"/>).</summary>
+    public ValueTask<Guid> ClientJobIdAsync(string apiKey, string clientId) => jobIds.ForClientAsync(apiKey, clientId);
+
+    /// <summary>
+    /// The job an address names for <paramref name="apiKey"/>: a UUID is a job id, which this cluster must have made; any
+    /// other valid name is the key's own name for a job (<see cref="ClientJobId"/>); null for an id no API process made
+    /// or an invalid name, answered as unknown without a grain call.
+    /// </summary>
+    public async ValueTask<Guid?> ResolveAsync(string id, string apiKey)
+    {
+        if (Guid.TryParse(id, out var guid))
+        {
+            return await IsGenuineAsync(guid) ? guid : null;
+        }
+
+        return ClientJobId.IsValid(id) ? await ClientJobIdAsync(apiKey, id) : null;
+    }
+
+    /// <summary>Starts watching an inference's events (see <see cref="InferenceWatch"/>); dispose the watch to stop.</summary>
+    public Task<InferenceWatch> WatchAsync(string requestKey, Action<InferenceEvent> onEvent) => InferenceWatch.StartAsync(grains, requestKey, onEvent);
+
+    /// <summary>A page of <paramref name="apiKey"/>'s job index, newest first (see <see cref="IJobListGrain"/>).</summary>
+    public Task<JobIndexPage> ListAsync(string apiKey, string? after, int max) => grains.GetGrain<IJobListGrain>(apiKey).List(after, max);
+
     /// <summary>
     /// Submits a job, its mask read as the native API reads it. Throws <see cref="ArgumentException"/> (bad request),
     /// <see cref="InvalidImageException"/>, <see cref="InvalidMaskException"/>, <see cref="RequestOverQuotaException"/>,
@@ -38,10 +62,21 @@ public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImag
     /// or a transient fault of the cluster or storage (<see cref="ApiFaults.IsTransient"/>).
     /// </summary>
     public Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, CancellationToken cancellationToken) =>
-        SubmitAsync(id, request, apiKey, InpaintOptions.Native(request.MaskBlur), cancellationToken);
+        SubmitAsync(id, request, apiKey, InpaintOptions.Native(request.MaskBlur), named: false, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="SubmitAsync(Guid, CreateGenerationRequest, string, CancellationToken)"/> for a job the client named
+    /// (<see cref="ClientJobId"/>), which it retries under the same name: a transient fault leaves the job to its fate,
+    /// since the retry finds it (an unnamed job is cancelled then, since its client was told it failed).
+    /// </summary>
+    public Task<JobSnapshot> SubmitNamedAsync(Guid id, CreateGenerationRequest request, string apiKey, CancellationToken cancellationToken) =>
+        SubmitAsync(id, request, apiKey, InpaintOptions.Native(request.MaskBlur), named: true, cancellationToken);
 
     /// <summary>As <see cref="SubmitAsync(Guid, CreateGenerationRequest, string, CancellationToken)"/>, the mask read and used as <paramref name="inpaint"/> says.</summary>
-    public async Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, InpaintOptions inpaint, CancellationToken cancellationToken)
+    public Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, InpaintOptions inpaint, CancellationToken cancellationToken) =>
+        SubmitAsync(id, request, apiKey, inpaint, named: false, cancellationToken);
+
+    private async Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, InpaintOptions inpaint, bool named, CancellationToken cancellationToken)
     {
         request = await WithModelDefaultsAsync(request);
         var spec = GenerationRequestValidator.ToSpec(request, initImageKey: null);
@@ -79,7 +114,7 @@ public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImag
         {
             snapshot = await Job(id).Submit(spec, apiKey, MaxUnitsFor(apiKey));
         }
-        catch (Exception e) when (ApiFaults.IsTransient(e))
+        catch (Exception e) when (ApiFaults.IsTransient(e) && !named)
         {
             // A transient fault (a time-out above all) leaves the outcome unknown: the job may still be accepted once
             // its grain is reachable. Cancelling it (after Submit, if Submit gets through) keeps a job the client was

@@ -33,6 +33,7 @@ public static partial class ApiFaults
     /// <summary>The answer for <paramref name="exception"/>; null when it is unexpected (a 500).</summary>
     public static ApiFault? Classify(Exception exception) => exception switch
     {
+        JobIdTakenException => new(StatusCodes.Status422UnprocessableEntity, "Idempotency key reused", "This idempotency key (or job id) already names a job with another request; send the same body again, or use a new key.", "idempotency_key_reused"),
         ArgumentException => new(StatusCodes.Status400BadRequest, "Invalid request", exception.Message, "invalid_value"),
         InvalidImageException image => new(
             image.Reason == InvalidImageReason.TooLarge ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest,

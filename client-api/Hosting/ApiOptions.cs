@@ -56,6 +56,13 @@ public sealed class ApiOptions
     [Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]
     public TimeSpan ClusterCallTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How often a quiet server-sent event stream (<c>GET /v1/generations/{id}/events</c>) sends a comment, so that
+    /// proxies keep it open, and reads its job once (catching up on an event lost on the way). Default: 15 s.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]
+    public TimeSpan EventStreamHeartbeat { get; set; } = TimeSpan.FromSeconds(15);
+
     /// <summary>Largest request body in bytes. Default: 16 MiB (an init image travels as base64 inside it).</summary>
     [Range(1024, 256L << 20)]
     public long MaxRequestBodyBytes { get; set; } = 16L << 20;

@@ -42,6 +42,19 @@ public sealed class InferenceWatch : IInferenceObserver, IAsyncDisposable
         return watch;
     }
 
+    /// <summary>
+    /// Subscribes again (the owner forgets an observer after some minutes) and applies the inference's current state: an
+    /// event that was lost on the way is caught up. For watches that last long (server-sent events).
+    /// </summary>
+    public async Task RenewAsync()
+    {
+        if (Volatile.Read(ref _reference) is { } reference)
+        {
+            var status = await _owner.Watch(reference);
+            await OnInferenceEvent(status.Current);
+        }
+    }
+
     public Task OnInferenceEvent(InferenceEvent inferenceEvent)
     {
         if (_order.TryAdvance(inferenceEvent))

@@ -406,7 +406,8 @@ public sealed partial class JobEventRelay : IAsyncDisposable
         }
     }
 
-    private static (string Name, object Payload) FinishedEventOf(JobSnapshot snapshot, string baseUrl) => snapshot.Status switch
+    /// <summary>A finished job's last event (name and payload), its image URLs under <paramref name="baseUrl"/>; also the server-sent events' last.</summary>
+    public static (string Name, object Payload) FinishedEventOf(JobSnapshot snapshot, string baseUrl) => snapshot.Status switch
     {
         JobStatus.Succeeded => (LiveEventNames.Completed, new CompletedEvent(snapshot.Id, snapshot.Cached, GenerationEndpoints.ImagesOf(snapshot, baseUrl))),
         JobStatus.Failed => (LiveEventNames.Failed, new FailedEvent(snapshot.Id, snapshot.Error ?? "The generation failed.")),
@@ -414,9 +415,9 @@ public sealed partial class JobEventRelay : IAsyncDisposable
     };
 
     /// <summary>Before the first step the grain does not know the step count yet; the spec's is the best guess.</summary>
-    private static int StepsOf(JobSnapshot snapshot) => snapshot.TotalSteps > 0 ? snapshot.TotalSteps : snapshot.Spec?.StepsWithHires() ?? 0;
+    public static int StepsOf(JobSnapshot snapshot) => snapshot.TotalSteps > 0 ? snapshot.TotalSteps : snapshot.Spec?.StepsWithHires() ?? 0;
 
-    private static string DataUrlOf(byte[] jpeg) => "data:image/jpeg;base64," + Convert.ToBase64String(jpeg);
+    public static string DataUrlOf(byte[] jpeg) => "data:image/jpeg;base64," + Convert.ToBase64String(jpeg);
 
     private enum Stage
     {

@@ -9,7 +9,10 @@ namespace OrleansDiffusion.Api.Security;
 /// An id that does not verify is answered as unknown before any grain is called, so guessing ids activates no job
 /// grain, reads no storage and logs nothing; forging one takes about 2^64 tries. The key is read from the cluster once
 /// per process (again after a failed read), so every API process of the cluster, however many and in whatever mode,
-/// verifies the ids the others made.
+/// verifies the ids the others made. A job a client names itself (an <c>Idempotency-Key</c>, or the id of
+/// <c>PUT /v1/generations/{id}</c>) gets an id derived from that name and the caller's key instead of random bytes
+/// (<see cref="ForClientAsync"/>): the same name from the same key always reaches the same job grain, and another key's
+/// same name reaches another job.
 /// </summary>
 public sealed class JobIds(IGrainFactory grains)
 {
@@ -24,6 +27,20 @@ public sealed class JobIds(IGrainFactory grains)
     {
         var key = await KeyAsync();
         return Sign(key, RandomNumberGenerator.GetBytes(RandomBytes));
+    }
+
+    /// <summary>
+    /// The id of the job that <paramref name="apiKey"/> names <paramref name="clientId"/>: its 8 "random" bytes are the
+    /// first 8 of HMAC-SHA256(cluster key, "client" + key name + client id), so the id is stable, signed like any other,
+    /// and tells nothing of the name.
+    /// </summary>
+    public async ValueTask<Guid> ForClientAsync(string apiKey, string clientId)
+    {
+        var key = await KeyAsync();
+        var name = System.Text.Encoding.UTF8.GetBytes($"client\0{apiKey}\0{clientId}");
+        Span<byte> mac = stackalloc byte[HMACSHA256.HashSizeInBytes];
+        HMACSHA256.HashData(key, name, mac);
+        return Sign(key, mac[..RandomBytes]);
     }
 
     /// <summary>Whether an API process of this cluster made <paramref name="id"/>.</summary>

@@ -11,7 +11,7 @@ namespace OrleansDiffusion.Contracts;
 public interface IGenerationJobGrain : IGrainWithGuidKey
 {
     /// <summary>
-    /// Accepts the job (idempotent for the same spec). Throws <see cref="ArgumentException"/> for a spec the cluster
+    /// Accepts the job (idempotent for the same spec and key; <see cref="JobIdTakenException"/> for another). Throws <see cref="ArgumentException"/> for a spec the cluster
     /// cannot serve, <see cref="QueueFullException"/> when the queue is full, and <see cref="QuotaExceededException"/> or
     /// <see cref="RequestOverQuotaException"/> when the job would start an inference that <paramref name="apiKey"/>'s
     /// concurrency quota of <paramref name="maxUnits"/> units (<see cref="QueueEntry.CostOf"/>) cannot take; none of

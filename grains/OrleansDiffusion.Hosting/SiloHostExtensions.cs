@@ -106,7 +106,8 @@ public static class SiloHostExtensions
     {
         if (cluster.Storage == StateStorageKind.AzureStorage)
         {
-            // Jobs in table rows; inference owners in blobs (their image lists can outgrow a row); queue entries one row each.
+            // Jobs in table rows; inference owners in blobs (their image lists can outgrow a row); queue entries and the
+            // keys' job index one row each.
             // No reminders: the queue partitions' watchdogs find stalled work. A cleared record (a refused job, or one
             // the retention sweep removes) is deleted, not left behind as an empty row or blob.
             silo.AddAzureTableGrainStorage(StorageNames.Jobs, o =>
@@ -120,6 +121,7 @@ public static class SiloHostExtensions
                 o.DeleteStateOnClear = true;
             });
             silo.AddDiffusionQueueTable(new TableServiceClient(cluster.ConnectionString));
+            silo.AddDiffusionJobIndexTable(new TableServiceClient(cluster.ConnectionString));
         }
         else
         {

@@ -6,6 +6,7 @@ using Orleans.Configuration;
 using Orleans.Hosting;
 using Orleans.Runtime;
 using Azure.Data.Tables;
+using OrleansDiffusion.Grains.Jobs;
 using OrleansDiffusion.Grains.Models;
 using OrleansDiffusion.Grains.Queue;
 using OrleansDiffusion.Grains.Retention;
@@ -24,6 +25,13 @@ public static class DiffusionSiloBuilderExtensions
     public static ISiloBuilder AddDiffusionQueueTable(this ISiloBuilder silo, TableServiceClient tables)
     {
         silo.Services.AddSingleton<IQueueStore>(new AzureTableQueueStore(tables));
+        return silo;
+    }
+
+    /// <summary>Keeps each API key's job index in Azure Table storage (one row per job) instead of this silo's memory.</summary>
+    public static ISiloBuilder AddDiffusionJobIndexTable(this ISiloBuilder silo, TableServiceClient tables)
+    {
+        silo.Services.AddSingleton<IJobIndex>(new AzureTableJobIndex(tables));
         return silo;
     }
 
@@ -58,6 +66,7 @@ public static class DiffusionSiloBuilderExtensions
         services.AddSingleton<ModelCatalog>();
         services.AddSingleton<ModelHost>();
         services.TryAddSingleton<IQueueStore, MemoryQueueStore>();
+        services.TryAddSingleton<IJobIndex, MemoryJobIndex>();
         services.AddSingleton<WorkerSlots>();
         services.AddSingleton<InferenceRunner>();
         services.AddSingleton<WorkerPump>();

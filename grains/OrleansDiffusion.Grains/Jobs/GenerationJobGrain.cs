@@ -15,8 +15,9 @@ namespace OrleansDiffusion.Grains.Jobs;
 /// One job. It saves the accepted request before it joins the inference (so no outcome can overtake it), and saves
 /// again only for an outcome the inference's owner cannot tell later: a failure (not cached) or a cancellation. A
 /// success, the step and the queue position are read from the owner. The record is read lazily: a new job (a fresh id,
-/// the common case) is written without being read first, so accepting a job costs one storage write (and, when job
-/// records expire, a share of a group of retention marks, written after the answer). A finished job older
+/// the common case) is written without being read first, so accepting a job costs one storage write, a share of a
+/// group-committed write of its key's job index (<see cref="IJobIndex"/>) and, when job records expire, a share of a
+/// group of retention marks, written after the answer. A finished job older
 /// than <see cref="RetentionOptions.Jobs"/> answers as unknown, and the retention sweep deletes its record.
 /// </summary>
 public sealed partial class GenerationJobGrain(
@@ -24,6 +25,7 @@ public sealed partial class GenerationJobGrain(
     IOptions<DiffusionOptions> options,
     RetentionMarker marker,
     ImageStoreHealth storeHealth,
+    IJobIndex index,
     TimeProvider time,
     ILogger<GenerationJobGrain> logger) : Grain, IGenerationJobGrain
 {
@@ -91,6 +93,8 @@ public sealed partial class GenerationJobGrain(
             return new JobExpiry(ExpiryOutcome.Kept, now); // kept until it ends, looked at again a period from now
         }
 
+        // The index row first: if its removal fails, the record and its mark stay, and the next sweep tries again.
+        await index.RemoveAsync(State.ApiKey, Id, State.CreatedAt);
         await _writing.WaitAsync();
         try
         {
@@ -127,9 +131,10 @@ public sealed partial class GenerationJobGrain(
             }
         }
 
-        if (State.Spec != normalized)
+        // The same id (a retry, or a client's idempotency key) from the same key with the same request is the same job.
+        if (State.Spec != normalized || State.ApiKey != apiKey)
         {
-            throw new ArgumentException($"Job {Id} already exists with another request.", nameof(spec));
+            throw new JobIdTakenException($"Job {Id} already exists with another request.");
         }
 
         return Visible(IsTerminal ? Snapshot(null) : await ReadCurrentAsync(LiveStatusAge));
@@ -197,8 +202,10 @@ public sealed partial class GenerationJobGrain(
     }
 
     /// <summary>
-    /// Writes the accepted record without reading first, then queues the record's retention mark (written behind the
-    /// answer, see <see cref="RetentionMarker"/>); false when a record already exists (it is loaded instead).
+    /// Writes the accepted record without reading first, then its row of the key's job index (a job is listed from the
+    /// moment it is accepted), then queues the record's retention mark (written behind the answer, see
+    /// <see cref="RetentionMarker"/>); false when a record already exists (it is loaded instead). When the index cannot
+    /// be written the record is removed again and the fault thrown: no job is accepted unlisted.
     /// </summary>
     private async Task<bool> TryCreateAsync(GenerationSpec spec, string apiKey, string key, int maxUnits)
     {
@@ -213,6 +220,8 @@ public sealed partial class GenerationJobGrain(
             CreatedAt = now,
         };
 
+        // The index row is written beside the record (one round trip, not two); a duplicate's row is taken back.
+        var indexing = index.AddAsync(apiKey, Id, now);
         try
         {
             await WriteAsync();
@@ -221,11 +230,29 @@ public sealed partial class GenerationJobGrain(
         catch (InconsistentStateException)
         {
             // Submitted before (a client retry reaching a new activation): what is stored stands.
+            await IgnoreAsync(indexing);
+            await IgnoreAsync(index.RemoveAsync(apiKey, Id, now)); // at worst the list shows the job twice
             _record.State = new JobState();
             _record.ETag = null;
             _loaded = false;
             await LoadAsync();
             return false;
+        }
+        catch (Exception)
+        {
+            await IgnoreAsync(indexing);
+            await IgnoreAsync(index.RemoveAsync(apiKey, Id, now));
+            throw;
+        }
+
+        try
+        {
+            await indexing;
+        }
+        catch (Exception)
+        {
+            await ClearAsync();
+            throw;
         }
 
         if (_retention.PeriodOf(RetentionKind.Jobs) is not null)
@@ -276,10 +303,10 @@ public sealed partial class GenerationJobGrain(
         }
         catch (Exception) when (removeOnFailure)
         {
-            // Not accepted (queue full, storage down): leave no job behind.
-            await Storage.ClearStateAsync(StateName, this.GetGrainId(), _record);
-            _record.State = new JobState();
-            _loaded = false;
+            // Not accepted (queue full, storage down): leave no job behind, stored or listed. The index row goes behind
+            // the answer; one left over lists nothing (a listing skips ids without a job).
+            index.RemoveAsync(State.ApiKey, Id, State.CreatedAt).Ignore();
+            await ClearAsync();
             throw;
         }
 
@@ -325,7 +352,7 @@ public sealed partial class GenerationJobGrain(
         }
         catch (Exception)
         {
-            // Only a warm-up: the join that follows reports any trouble.
+            // A warm-up, or a side write whose failure the caller has already answered for.
         }
     }
 
@@ -335,6 +362,14 @@ public sealed partial class GenerationJobGrain(
         State.Error = error ?? "The generation failed.";
         State.CompletedAt = time.GetUtcNow();
         await WriteAsync();
+    }
+
+    /// <summary>Removes a record that was never accepted.</summary>
+    private async Task ClearAsync()
+    {
+        await Storage.ClearStateAsync(StateName, this.GetGrainId(), _record);
+        _record.State = new JobState();
+        _loaded = false;
     }
 
     private async Task LoadAsync()

@@ -32,6 +32,7 @@ public sealed class JobIdTests
             Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync($"/v1/generations/{madeUp}", cancel)).StatusCode);
             Assert.Equal(HttpStatusCode.NotFound, (await http.DeleteAsync($"/v1/generations/{madeUp}", cancel)).StatusCode);
             Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync($"/v1/generations/{madeUp}/images/0", cancel)).StatusCode);
+            Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync($"/v1/generations/{madeUp}/events", cancel)).StatusCode);
         }
 
         Assert.InRange(await GrainActivations.CountAsync(factory.Services, "GenerationJobGrain"), 0, before);

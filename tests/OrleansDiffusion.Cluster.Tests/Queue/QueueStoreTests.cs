@@ -110,7 +110,7 @@ public sealed class QueueStoreTests(AzuriteFixture azurite)
     }
 
     /// <summary>Counts the requests sent to storage and the bytes of their bodies.</summary>
-    private sealed class RequestCounter : HttpPipelineSynchronousPolicy
+    internal sealed class RequestCounter : HttpPipelineSynchronousPolicy
     {
         private int _requests;
         private long _bytes;

@@ -47,6 +47,7 @@ public sealed class RetentionAzureTests(AzuriteFixture azurite)
             await Task.Delay(600, Ct);
             var young = await harness.RunAsync(ClusterHarness.SmallSpec("young", 3, steps: 4));
             Assert.Equal(3, await JobRowsAsync(serviceId));
+            Assert.Equal([young.Id, oldImg2Img.Id, old.Id], await IndexedJobsAsync(old.Id, oldImg2Img.Id, young.Id));
             var blobsBefore = await BlobNamesAsync(container);
             Assert.Contains(oldInput, blobsBefore);
             Assert.Contains(blobsBefore, b => b.StartsWith("retention/jobs/", StringComparison.Ordinal));
@@ -55,6 +56,7 @@ public sealed class RetentionAzureTests(AzuriteFixture azurite)
 
             Assert.Equal((2, 2, 2, 1, 0), (report.JobsDeleted, report.ResultsExpired, report.ImagesDeleted, report.InputsDeleted, report.Failed));
             Assert.Equal(1, await JobRowsAsync(serviceId));
+            Assert.Equal([young.Id], await IndexedJobsAsync(old.Id, oldImg2Img.Id, young.Id)); // the job list's rows go with the records
             foreach (var job in new[] { old, oldImg2Img })
             {
                 Assert.Equal(JobStatus.None, (await harness.Job(job.Id).GetSnapshot()).Status);
@@ -95,6 +97,24 @@ public sealed class RetentionAzureTests(AzuriteFixture azurite)
         }
 
         return count;
+    }
+
+    /// <summary>Which of <paramref name="jobs"/> the harness key's job index lists, in its order (newest first).</summary>
+    private async Task<List<Guid>> IndexedJobsAsync(params Guid[] jobs)
+    {
+        var table = new TableClient(azurite.ConnectionString, StorageNames.JobIndexTable);
+        var partition = Convert.ToHexString("test"u8);
+        var listed = new List<Guid>();
+        await foreach (var row in table.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {partition}"), select: ["RowKey"], cancellationToken: Ct))
+        {
+            var job = Guid.ParseExact(row.RowKey[20..], "N");
+            if (jobs.Contains(job))
+            {
+                listed.Add(job);
+            }
+        }
+
+        return listed;
     }
 
     private async Task<List<string>> BlobNamesAsync(string container)
