@@ -6,7 +6,8 @@ namespace OrleansDiffusion.Api.Generations;
 /// <c>mask</c> (base64 or a data URL, as <c>init_image</c>, and of its size) inpaints <c>init_image</c>: white repaints,
 /// black keeps, as in AUTOMATIC1111; <c>mask_blur</c> (pixels, default 4) softens its edge.
 /// <c>original_size</c> and <c>target_size</c> (<c>[height, width]</c>) and <c>crops_coords_top_left</c>
-/// (<c>[top, left]</c>) are SDXL's size conditioning, in diffusers' order and with its defaults.
+/// (<c>[top, left]</c>) are SDXL's size conditioning, in diffusers' order and with its defaults. <c>webhook</c> is a URL
+/// the cluster posts the job's <c>webhook_events</c> to (default: the outcomes), signed as Standard Webhooks do.
 /// </summary>
 public sealed record CreateGenerationRequest(
     string? Prompt,
@@ -26,23 +27,6 @@ public sealed record CreateGenerationRequest(
     int? MaskBlur = null,
     int[]? OriginalSize = null,
     int[]? CropsCoordsTopLeft = null,
-    int[]? TargetSize = null);
-
-/// <summary>A job as the native API shows it.</summary>
-public sealed record GenerationResponse(
-    Guid Id,
-    string Status,
-    int? QueuePosition,
-    GenerationProgressDto Progress,
-    bool Cached,
-    IReadOnlyList<GeneratedImageDto> Images,
-    string? Error,
-    string? Model,
-    long? Seed,
-    DateTimeOffset CreatedAt,
-    DateTimeOffset? StartedAt,
-    DateTimeOffset? CompletedAt);
-
-public sealed record GenerationProgressDto(int Step, int Steps);
-
-public sealed record GeneratedImageDto(string Url, long Seed, int Width, int Height);
+    int[]? TargetSize = null,
+    string? Webhook = null,
+    string[]? WebhookEvents = null);

@@ -5,6 +5,7 @@ using OrleansDiffusion.Api.Hosting;
 using OrleansDiffusion.Api.Security;
 using OrleansDiffusion.Contracts;
 using OrleansDiffusion.Engine.Imaging;
+using OrleansDiffusion.Grains.Jobs;
 using OrleansDiffusion.Grains.Storage;
 
 namespace OrleansDiffusion.Api.Generations;
@@ -31,6 +32,7 @@ public static class GenerationEndpoints
     public static async Task<Results<Accepted<GenerationResponse>, ValidationProblem, ProblemHttpResult>> CreateAsync(
         [FromBody] CreateGenerationRequest request,
         GenerationService generations,
+        WebhookRequests webhooks,
         ClaimsPrincipal user,
         HttpContext http,
         CancellationToken cancellationToken)
@@ -41,10 +43,16 @@ public static class GenerationEndpoints
             return TypedResults.ValidationProblem(errors);
         }
 
+        var (webhook, webhookErrors) = await webhooks.ReadAsync(request, ApiKeyOf(user), BaseUrl(http), cancellationToken);
+        if (webhookErrors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(webhookErrors);
+        }
+
         var id = await generations.NewIdAsync();
         try
         {
-            var snapshot = await generations.SubmitAsync(id, request, ApiKeyOf(user), cancellationToken);
+            var snapshot = await generations.SubmitAsync(id, request, ApiKeyOf(user), webhook, cancellationToken);
             return TypedResults.Accepted($"/v1/generations/{id}", ToResponse(snapshot, http));
         }
         catch (Exception e) when (ProblemFor(e, http) is { } problem)
@@ -123,27 +131,12 @@ public static class GenerationEndpoints
     /// <summary>The caller's API key name (the quota and fairness key).</summary>
     public static string ApiKeyOf(ClaimsPrincipal user) => user.Identity?.Name ?? ApiKeyAuthenticationHandler.Anonymous;
 
-    public static GenerationResponse ToResponse(JobSnapshot snapshot, HttpContext http) => new(
-        snapshot.Id,
-        snapshot.Status.ToString().ToLowerInvariant(),
-        snapshot.QueuePosition,
-        new GenerationProgressDto(snapshot.Step, snapshot.TotalSteps),
-        snapshot.Cached,
-        ImagesOf(snapshot, BaseUrl(http)),
-        snapshot.Error,
-        snapshot.Spec?.Model,
-        snapshot.Spec?.Seed,
-        snapshot.CreatedAt,
-        snapshot.StartedAt,
-        snapshot.CompletedAt);
+    public static GenerationResponse ToResponse(JobSnapshot snapshot, HttpContext http) => GenerationResponse.From(snapshot, BaseUrl(http));
 
     /// <summary>The images of a job with absolute URLs under <paramref name="baseUrl"/> (see <see cref="BaseUrl"/>).</summary>
-    public static IReadOnlyList<GeneratedImageDto> ImagesOf(JobSnapshot snapshot, string baseUrl) =>
-        [.. snapshot.Images.Select((image, index) => new GeneratedImageDto(ImageUrl(baseUrl, snapshot.Id, index), image.Seed, image.Width, image.Height))];
+    public static IReadOnlyList<GeneratedImageDto> ImagesOf(JobSnapshot snapshot, string baseUrl) => GenerationResponse.ImagesOf(snapshot, baseUrl);
 
-    public static string ImageUrl(HttpContext http, Guid id, int index) => ImageUrl(BaseUrl(http), id, index);
-
-    public static string ImageUrl(string baseUrl, Guid id, int index) => $"{baseUrl}/v1/generations/{id}/images/{index}";
+    public static string ImageUrl(HttpContext http, Guid id, int index) => GenerationResponse.ImageUrl(BaseUrl(http), id, index);
 
     /// <summary>The scheme, host and path base the request came in on.</summary>
     public static string BaseUrl(HttpContext http) => $"{http.Request.Scheme}://{http.Request.Host}{http.Request.PathBase}";

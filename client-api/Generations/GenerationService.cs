@@ -38,10 +38,21 @@ public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImag
     /// or a transient fault of the cluster or storage (<see cref="ApiFaults.IsTransient"/>).
     /// </summary>
     public Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, CancellationToken cancellationToken) =>
-        SubmitAsync(id, request, apiKey, InpaintOptions.Native(request.MaskBlur), cancellationToken);
+        SubmitCoreAsync(id, request, apiKey, InpaintOptions.Native(request.MaskBlur), webhook: null, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="SubmitAsync(Guid, CreateGenerationRequest, string, CancellationToken)"/>, and the job's
+    /// <paramref name="webhook"/> follows it from its acceptance on; if that cannot be set up (a transient fault) the job
+    /// is cancelled, as when its acceptance is in doubt.
+    /// </summary>
+    public Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, WebhookSubscription? webhook, CancellationToken cancellationToken) =>
+        SubmitCoreAsync(id, request, apiKey, InpaintOptions.Native(request.MaskBlur), webhook, cancellationToken);
 
     /// <summary>As <see cref="SubmitAsync(Guid, CreateGenerationRequest, string, CancellationToken)"/>, the mask read and used as <paramref name="inpaint"/> says.</summary>
-    public async Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, InpaintOptions inpaint, CancellationToken cancellationToken)
+    public Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, InpaintOptions inpaint, CancellationToken cancellationToken) =>
+        SubmitCoreAsync(id, request, apiKey, inpaint, webhook: null, cancellationToken);
+
+    private async Task<JobSnapshot> SubmitCoreAsync(Guid id, CreateGenerationRequest request, string apiKey, InpaintOptions inpaint, WebhookSubscription? webhook, CancellationToken cancellationToken)
     {
         request = await WithModelDefaultsAsync(request);
         var spec = GenerationRequestValidator.ToSpec(request, initImageKey: null);
@@ -78,6 +89,10 @@ public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImag
         try
         {
             snapshot = await Job(id).Submit(spec, apiKey, MaxUnitsFor(apiKey));
+            if (webhook is not null)
+            {
+                await grains.GetGrain<IWebhookGrain>(id).Follow(webhook);
+            }
         }
         catch (Exception e) when (ApiFaults.IsTransient(e))
         {

@@ -11,6 +11,7 @@ using OrleansDiffusion.Api.Generations;
 using OrleansDiffusion.Api.Live;
 using OrleansDiffusion.Api.Security;
 using OrleansDiffusion.Grains.Storage;
+using OrleansDiffusion.Grains.Webhooks;
 using OrleansDiffusion.Hosting;
 
 namespace OrleansDiffusion.Api.Hosting;
@@ -57,6 +58,8 @@ public static class ApiHostingExtensions
         builder.Services.AddSingleton<JobIds>();
         builder.Services.AddSingleton<KeyRateLimiter>();
         builder.Services.AddSingleton<GenerationService>();
+        builder.Services.AddOptions<WebhookOptions>().Bind(builder.Configuration.GetSection(WebhookOptions.SectionName)).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton<WebhookRequests>();
         builder.Services.AddSingleton<Automatic1111State>();
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddGenerationHub();

@@ -11,4 +11,7 @@ public static class StorageNames
 
     /// <summary>The Azure table that holds the queue partitions' entries, one row each.</summary>
     public const string QueueTable = "diffusionqueue";
+
+    /// <summary>The Azure table that holds the unfinished webhooks, one row per job.</summary>
+    public const string WebhookTable = "diffusionwebhooks";
 }

@@ -120,6 +120,7 @@ public static class SiloHostExtensions
                 o.DeleteStateOnClear = true;
             });
             silo.AddDiffusionQueueTable(new TableServiceClient(cluster.ConnectionString));
+            silo.AddDiffusionWebhookTable(new TableServiceClient(cluster.ConnectionString));
         }
         else
         {

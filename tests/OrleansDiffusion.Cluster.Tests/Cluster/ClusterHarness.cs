@@ -115,6 +115,7 @@ public sealed class ClusterHarness : IAsyncDisposable
                     o.DeleteStateOnClear = true;
                 });
                 silo.AddDiffusionQueueTable(new TableServiceClient(azureConnectionString));
+                silo.AddDiffusionWebhookTable(new TableServiceClient(azureConnectionString));
             }
 
             // A killed silo is noticed in seconds, not the production default of a minute or more.
