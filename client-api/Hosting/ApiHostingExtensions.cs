@@ -10,6 +10,7 @@ using OrleansDiffusion.Api.Automatic1111;
 using OrleansDiffusion.Api.Generations;
 using OrleansDiffusion.Api.Live;
 using OrleansDiffusion.Api.Security;
+using OrleansDiffusion.Grains.Jobs;
 using OrleansDiffusion.Grains.Storage;
 using OrleansDiffusion.Grains.Webhooks;
 using OrleansDiffusion.Hosting;
@@ -63,12 +64,7 @@ public static class ApiHostingExtensions
         builder.Services.AddSingleton<Automatic1111State>();
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddGenerationHub();
-        builder.Services.ConfigureHttpJsonOptions(json =>
-        {
-            json.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
-            json.SerializerOptions.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower));
-            json.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
-        });
+        builder.Services.ConfigureHttpJsonOptions(json => NativeJson.Configure(json.SerializerOptions));
         builder.Services.AddSingleton<IOutgoingGrainCallFilter, ClusterCallTimeout>();
         builder.Services.AddProblemDetails();
         builder.Services.AddExceptionHandler<ApiExceptionHandler>();

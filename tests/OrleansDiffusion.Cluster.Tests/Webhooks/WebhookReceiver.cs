@@ -20,6 +20,7 @@ public sealed class WebhookReceiver : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly StandardWebhook _verifier;
     private readonly ConcurrentQueue<WebhookAttempt> _attempts = new();
+    private int _redirects;
 
     private WebhookReceiver(WebApplication app, string secret)
     {
@@ -39,6 +40,9 @@ public sealed class WebhookReceiver : IAsyncDisposable
 
     public IReadOnlyList<WebhookAttempt> Attempts => [.. _attempts];
 
+    /// <summary>How many deliveries came to <see cref="RedirectUrl"/>.</summary>
+    public int Redirects => Volatile.Read(ref _redirects);
+
     /// <summary>The deliveries answered 2xx, in arrival order.</summary>
     public IReadOnlyList<WebhookAttempt> Delivered => [.. _attempts.Where(a => a.Accepted)];
 
@@ -50,7 +54,11 @@ public sealed class WebhookReceiver : IAsyncDisposable
         var app = builder.Build();
         var receiver = new WebhookReceiver(app, secret);
         app.MapPost("/hook", receiver.ReceiveAsync);
-        app.MapPost("/redirect", () => Results.Redirect("/hook", permanent: false, preserveMethod: true));
+        app.MapPost("/redirect", () =>
+        {
+            Interlocked.Increment(ref receiver._redirects);
+            return Results.Redirect("/hook", permanent: false, preserveMethod: true);
+        });
         await app.StartAsync();
         return receiver;
     }
