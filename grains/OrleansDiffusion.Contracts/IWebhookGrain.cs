@@ -15,11 +15,11 @@ public interface IWebhookGrain : IGrainWithGuidKey, IInferenceObserver
     Task Follow(WebhookSubscription subscription);
 
     /// <summary>From the webhook outbox: an unfinished delivery carries on here (its record is read again if need be).</summary>
-    [AlwaysInterleave, Alias("Resume")]
+    [Alias("Resume")]
     Task Resume();
 
     /// <summary>What is left to deliver and where this activation runs (for operators and tests).</summary>
-    [AlwaysInterleave, Alias("GetStatus")]
+    [Alias("GetStatus")]
     Task<WebhookStatus> GetStatus();
 }
 

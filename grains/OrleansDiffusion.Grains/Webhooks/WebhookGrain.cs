@@ -53,6 +53,9 @@ public sealed partial class WebhookGrain(
     private IGrainTimer? _tick;
     private IGrainTimer? _renewal;
 
+    // The inference watched, if any.
+    private string? _watched;
+
     private Guid Job => this.GetPrimaryKey();
 
     private int Partition => WebhookRecord.PartitionOf(Job, _options.Partitions);
@@ -88,11 +91,20 @@ public sealed partial class WebhookGrain(
         await FollowJobAsync();
     }
 
-    public Task<WebhookStatus> GetStatus() =>
-        Task.FromResult(new WebhookStatus(_record is not null, (_record?.Pending.Count ?? 0) + (_progress is null ? 0 : 1), RuntimeIdentity));
+    public async Task<WebhookStatus> GetStatus()
+    {
+        await LoadAsync();
+        return new WebhookStatus(_record is not null, (_record?.Pending.Count ?? 0) + (_progress is null ? 0 : 1), RuntimeIdentity);
+    }
 
     public async Task OnInferenceEvent(InferenceEvent inferenceEvent)
     {
+        if (!_loaded)
+        {
+            // A new activation (its silo died, or it was collected): the event brings it back sooner than the outbox.
+            await Resume();
+        }
+
         if (Settled || !_order.TryAdvance(inferenceEvent) || (inferenceEvent.Kind == InferenceEventKind.Left && inferenceEvent.Job != Job))
         {
             return;
@@ -115,6 +127,7 @@ public sealed partial class WebhookGrain(
         if (!Settled && key is not null)
         {
             var status = await GrainFactory.GetGrain<IResultCacheGrain>(key).Watch(this.AsReference<IWebhookGrain>());
+            _watched = key;
             _renewal ??= this.RegisterGrainTimer(RenewAsync, new GrainTimerCreationOptions(WatchRenewal, WatchRenewal) { KeepAlive = true });
             if (_order.TryAdvance(status.Current))
             {
@@ -160,6 +173,7 @@ public sealed partial class WebhookGrain(
         };
 
         var now = time.GetUtcNow();
+        var wasSettled = Settled;
         var added = false;
         foreach (var stage in stages.Where(s => (_record!.Seen & s) == 0))
         {
@@ -175,8 +189,7 @@ public sealed partial class WebhookGrain(
         {
             // The outcome closes the stream: progress after it would be news of the past.
             _progress = null;
-            _renewal?.Dispose();
-            _renewal = null;
+            StopWatching();
         }
         else if (progress && reached == WebhookEvents.Started && WantsProgressNow)
         {
@@ -192,7 +205,7 @@ public sealed partial class WebhookGrain(
             _progressAt = time.GetTimestamp();
         }
 
-        if (added || Settled)
+        if (added || Settled != wasSettled)
         {
             await SaveAsync();
         }
@@ -294,6 +307,18 @@ public sealed partial class WebhookGrain(
         }
     }
 
+    /// <summary>Stops renewing the watch and leaves the inference's watchers (best effort: they expire anyway).</summary>
+    private void StopWatching()
+    {
+        _renewal?.Dispose();
+        _renewal = null;
+        if (_watched is { } key)
+        {
+            _watched = null;
+            GrainFactory.GetGrain<IResultCacheGrain>(key).Unwatch(this.AsReference<IWebhookGrain>()).Ignore();
+        }
+    }
+
     private TimeSpan Backoff(int attempts)
     {
         var delay = _options.RetryDelay * Math.Pow(2, Math.Min(attempts - 1, 30));
@@ -345,8 +370,7 @@ public sealed partial class WebhookGrain(
             Log.Finished(logger, Job);
             _record = null;
             _progress = null;
-            _renewal?.Dispose();
-            _renewal = null;
+            StopWatching();
             DeactivateOnIdle();
             return;
         }

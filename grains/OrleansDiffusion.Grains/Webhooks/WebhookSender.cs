@@ -35,6 +35,8 @@ public sealed partial class WebhookSender : IDisposable
             UseCookies = false,
             ConnectTimeout = _options.Timeout,
             MaxResponseHeadersLength = 16, // KiB
+            MaxResponseDrainSize = 4096, // a longer body is not drained for the connection's reuse: the connection is dropped
+            ResponseDrainTimeout = TimeSpan.FromMilliseconds(500),
             PooledConnectionLifetime = TimeSpan.FromMinutes(1), // a name is resolved and checked again at least this often
             ConnectCallback = ConnectAsync,
         };
