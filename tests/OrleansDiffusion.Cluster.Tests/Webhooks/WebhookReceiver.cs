@@ -99,6 +99,7 @@ public sealed class WebhookReceiver : IAsyncDisposable
         _attempts.Enqueue(new WebhookAttempt(
             request.Headers["webhook-id"].ToString(),
             json.RootElement.GetProperty("type").GetString()!,
+            json.RootElement.GetProperty("timestamp").GetDateTimeOffset(),
             json.RootElement.GetProperty("data").Clone(),
             verified,
             accepted,
@@ -107,8 +108,11 @@ public sealed class WebhookReceiver : IAsyncDisposable
     }
 }
 
-/// <summary>One delivery attempt as the receiver saw it: its <c>webhook-id</c>, event type, job, and what it answered.</summary>
-public sealed record WebhookAttempt(string Id, string Type, JsonElement Job, bool Verified, bool Accepted, DateTime At)
+/// <summary>
+/// One delivery attempt as the receiver saw it: its <c>webhook-id</c>, event type and time (the body's), job, and what
+/// it answered when.
+/// </summary>
+public sealed record WebhookAttempt(string Id, string Type, DateTimeOffset Timestamp, JsonElement Job, bool Verified, bool Accepted, DateTime At)
 {
     public Guid JobId => Job.GetProperty("id").GetGuid();
 }
