@@ -87,7 +87,7 @@ public static class Automatic1111Endpoints
         }
 
         var snapshot = await generations.Job(current.Id).GetSnapshot();
-        var steps = snapshot.TotalSteps > 0 ? snapshot.TotalSteps : snapshot.Spec?.Steps ?? 0;
+        var steps = snapshot.TotalSteps > 0 ? snapshot.TotalSteps : snapshot.Spec?.StepsWithHires() ?? 0;
         var progress = steps > 0 ? Math.Clamp((double)snapshot.Step / steps, 0, 1) : 0;
         var elapsed = (time.GetUtcNow() - (snapshot.StartedAt ?? current.StartedAt)).TotalSeconds;
         var eta = progress > 0 ? Math.Max(0, (elapsed / progress) - elapsed) : 0;
@@ -193,7 +193,8 @@ public static class Automatic1111Endpoints
 
     public static Ok<Automatic1111Vae[]> GetVaes() => TypedResults.Ok<Automatic1111Vae[]>([]);
 
-    public static Ok<Automatic1111Named[]> GetLatentUpscaleModes() => TypedResults.Ok<Automatic1111Named[]>([new("Latent"), new("Latent (nearest)")]);
+    /// <summary>The hires fix upscalers <c>hr_upscaler</c> takes.</summary>
+    public static Ok<Automatic1111Named[]> GetLatentUpscaleModes() => TypedResults.Ok<Automatic1111Named[]>([.. LatentUpscalers.Names.Select(name => new Automatic1111Named(name))]);
 
     private static async Task<Results<Ok<Automatic1111Response>, JsonHttpResult<Automatic1111Error>>> GenerateAsync(
         HttpRequest http,
@@ -320,7 +321,8 @@ public static class Automatic1111Endpoints
             img2img ? request.DenoisingStrength ?? DefaultDenoisingStrength : null,
             clipSkip,
             img2img ? request.Mask : null,
-            CropsCoordsTopLeft: crop);
+            CropsCoordsTopLeft: crop,
+            Hires: !img2img && request.EnableHr == true ? HiresOf(request) : null);
         var errors = GenerationRequestValidator.Validate(native);
         if (errors.Count > 0)
         {
@@ -416,6 +418,10 @@ public static class Automatic1111Endpoints
             {
                 text.Append(CultureInfo.InvariantCulture, $", Denoising strength: {spec.Strength}");
             }
+            else if (spec.Hires is { } hiresStrength)
+            {
+                text.Append(CultureInfo.InvariantCulture, $", Denoising strength: {hiresStrength.DenoisingStrength}");
+            }
 
             if (spec.ClipSkip > 1)
             {
@@ -429,6 +435,26 @@ public static class Automatic1111Endpoints
                 {
                     text.Append(CultureInfo.InvariantCulture, $", Inpaint area: Only masked, Masked area padding: {inpaint.Padding}");
                 }
+            }
+
+            if (spec.Hires is { } hires)
+            {
+                // As A1111's txt2img adds them: the scale or the resize as asked, the steps when set, the upscaler.
+                if (hires.ResizeWidth != 0 || hires.ResizeHeight != 0)
+                {
+                    text.Append(CultureInfo.InvariantCulture, $", Hires resize: {hires.ResizeWidth}x{hires.ResizeHeight}");
+                }
+                else
+                {
+                    text.Append(CultureInfo.InvariantCulture, $", Hires upscale: {hires.Scale}");
+                }
+
+                if (hires.Steps != 0)
+                {
+                    text.Append(CultureInfo.InvariantCulture, $", Hires steps: {hires.Steps}");
+                }
+
+                text.Append(", Hires upscaler: ").Append(hires.Upscaler);
             }
 
             return text.Append(", Version: ").Append(Version).ToString();
@@ -454,13 +480,22 @@ public static class Automatic1111Endpoints
             false,
             modelName,
             hash,
-            img2img ? spec.Strength : null,
+            img2img ? spec.Strength : spec.Hires?.DenoisingStrength,
             Timestamp(startedAt),
             [.. final.Images.Select(i => Infotext(i.Seed))],
             spec.ClipSkip,
             final.Status == JobStatus.Cancelled,
             Version);
     }
+
+    /// <summary>A1111's hires fields as the native request's, with A1111's API defaults (scale 2, strength 0.75, "Latent").</summary>
+    private static HiresRequest HiresOf(Automatic1111Request request) => new(
+        request.HrScale ?? 2,
+        request.HrResizeX ?? 0,
+        request.HrResizeY ?? 0,
+        request.HrSecondPassSteps ?? 0,
+        request.DenoisingStrength ?? DefaultDenoisingStrength,
+        request.HrUpscaler ?? LatentUpscalers.Default);
 
     /// <summary>
     /// A1111's inpainting fields as the native request's mask options, with A1111's API defaults (blur 4, fill, only
@@ -594,6 +629,13 @@ public static class Automatic1111Endpoints
         "scheduler" => "sampler_name",
         "clip_skip" => ClipSkipSetting,
         "crops_coords_top_left" => $"{CropTopSetting}/{CropLeftSetting}",
+        "hires" => "enable_hr",
+        "hires.scale" => "hr_scale",
+        "hires.resize_width" => "hr_resize_x",
+        "hires.resize_height" => "hr_resize_y",
+        "hires.steps" => "hr_second_pass_steps",
+        "hires.denoising_strength" => "denoising_strength",
+        "hires.upscaler" => "hr_upscaler",
         _ => field,
     };
 
