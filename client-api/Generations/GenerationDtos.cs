@@ -1,3 +1,5 @@
+using OrleansDiffusion.Grains.Jobs;
+
 namespace OrleansDiffusion.Api.Generations;
 
 /// <summary>
@@ -7,7 +9,8 @@ namespace OrleansDiffusion.Api.Generations;
 /// black keeps, as in AUTOMATIC1111; <c>mask_blur</c> (pixels, default 4) softens its edge.
 /// <c>original_size</c> and <c>target_size</c> (<c>[height, width]</c>) and <c>crops_coords_top_left</c>
 /// (<c>[top, left]</c>) are SDXL's size conditioning, in diffusers' order and with its defaults. <c>hires</c> adds
-/// AUTOMATIC1111's hires fix (<see cref="HiresRequest"/>).
+/// AUTOMATIC1111's hires fix (<see cref="HiresRequest"/>). <c>webhook</c> is a URL the cluster posts the job's
+/// <c>webhook_events</c> to (default: the outcomes), signed as Standard Webhooks do.
 /// </summary>
 public sealed record CreateGenerationRequest(
     string? Prompt,
@@ -28,7 +31,9 @@ public sealed record CreateGenerationRequest(
     int[]? OriginalSize = null,
     int[]? CropsCoordsTopLeft = null,
     int[]? TargetSize = null,
-    HiresRequest? Hires = null);
+    HiresRequest? Hires = null,
+    string? Webhook = null,
+    string[]? WebhookEvents = null);
 
 /// <summary>
 /// <c>hires</c> of <c>POST /v1/generations</c>: AUTOMATIC1111's hires fix with a latent upscaler (txt2img only). The
@@ -44,25 +49,6 @@ public sealed record HiresRequest(
     int? Steps = null,
     double? DenoisingStrength = null,
     string? Upscaler = null);
-
-/// <summary>A job as the native API shows it.</summary>
-public sealed record GenerationResponse(
-    Guid Id,
-    string Status,
-    int? QueuePosition,
-    GenerationProgressDto Progress,
-    bool Cached,
-    IReadOnlyList<GeneratedImageDto> Images,
-    string? Error,
-    string? Model,
-    long? Seed,
-    DateTimeOffset CreatedAt,
-    DateTimeOffset? StartedAt,
-    DateTimeOffset? CompletedAt);
-
-public sealed record GenerationProgressDto(int Step, int Steps);
-
-public sealed record GeneratedImageDto(string Url, long Seed, int Width, int Height);
 
 /// <summary>
 /// A page of <c>GET /v1/generations</c>: the caller's jobs, newest first. <paramref name="NextCursor"/> continues the

@@ -6,6 +6,7 @@ using OrleansDiffusion.Api.Imaging;
 using OrleansDiffusion.Api.Security;
 using OrleansDiffusion.Contracts;
 using OrleansDiffusion.Engine.Imaging;
+using OrleansDiffusion.Grains.Jobs;
 using OrleansDiffusion.Grains.Storage;
 
 namespace OrleansDiffusion.Api.Generations;
@@ -44,6 +45,7 @@ public static class GenerationEndpoints
         [FromBody] CreateGenerationRequest request,
         [FromHeader(Name = IdempotencyKeyHeader)] string? idempotencyKey,
         GenerationService generations,
+        WebhookRequests webhooks,
         ClaimsPrincipal user,
         HttpContext http,
         CancellationToken cancellationToken)
@@ -54,7 +56,7 @@ public static class GenerationEndpoints
                 TypedResults.ValidationProblem(new Dictionary<string, string[]> { [IdempotencyKeyHeader] = [$"Must be {ClientJobId.Rule}."] }));
         }
 
-        return SubmitAsync(request, idempotencyKey, generations, user, http, cancellationToken);
+        return SubmitAsync(request, idempotencyKey, generations, webhooks, user, http, cancellationToken);
     }
 
     /// <summary>
@@ -65,6 +67,7 @@ public static class GenerationEndpoints
         string id,
         [FromBody] CreateGenerationRequest request,
         GenerationService generations,
+        WebhookRequests webhooks,
         ClaimsPrincipal user,
         HttpContext http,
         CancellationToken cancellationToken)
@@ -76,13 +79,14 @@ public static class GenerationEndpoints
                 TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["id"] = [$"Must be {ClientJobId.Rule}, and not a UUID (the shape of the API's own job ids)."] }));
         }
 
-        return SubmitAsync(request, id, generations, user, http, cancellationToken);
+        return SubmitAsync(request, id, generations, webhooks, user, http, cancellationToken);
     }
 
     private static async Task<Results<Ok<GenerationResponse>, Accepted<GenerationResponse>, ValidationProblem, ProblemHttpResult>> SubmitAsync(
         CreateGenerationRequest request,
         string? name,
         GenerationService generations,
+        WebhookRequests webhooks,
         ClaimsPrincipal user,
         HttpContext http,
         CancellationToken cancellationToken)
@@ -99,6 +103,12 @@ public static class GenerationEndpoints
         }
 
         var apiKey = ApiKeyOf(user);
+        var (webhook, webhookErrors) = await webhooks.ReadAsync(request, apiKey, BaseUrl(http), cancellationToken);
+        if (webhookErrors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(webhookErrors);
+        }
+
         var id = name is null ? await generations.NewIdAsync() : await generations.ClientJobIdAsync(apiKey, name);
         if (name is not null)
         {
@@ -109,8 +119,8 @@ public static class GenerationEndpoints
         try
         {
             snapshot = name is null
-                ? await generations.SubmitAsync(id, request, apiKey, cancellationToken)
-                : await generations.SubmitNamedAsync(id, request, apiKey, cancellationToken);
+                ? await generations.SubmitAsync(id, request, apiKey, webhook, cancellationToken)
+                : await generations.SubmitNamedAsync(id, request, apiKey, webhook, cancellationToken);
         }
         catch (Exception e) when (ProblemFor(e, http) is { } problem)
         {
@@ -250,27 +260,12 @@ public static class GenerationEndpoints
     /// <summary>The caller's API key name (the quota and fairness key).</summary>
     public static string ApiKeyOf(ClaimsPrincipal user) => user.Identity?.Name ?? ApiKeyAuthenticationHandler.Anonymous;
 
-    public static GenerationResponse ToResponse(JobSnapshot snapshot, HttpContext http) => new(
-        snapshot.Id,
-        snapshot.Status.ToString().ToLowerInvariant(),
-        snapshot.QueuePosition,
-        new GenerationProgressDto(snapshot.Step, snapshot.TotalSteps),
-        snapshot.Cached,
-        ImagesOf(snapshot, BaseUrl(http)),
-        snapshot.Error,
-        snapshot.Spec?.Model,
-        snapshot.Spec?.Seed,
-        snapshot.CreatedAt,
-        snapshot.StartedAt,
-        snapshot.CompletedAt);
+    public static GenerationResponse ToResponse(JobSnapshot snapshot, HttpContext http) => GenerationResponse.From(snapshot, BaseUrl(http));
 
     /// <summary>The images of a job with absolute URLs under <paramref name="baseUrl"/> (see <see cref="BaseUrl"/>).</summary>
-    public static IReadOnlyList<GeneratedImageDto> ImagesOf(JobSnapshot snapshot, string baseUrl) =>
-        [.. snapshot.Images.Select((image, index) => new GeneratedImageDto(ImageUrl(baseUrl, snapshot.Id, index), image.Seed, image.Width, image.Height))];
+    public static IReadOnlyList<GeneratedImageDto> ImagesOf(JobSnapshot snapshot, string baseUrl) => GenerationResponse.ImagesOf(snapshot, baseUrl);
 
-    public static string ImageUrl(HttpContext http, Guid id, int index) => ImageUrl(BaseUrl(http), id, index);
-
-    public static string ImageUrl(string baseUrl, Guid id, int index) => $"{baseUrl}/v1/generations/{id}/images/{index}";
+    public static string ImageUrl(HttpContext http, Guid id, int index) => GenerationResponse.ImageUrl(BaseUrl(http), id, index);
 
     /// <summary>The scheme, host and path base the request came in on.</summary>
     public static string BaseUrl(HttpContext http) => $"{http.Request.Scheme}://{http.Request.Host}{http.Request.PathBase}";

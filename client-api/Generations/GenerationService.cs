@@ -62,21 +62,30 @@ public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImag
     /// or a transient fault of the cluster or storage (<see cref="ApiFaults.IsTransient"/>).
     /// </summary>
     public Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, CancellationToken cancellationToken) =>
-        SubmitAsync(id, request, apiKey, InpaintOptions.Native(request.MaskBlur), named: false, cancellationToken);
+        SubmitCoreAsync(id, request, apiKey, InpaintOptions.Native(request.MaskBlur), webhook: null, named: false, cancellationToken);
 
     /// <summary>
-    /// As <see cref="SubmitAsync(Guid, CreateGenerationRequest, string, CancellationToken)"/> for a job the client named
-    /// (<see cref="ClientJobId"/>), which it retries under the same name: a transient fault leaves the job to its fate,
-    /// since the retry finds it (an unnamed job is cancelled then, since its client was told it failed).
+    /// As <see cref="SubmitAsync(Guid, CreateGenerationRequest, string, CancellationToken)"/>, and the job's
+    /// <paramref name="webhook"/> follows it from its acceptance on; if that cannot be set up (a transient fault) the job
+    /// is cancelled, as when its acceptance is in doubt.
     /// </summary>
-    public Task<JobSnapshot> SubmitNamedAsync(Guid id, CreateGenerationRequest request, string apiKey, CancellationToken cancellationToken) =>
-        SubmitAsync(id, request, apiKey, InpaintOptions.Native(request.MaskBlur), named: true, cancellationToken);
+    public Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, WebhookSubscription? webhook, CancellationToken cancellationToken) =>
+        SubmitCoreAsync(id, request, apiKey, InpaintOptions.Native(request.MaskBlur), webhook, named: false, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="SubmitAsync(Guid, CreateGenerationRequest, string, WebhookSubscription?, CancellationToken)"/> for a
+    /// job the client named (<see cref="ClientJobId"/>), which it retries under the same name: a transient fault leaves
+    /// the job to its fate, since the retry finds it (an unnamed job is cancelled then, since its client was told it failed).
+    /// </summary>
+    public Task<JobSnapshot> SubmitNamedAsync(Guid id, CreateGenerationRequest request, string apiKey, WebhookSubscription? webhook, CancellationToken cancellationToken) =>
+        SubmitCoreAsync(id, request, apiKey, InpaintOptions.Native(request.MaskBlur), webhook, named: true, cancellationToken);
 
     /// <summary>As <see cref="SubmitAsync(Guid, CreateGenerationRequest, string, CancellationToken)"/>, the mask read and used as <paramref name="inpaint"/> says.</summary>
     public Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, InpaintOptions inpaint, CancellationToken cancellationToken) =>
-        SubmitAsync(id, request, apiKey, inpaint, named: false, cancellationToken);
+        SubmitCoreAsync(id, request, apiKey, inpaint, webhook: null, named: false, cancellationToken);
 
-    private async Task<JobSnapshot> SubmitAsync(Guid id, CreateGenerationRequest request, string apiKey, InpaintOptions inpaint, bool named, CancellationToken cancellationToken)
+    private async Task<JobSnapshot> SubmitCoreAsync(
+        Guid id, CreateGenerationRequest request, string apiKey, InpaintOptions inpaint, WebhookSubscription? webhook, bool named, CancellationToken cancellationToken)
     {
         request = await WithModelDefaultsAsync(request);
         var spec = GenerationRequestValidator.ToSpec(request, initImageKey: null);
@@ -113,6 +122,10 @@ public sealed class GenerationService(IGrainFactory grains, JobIds jobIds, IImag
         try
         {
             snapshot = await Job(id).Submit(spec, apiKey, MaxUnitsFor(apiKey));
+            if (webhook is not null)
+            {
+                await grains.GetGrain<IWebhookGrain>(id).Follow(webhook);
+            }
         }
         catch (Exception e) when (ApiFaults.IsTransient(e) && !named)
         {

@@ -11,7 +11,9 @@ using OrleansDiffusion.Api.Generations;
 using OrleansDiffusion.Api.Imaging;
 using OrleansDiffusion.Api.Live;
 using OrleansDiffusion.Api.Security;
+using OrleansDiffusion.Grains.Jobs;
 using OrleansDiffusion.Grains.Storage;
+using OrleansDiffusion.Grains.Webhooks;
 using OrleansDiffusion.Hosting;
 
 namespace OrleansDiffusion.Api.Hosting;
@@ -59,15 +61,12 @@ public static class ApiHostingExtensions
         builder.Services.AddSingleton<KeyRateLimiter>();
         builder.Services.AddSingleton<GenerationService>();
         builder.Services.AddSingleton<ImageTranscoder>();
+        builder.Services.AddOptions<WebhookOptions>().Bind(builder.Configuration.GetSection(WebhookOptions.SectionName)).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton<WebhookRequests>();
         builder.Services.AddSingleton<Automatic1111State>();
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddGenerationHub();
-        builder.Services.ConfigureHttpJsonOptions(json =>
-        {
-            json.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
-            json.SerializerOptions.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower));
-            json.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
-        });
+        builder.Services.ConfigureHttpJsonOptions(json => NativeJson.Configure(json.SerializerOptions));
         builder.Services.AddSingleton<IOutgoingGrainCallFilter, ClusterCallTimeout>();
         builder.Services.AddProblemDetails();
         builder.Services.AddExceptionHandler<ApiExceptionHandler>();

@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using OrleansDiffusion.Grains.Webhooks;
 
 namespace OrleansDiffusion.Api.Hosting;
 
@@ -85,4 +86,12 @@ public sealed class ApiKeyEntry
 
     /// <summary>An admin key sees and cancels every key's jobs. Default: false.</summary>
     public bool Admin { get; set; }
+
+    /// <summary>
+    /// The secret this key's webhooks are signed with: <c>whsec_</c> and the base64 of 24 to 64 random bytes (Standard
+    /// Webhooks' form; <c>echo whsec_$(openssl rand -base64 32)</c>). Without one the key cannot ask for webhooks.
+    /// Default: none.
+    /// </summary>
+    [RegularExpression(WebhookSignature.SecretPattern)]
+    public string? WebhookSecret { get; set; }
 }

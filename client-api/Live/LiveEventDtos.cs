@@ -1,4 +1,4 @@
-using OrleansDiffusion.Api.Generations;
+using OrleansDiffusion.Grains.Jobs;
 
 namespace OrleansDiffusion.Api.Live;
 

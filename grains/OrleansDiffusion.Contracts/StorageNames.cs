@@ -14,4 +14,7 @@ public static class StorageNames
 
     /// <summary>The Azure table that indexes each API key's jobs, one row per job.</summary>
     public const string JobIndexTable = "diffusionjobs";
+
+    /// <summary>The Azure table that holds the unfinished webhooks, one row per job.</summary>
+    public const string WebhookTable = "diffusionwebhooks";
 }

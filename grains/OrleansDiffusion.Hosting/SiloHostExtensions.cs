@@ -122,6 +122,7 @@ public static class SiloHostExtensions
             });
             silo.AddDiffusionQueueTable(new TableServiceClient(cluster.ConnectionString));
             silo.AddDiffusionJobIndexTable(new TableServiceClient(cluster.ConnectionString));
+            silo.AddDiffusionWebhookTable(new TableServiceClient(cluster.ConnectionString));
         }
         else
         {

@@ -24,6 +24,7 @@ public sealed class DiffusionMetrics : IDisposable
     private readonly Counter<long> _failures;
     private readonly Counter<long> _requeues;
     private readonly Counter<long> _retentionDeleted;
+    private readonly Counter<long> _webhookDeliveries;
     private readonly Histogram<double> _modelLoadDuration;
     private readonly Histogram<double> _stepLatency;
     private readonly Histogram<double> _computePerImage;
@@ -48,6 +49,7 @@ public sealed class DiffusionMetrics : IDisposable
         _modelLoadDuration = _meter.CreateHistogram<double>("diffusion_model_load_duration", unit: "s", description: "Time to load a model.");
         _stepLatency = _meter.CreateHistogram<double>("diffusion_step_latency", unit: "s", description: "Wall time of one denoising step (UNet, guidance, scheduler).");
         _computePerImage = _meter.CreateHistogram<double>("diffusion_compute_seconds_per_image", description: "Inference wall time divided by the images it produced.");
+        _webhookDeliveries = _meter.CreateCounter<long>("diffusion_webhook_deliveries", description: "Webhook delivery attempts by outcome (delivered, refused: a non-2xx answer, failed: no answer, blocked: a refused address, abandoned: an event given up after its last attempt).");
         _running = _meter.CreateUpDownCounter<long>("diffusion_jobs_running", description: "Inference runs in progress on this silo.");
         _meter.CreateObservableGauge("diffusion_queue_depth", ObserveQueueDepth, description: "Requests waiting in the work queue (reported by the silo hosting the queue).");
         _meter.CreateObservableGauge("diffusion_queue_oldest_age", ObserveQueueAge, unit: "s", description: "Age of the oldest waiting request.");
@@ -88,6 +90,9 @@ public sealed class DiffusionMetrics : IDisposable
             }
         }
     }
+
+    /// <summary>One webhook delivery attempt, or an event given up, by <paramref name="outcome"/>.</summary>
+    public void WebhookDelivery(string outcome) => _webhookDeliveries.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
 
     public void ModelLoaded(TimeSpan elapsed)
     {

@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using OrleansDiffusion.Grains.Retention;
 using OrleansDiffusion.Grains.Scaling;
+using OrleansDiffusion.Grains.Webhooks;
 
 namespace OrleansDiffusion.Grains.Hosting;
 
@@ -105,6 +106,9 @@ public sealed class DiffusionOptions
 
     /// <summary>How long results, init images and job records are kept (section <c>Diffusion:Retention</c>).</summary>
     public RetentionOptions Retention { get; set; } = new();
+
+    /// <summary>How job webhooks are delivered (section <c>Diffusion:Webhooks</c>).</summary>
+    public WebhookOptions Webhooks { get; set; } = new();
 }
 
 /// <summary>One model folder and the id requests use for it.</summary>

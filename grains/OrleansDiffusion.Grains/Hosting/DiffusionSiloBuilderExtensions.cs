@@ -10,6 +10,7 @@ using OrleansDiffusion.Grains.Jobs;
 using OrleansDiffusion.Grains.Models;
 using OrleansDiffusion.Grains.Queue;
 using OrleansDiffusion.Grains.Retention;
+using OrleansDiffusion.Grains.Webhooks;
 using OrleansDiffusion.Grains.Workers;
 
 namespace OrleansDiffusion.Grains.Hosting;
@@ -35,6 +36,13 @@ public static class DiffusionSiloBuilderExtensions
         return silo;
     }
 
+    /// <summary>Keeps unfinished webhooks in Azure Table storage (one row per job) instead of this silo's memory.</summary>
+    public static ISiloBuilder AddDiffusionWebhookTable(this ISiloBuilder silo, TableServiceClient tables)
+    {
+        silo.Services.AddSingleton<IWebhookStore>(new AzureTableWebhookStore(tables));
+        return silo;
+    }
+
     public static ISiloBuilder AddDiffusion(this ISiloBuilder silo, IConfiguration configuration, Action<DiffusionOptions>? configure = null)
     {
         var services = silo.Services;
@@ -51,6 +59,8 @@ public static class DiffusionSiloBuilderExtensions
             .Validate(o => o.Scaling.MinSilos is >= 0 and <= 10_000, "Diffusion:Scaling:MinSilos must be between 0 and 10000.")
             .Validate(o => o.Scaling.MaxSilos >= Math.Max(1, o.Scaling.MinSilos) && o.Scaling.MaxSilos <= 10_000, "Diffusion:Scaling:MaxSilos must be at least 1, at least MinSilos, and at most 10000.")
             .Validate(o => o.Scaling.WorkPerSilo is >= 0 and <= 1_000_000, "Diffusion:Scaling:WorkPerSilo must be between 0 (the silo's Capacity times 20 units) and 1000000 units.")
+            .Validate(o => System.ComponentModel.DataAnnotations.Validator.TryValidateObject(o.Webhooks, new(o.Webhooks), null, validateAllProperties: true), "A Diffusion:Webhooks setting is out of its range (see docs/configuration.md).")
+            .Validate(o => o.Webhooks.MaxRetryDelay >= o.Webhooks.RetryDelay, "Diffusion:Webhooks:MaxRetryDelay must be at least RetryDelay.")
             .Validate(o => o.Scaling.ScaleInDelay >= TimeSpan.Zero && o.Scaling.ScaleToZeroAfter >= TimeSpan.Zero, "Diffusion:Scaling:ScaleInDelay and ScaleToZeroAfter must not be negative.")
             .ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DiffusionOptions>, RetentionOptionsValidator>());
@@ -75,6 +85,9 @@ public static class DiffusionSiloBuilderExtensions
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<RetentionMarker>());
         services.AddSingleton<RetentionSweeper>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, RetentionKeeper>();
+        services.TryAddSingleton<IWebhookStore, MemoryWebhookStore>();
+        services.AddSingleton<WebhookSender>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, WebhookKeeper>();
 
         // Idle inference workers (and with them their models) are collected after ModelUnloadAfter, jobs and cache
         // entries after GrainIdleTimeout; the collection quantum must not exceed the shortest age.

@@ -116,6 +116,7 @@ public sealed class ClusterHarness : IAsyncDisposable
                 });
                 silo.AddDiffusionQueueTable(new TableServiceClient(azureConnectionString));
                 silo.AddDiffusionJobIndexTable(new TableServiceClient(azureConnectionString));
+                silo.AddDiffusionWebhookTable(new TableServiceClient(azureConnectionString));
             }
 
             // A killed silo is noticed in seconds, not the production default of a minute or more.
