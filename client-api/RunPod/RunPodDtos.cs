@@ -44,14 +44,14 @@ public sealed record RunPodPolicy
 
 /// <summary>
 /// A job as RunPod shows it: <c>id</c>, <c>status</c> (<c>IN_QUEUE</c>, <c>IN_PROGRESS</c>, <c>COMPLETED</c>,
-/// <c>FAILED</c>, <c>CANCELLED</c>, <c>TIMED_OUT</c>), the queue and run times in milliseconds once known, and the
-/// <c>output</c> (the A1111 answer) or <c>error</c>.
+/// <c>FAILED</c>, <c>CANCELLED</c>, <c>TIMED_OUT</c>), <c>delayTime</c> (ms in the queue) while it runs, and the
+/// <c>output</c> (the A1111 answer) or <c>error</c>. RunPod's <c>executionTime</c> is not given: a finished job's start
+/// is not kept.
 /// </summary>
 public sealed record RunPodJob(
     [property: JsonPropertyName("id")] string Id,
     [property: JsonPropertyName("status")] string Status,
     [property: JsonPropertyName("delayTime")] long? DelayTime = null,
-    [property: JsonPropertyName("executionTime")] long? ExecutionTime = null,
     [property: JsonPropertyName("output")] object? Output = null,
     [property: JsonPropertyName("error")] string? Error = null);
 

@@ -36,6 +36,9 @@ public static class RunPodEndpoints
     /// </summary>
     private static readonly TimeSpan StreamWait = TimeSpan.FromSeconds(5);
 
+    /// <summary>How long a <c>/stream</c> call goes on collecting steps after the first one it sees.</summary>
+    private static readonly TimeSpan StreamLinger = TimeSpan.FromMilliseconds(250);
+
     public static IEndpointRouteBuilder MapRunPodApi(this IEndpointRouteBuilder app)
     {
         var prefix = app.ServiceProvider.GetRequiredService<IOptions<RunPodOptions>>().Value.Prefix;
@@ -125,8 +128,8 @@ public static class RunPodEndpoints
 
     /// <summary>
     /// What happens to the job during the call, up to <see cref="StreamWait"/>: a chunk of A1111 progress
-    /// (<c>/sdapi/v1/progress</c>'s shape, with the latest preview) at the next step, or the A1111 answer as the last
-    /// chunk when the job finishes during the call. A job already finished yields no chunk (its output is in
+    /// (<c>/sdapi/v1/progress</c>'s shape, with the step's preview) for each step from the next one on, for
+    /// <see cref="StreamLinger"/>, and the A1111 answer as the last chunk when the job finishes during the call. A job already finished yields no chunk (its output is in
     /// <c>/status</c>), so RunPod's SDKs, which call again until a finished status comes with no chunks, stop.
     /// </summary>
     public static async Task<Results<Ok<RunPodStream>, JsonHttpResult<RunPodError>>> StreamAsync(
@@ -144,15 +147,24 @@ public static class RunPodEndpoints
 
         using var window = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         window.CancelAfter(StreamWait);
-        InferenceEvent? step = null;
+        var steps = new List<InferenceEvent>();
         var seen = 0;
         void OnEvent(InferenceEvent inferenceEvent)
         {
             // The first event is the state the watch starts from, which the client may have had already.
-            if (Interlocked.Increment(ref seen) > 1 && inferenceEvent.Kind is InferenceEventKind.Started or InferenceEventKind.Progress)
+            if (Interlocked.Increment(ref seen) == 1 || inferenceEvent.Kind is not (InferenceEventKind.Started or InferenceEventKind.Progress))
             {
-                Volatile.Write(ref step, inferenceEvent);
-                window.Cancel();
+                return;
+            }
+
+            lock (steps)
+            {
+                steps.Add(inferenceEvent);
+                if (steps.Count == 1)
+                {
+                    // Steps that follow closely come in the same answer rather than fall between two calls.
+                    window.CancelAfter(StreamLinger);
+                }
             }
         }
 
@@ -173,11 +185,27 @@ public static class RunPodEndpoints
                 return ImagesGone(final.Id);
             }
 
-            return TypedResults.Ok(new RunPodStream(id, finished.Status, finished.Output is { } output ? [new RunPodStreamChunk(output)] : [], finished.Error));
+            List<RunPodStreamChunk> all;
+            lock (steps)
+            {
+                all = [.. steps.Select(step => new RunPodStreamChunk(Progress(step, final)))];
+            }
+
+            if (finished.Output is { } output)
+            {
+                all.Add(new RunPodStreamChunk(output));
+            }
+
+            return TypedResults.Ok(new RunPodStream(id, finished.Status, all, finished.Error));
         }
 
         var now = await generations.Job(snapshot.Id).GetSnapshot();
-        var chunks = Volatile.Read(ref step) is { } latest ? [new RunPodStreamChunk(Progress(latest, now))] : Array.Empty<RunPodStreamChunk>();
+        RunPodStreamChunk[] chunks;
+        lock (steps)
+        {
+            chunks = [.. steps.Select(step => new RunPodStreamChunk(Progress(step, now)))];
+        }
+
         return TypedResults.Ok(new RunPodStream(id, await StatusOfAsync(now, grains), chunks, now.Error));
     }
 
@@ -352,17 +380,16 @@ public static class RunPodEndpoints
     {
         var id = snapshot.Id.ToString();
         var status = await StatusOfAsync(snapshot, grains);
-        var delay = snapshot.StartedAt is { } started ? Milliseconds(started - snapshot.CreatedAt)
-            : snapshot.CompletedAt is { } done ? Milliseconds(done - snapshot.CreatedAt) : (long?)null;
-        var execution = snapshot is { StartedAt: { } from, CompletedAt: { } to } ? Milliseconds(to - from) : (long?)null;
+        // The time in the queue, while the job runs: a finished job's start is not kept, so it reports no times.
+        var delay = snapshot.StartedAt is { } started ? Milliseconds(started - snapshot.CreatedAt) : (long?)null;
         if (snapshot.Status != JobStatus.Succeeded)
         {
-            return new RunPodJob(id, status, delay, execution, Error: snapshot.Error);
+            return new RunPodJob(id, status, delay, Error: snapshot.Error);
         }
 
         var (parameters, generation) = Automatic1111Mapping.FromJob(snapshot.Spec!, await Automatic1111Mapping.ModelsAsync(grains));
         var output = await Automatic1111Mapping.ResponseAsync(snapshot, parameters, generation, snapshot.CreatedAt, sendImages: true, generations, json, cancellationToken);
-        return output is null ? null : new RunPodJob(id, status, delay, execution, output);
+        return output is null ? null : new RunPodJob(id, status, delay, output);
     }
 
     /// <summary>
