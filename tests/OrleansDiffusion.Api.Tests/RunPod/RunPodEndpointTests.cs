@@ -120,6 +120,22 @@ public sealed class RunPodEndpointTests : IDisposable
     }
 
     [Fact]
+    public async Task The_prefix_is_configurable_and_checked_at_start()
+    {
+        using (var custom = new ApiFactory(ApiFactory.WithKeys(new() { ["Diffusion:RunPod:Prefix"] = "/gpu/v2" })))
+        {
+            using var http = custom.CreateClient();
+            http.DefaultRequestHeaders.TryAddWithoutValidation("Authorization", ApiFactory.AliceKey);
+            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/gpu/v2/a1111/health", Ct)).StatusCode);
+            Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync($"{Base}/health", Ct)).StatusCode);
+        }
+
+        using var wrong = new ApiFactory(new() { ["Diffusion:RunPod:Prefix"] = "runpod/v2/" });
+        var error = Assert.ThrowsAny<Exception>(() => wrong.CreateClient());
+        Assert.Contains("Diffusion:RunPod:Prefix", error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Runsync_that_outlasts_its_wait_answers_with_the_queued_job_which_status_sync_then_finishes()
     {
         var (bob, blocker) = await BlockAsync();
