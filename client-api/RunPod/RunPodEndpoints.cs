@@ -129,8 +129,10 @@ public static class RunPodEndpoints
     /// <summary>
     /// What happens to the job during the call, up to <see cref="StreamWait"/>: a chunk of A1111 progress
     /// (<c>/sdapi/v1/progress</c>'s shape, with the step's preview) for each step from the next one on, for
-    /// <see cref="StreamLinger"/>, and the A1111 answer as the last chunk when the job finishes during the call. A job already finished yields no chunk (its output is in
-    /// <c>/status</c>), so RunPod's SDKs, which call again until a finished status comes with no chunks, stop.
+    /// <see cref="StreamLinger"/>, and the A1111 answer as the last chunk when the job finishes during the call. A job
+    /// already finished yields no chunk (its output is in <c>/status</c>), so RunPod's SDKs, which call again until a
+    /// finished status comes with no chunks, stop. Nothing is kept per caller: RunPod keeps what a stream has not yet
+    /// delivered, which would be state per job and reader.
     /// </summary>
     public static async Task<Results<Ok<RunPodStream>, JsonHttpResult<RunPodError>>> StreamAsync(
         string id, GenerationService generations, IGrainFactory grains, IOptions<JsonOptions> json, ClaimsPrincipal user, CancellationToken cancellationToken)
@@ -142,7 +144,7 @@ public static class RunPodEndpoints
 
         if (snapshot.IsTerminal)
         {
-            return TypedResults.Ok(new RunPodStream(id, await StatusOfAsync(snapshot, grains), [], snapshot.Error));
+            return TypedResults.Ok(new RunPodStream(snapshot.Id.ToString(), await StatusOfAsync(snapshot, grains), [], snapshot.Error));
         }
 
         using var window = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -196,7 +198,7 @@ public static class RunPodEndpoints
                 all.Add(new RunPodStreamChunk(output));
             }
 
-            return TypedResults.Ok(new RunPodStream(id, finished.Status, all, finished.Error));
+            return TypedResults.Ok(new RunPodStream(finished.Id, finished.Status, all, finished.Error));
         }
 
         var now = await generations.Job(snapshot.Id).GetSnapshot();
@@ -206,7 +208,7 @@ public static class RunPodEndpoints
             chunks = [.. steps.Select(step => new RunPodStreamChunk(Progress(step, now)))];
         }
 
-        return TypedResults.Ok(new RunPodStream(id, await StatusOfAsync(now, grains), chunks, now.Error));
+        return TypedResults.Ok(new RunPodStream(now.Id.ToString(), await StatusOfAsync(now, grains), chunks, now.Error));
     }
 
     /// <summary>Cancels a queued or running job; a finished one is answered with its status unchanged.</summary>
@@ -219,7 +221,7 @@ public static class RunPodEndpoints
         }
 
         var after = snapshot.IsTerminal ? snapshot : await generations.Job(snapshot.Id).Cancel();
-        return TypedResults.Ok(new RunPodJob(id, await StatusOfAsync(after, grains)));
+        return TypedResults.Ok(new RunPodJob(after.Id.ToString(), await StatusOfAsync(after, grains)));
     }
 
     /// <summary>
@@ -320,7 +322,7 @@ public static class RunPodEndpoints
 
     private static string? PolicyProblem(RunPodPolicy? policy) => policy switch
     {
-        { ExecutionTimeout: <= MinExecutionTimeoutMs } => $"policy.executionTimeout must be more than {MinExecutionTimeoutMs} ms.",
+        { ExecutionTimeout: <= MinExecutionTimeoutMs or > MaxTtlMs } => $"policy.executionTimeout must be more than {MinExecutionTimeoutMs} ms and at most {MaxTtlMs} ms (a week).",
         { Ttl: < MinTtlMs or > MaxTtlMs } => $"policy.ttl must be between {MinTtlMs} ms and {MaxTtlMs} ms (a week).",
         _ => null,
     };

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using OrleansDiffusion.Contracts;
 
 namespace OrleansDiffusion.Grains.Deadlines;
@@ -9,9 +10,10 @@ namespace OrleansDiffusion.Grains.Deadlines;
 /// the silo that watched them is gone. Saved twice at most: the limits, then the verdict; a job that ends in time clears
 /// its record.
 /// </summary>
-public sealed class JobDeadlineGrain(
+public sealed partial class JobDeadlineGrain(
     [PersistentState("deadline", StorageNames.Jobs)] IPersistentState<JobDeadlineState> state,
-    TimeProvider time) : Grain, IJobDeadlineGrain
+    TimeProvider time,
+    ILogger<JobDeadlineGrain> logger) : Grain, IJobDeadlineGrain
 {
     /// <summary>The longest a job with an execution limit goes unwatched before it starts.</summary>
     private static readonly TimeSpan LongestWait = TimeSpan.FromSeconds(5);
@@ -91,6 +93,20 @@ public sealed class JobDeadlineGrain(
         StopWatching();
     }
 
+    /// <summary>A look the timer takes; one that fails (the job's grain unreachable, storage away) is taken again later.</summary>
+    private async Task OnTimerAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await EnforceAsync(cancellationToken);
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+        {
+            Log.LookFailed(logger, e, this.GetPrimaryKey());
+            Watch(LongestWait);
+        }
+    }
+
     /// <summary>How long until the next limit, or until the next look for a start.</summary>
     private TimeSpan NextLook(JobDeadlines deadlines, DateTimeOffset? startedAt)
     {
@@ -113,7 +129,7 @@ public sealed class JobDeadlineGrain(
     {
         if (_timer is null)
         {
-            _timer = this.RegisterGrainTimer(EnforceAsync, new GrainTimerCreationOptions(due, Timeout.InfiniteTimeSpan) { KeepAlive = true });
+            _timer = this.RegisterGrainTimer(OnTimerAsync, new GrainTimerCreationOptions(due, Timeout.InfiniteTimeSpan) { KeepAlive = true });
         }
         else
         {
@@ -128,6 +144,12 @@ public sealed class JobDeadlineGrain(
     }
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Warning, "The time limits of job {Job} could not be checked; they are checked again shortly")]
+        public static partial void LookFailed(ILogger logger, Exception exception, Guid job);
+    }
 }
 
 [GenerateSerializer, Alias("od.JobDeadlineState")]

@@ -58,6 +58,7 @@ public sealed class RunPodEndpointTests : IDisposable
             ["""{"input": {"prompt": "x"}, "webhook": "https://example.com/done"}"""] = "webhook",
             ["""{"input": {"prompt": "x"}, "s3Config": {"bucketName": "b"}}"""] = "s3Config",
             ["""{"input": {"prompt": "x"}, "policy": {"executionTimeout": 1000}}"""] = "policy.executionTimeout",
+            ["""{"input": {"prompt": "x"}, "policy": {"executionTimeout": 9000000000000000000}}"""] = "policy.executionTimeout",
             ["""{"input": {"prompt": "x"}, "policy": {"ttl": 5000}}"""] = "policy.ttl",
             ["""{"input": {"api": {"method": "GET", "endpoint": "/sdapi/v1/options"}, "payload": {}}}"""] = "input.api.endpoint",
             ["""{"input": """] = "JSON",
