@@ -16,7 +16,8 @@ public sealed class RunPodEndpointTests : IDisposable
 {
     private const string Base = "/runpod/v2/a1111";
 
-    private readonly ApiFactory _factory = new(ApiFactory.WithKeys());
+    // A quota that takes a job of about 18 s (the execution timeout's test).
+    private readonly ApiFactory _factory = new(ApiFactory.WithKeys(new() { ["Diffusion:Api:MaxConcurrentUnitsPerKey"] = "4800" }));
 
     public void Dispose() => _factory.Dispose();
 
@@ -34,11 +35,11 @@ public sealed class RunPodEndpointTests : IDisposable
         return Assert.Single(body.EnumerateObject(), p => p.Name == "error").Value.GetString()!;
     }
 
-    /// <summary>A long job of Bob's in front of the one worker slot, so that Alice's next job waits in the queue.</summary>
+    /// <summary>A long job of Bob's (about 18 s) in front of the one worker slot, so that Alice's next job waits in the queue.</summary>
     private async Task<(HttpClient Bob, Guid Blocker)> BlockAsync()
     {
         var bob = _factory.CreateClient(ApiFactory.BobKey);
-        var response = await bob.PostAsJsonAsync("/v1/generations", new { prompt = "in front", steps = 150, width = 1024, height = 1024, n = 2 }, Ct);
+        var response = await bob.PostAsJsonAsync("/v1/generations", new { prompt = "in front", steps = 150, width = 1024, height = 1024, n = 8 }, Ct);
         return (bob, (await ReadAsync(response)).GetProperty("id").GetGuid());
     }
 
@@ -172,6 +173,21 @@ public sealed class RunPodEndpointTests : IDisposable
 
         Assert.Equal("COMPLETED", done.GetProperty("status").GetString());
         Assert.Equal("COMPLETED", (await ReadAsync(await http.GetAsync($"{Base}/status/{done.GetProperty("id").GetString()}", Ct))).GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task A_job_running_past_its_execution_timeout_is_stopped_and_reported_timed_out()
+    {
+        using var http = _factory.CreateClient(ApiFactory.AliceKey);
+        var started = DateTimeOffset.UtcNow;
+
+        // About 18 s of work on two cores (measured), stopped after 5 s of running.
+        var done = await ReadAsync(await http.PostAsync($"{Base}/runsync?wait=60000", Json("""{"input": {"prompt": "too long", "steps": 150, "width": 1024, "height": 1024, "batch_size": 8}, "policy": {"executionTimeout": 5001}}"""), Ct));
+
+        Assert.Equal("TIMED_OUT", done.GetProperty("status").GetString());
+        Assert.InRange(DateTimeOffset.UtcNow - started, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(15));
+        var native = await ReadAsync(await http.GetAsync($"/v1/generations/{done.GetProperty("id").GetString()}", Ct));
+        Assert.Equal("cancelled", native.GetProperty("status").GetString());
     }
 
     [Fact]

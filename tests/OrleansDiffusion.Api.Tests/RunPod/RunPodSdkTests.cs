@@ -12,7 +12,8 @@ namespace OrleansDiffusion.Api.Tests.RunPod;
 /// </summary>
 public sealed class RunPodSdkTests : IDisposable
 {
-    private readonly KestrelApi _api = KestrelApi.Start(ApiFactory.WithKeys(new() { ["Diffusion:PreviewInterval"] = "1" }));
+    // Previews at every step; a quota that takes the blocker below.
+    private readonly KestrelApi _api = KestrelApi.Start(ApiFactory.WithKeys(new() { ["Diffusion:PreviewInterval"] = "1", ["Diffusion:Api:MaxConcurrentUnitsPerKey"] = "4800" }));
 
     public void Dispose() => _api.Dispose();
 
@@ -26,13 +27,13 @@ public sealed class RunPodSdkTests : IDisposable
     }
 
     /// <summary>
-    /// A long job of another key in front (one worker slot, and the whole of that key's quota), so that the next job
-    /// waits in the queue until it is cancelled.
+    /// A long job of another key in front of the one worker slot (about 18 s), so that the next job waits in the queue
+    /// until it is cancelled.
     /// </summary>
     private async Task<(HttpClient Bob, Guid Blocker)> BlockAsync()
     {
         var bob = Client(ApiFactory.BobKey);
-        var response = await bob.PostAsJsonAsync("/v1/generations", new { prompt = "in front", steps = 150, width = 1024, height = 1024, n = 2 }, Ct);
+        var response = await bob.PostAsJsonAsync("/v1/generations", new { prompt = "in front", steps = 150, width = 1024, height = 1024, n = 8 }, Ct);
         return (bob, (await response.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid());
     }
 
