@@ -73,13 +73,15 @@ public sealed record ModelList(string Object, IReadOnlyList<ModelDto> Data);
 
 /// <summary>
 /// A served model: its family (<c>sd1</c>, <c>sd2</c>, <c>sdxl</c>, <c>sdxl-turbo</c>), what a request that names
-/// nothing gets (<c>defaults</c>), the sizes it can generate (<c>sizes</c>) and what it takes (<c>supports</c>).
+/// nothing gets (<c>defaults</c>), the sizes it can generate (<c>sizes</c>) and what it takes (<c>supports</c>); a
+/// generated demo model says what it is in <c>demo_notice</c> (the full-size ones: not a picture generator).
 /// </summary>
 public sealed record ModelDto(
     string Id,
     string Object,
     bool Default,
     bool Demo,
+    string? DemoNotice,
     string DefaultScheduler,
     string Family,
     ModelDefaultsDto Defaults,
@@ -91,6 +93,7 @@ public sealed record ModelDto(
         "model",
         model.IsDefault,
         model.IsDemo,
+        model.DemoNotice,
         model.DefaultScheduler,
         model.Family,
         new ModelDefaultsDto(model.Defaults.Width, model.Defaults.Height, model.Defaults.Steps, model.Defaults.GuidanceScale),

@@ -45,6 +45,9 @@ public sealed record ModelInfo(
 
     /// <summary>What a request may ask of it.</summary>
     [Id(8)] public ModelSupport Supports { get; init; } = new(1, true, true, false, false);
+
+    /// <summary>A demo model's own words on what it is (<c>_demo_model</c>), e.g. that it is not a picture generator; null otherwise.</summary>
+    [Id(23)] public string? DemoNotice { get; init; }
 }
 
 /// <summary>What a request that names none gets: the model's own size (its UNet config), steps and guidance.</summary>

@@ -57,4 +57,17 @@ public sealed record DemoModelOptions
     /// colour of what it keeps. Default: false.
     /// </summary>
     public bool Inpainting { get; init; }
+
+    /// <summary>
+    /// The networks to write. Default: <see cref="DemoModelArchitecture.Tiny"/>. The full-size architectures take the
+    /// family from the architecture, the flavour's signatures and a seed; the tiny model's other options (hidden size,
+    /// text encoder layers, LCM, inpainting, extra conv layers) do not apply to them.
+    /// </summary>
+    public DemoModelArchitecture Architecture { get; init; } = DemoModelArchitecture.Tiny;
+
+    /// <summary>
+    /// Full-size architectures: every width divided by this, 1 (the default, the published model), 2, 4 or 8; blocks,
+    /// layers and heads kept, so that tests run the real block structure on a model small enough for CI.
+    /// </summary>
+    public int WidthDivisor { get; init; } = 1;
 }

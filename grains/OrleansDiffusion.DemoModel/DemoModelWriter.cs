@@ -31,6 +31,32 @@ public static class DemoModelWriter
         ("sdxl-turbo", DemoModelFamily.StableDiffusionXLTurbo),
     ];
 
+    private static readonly (string Name, DemoModelArchitecture Architecture)[] Architectures =
+    [
+        ("tiny", DemoModelArchitecture.Tiny),
+        ("sd15", DemoModelArchitecture.StableDiffusion15),
+        ("sdxl", DemoModelArchitecture.StableDiffusionXL),
+    ];
+
+    /// <summary>The names <see cref="TryParseArchitecture"/> accepts: <c>tiny</c>, <c>sd15</c>, <c>sdxl</c>.</summary>
+    public static IReadOnlyList<string> ArchitectureNames { get; } = [.. Architectures.Select(a => a.Name)];
+
+    /// <summary>Reads an architecture name (case-insensitive): tiny, sd15 or sdxl.</summary>
+    public static bool TryParseArchitecture(string? name, out DemoModelArchitecture architecture)
+    {
+        foreach (var (candidate, value) in Architectures)
+        {
+            if (string.Equals(candidate, name?.Trim(), StringComparison.OrdinalIgnoreCase))
+            {
+                architecture = value;
+                return true;
+            }
+        }
+
+        architecture = default;
+        return false;
+    }
+
     /// <summary>The names <see cref="TryParseFlavor"/> accepts, in the order of <see cref="DemoModelFlavor"/>.</summary>
     public static IReadOnlyList<string> FlavorNames { get; } = [.. Flavors.Select(f => f.Name)];
 
@@ -45,6 +71,12 @@ public static class DemoModelWriter
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(directory);
         options ??= new DemoModelOptions();
+        if (options.Architecture != DemoModelArchitecture.Tiny)
+        {
+            FullSize.FullSizeModelWriter.Write(directory, options);
+            return;
+        }
+
         ArgumentOutOfRangeException.ThrowIfLessThan(options.HiddenSize, 1, nameof(options));
         ArgumentOutOfRangeException.ThrowIfNegative(options.UNetExtraConvLayers, nameof(options));
         ArgumentOutOfRangeException.ThrowIfNegative(options.TextEncoderLayers, nameof(options));

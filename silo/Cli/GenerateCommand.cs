@@ -1,4 +1,5 @@
 using System.Globalization;
+using OrleansDiffusion.DemoModel;
 using OrleansDiffusion.Engine.Imaging;
 using OrleansDiffusion.Engine.Models;
 using OrleansDiffusion.Engine.Pipeline;
@@ -114,7 +115,9 @@ internal static class GenerateCommand
 
         if (model.Folder.IsDemoModel)
         {
-            progressOutput.WriteLine("Note: this is the tiny demo model, not Stable Diffusion; it paints abstract colour fields.");
+            progressOutput.WriteLine(model.Folder.DemoNotice == DemoModelWriter.DemoModelNotice || model.Folder.DemoNotice is null
+                ? "Note: this is the tiny demo model, not Stable Diffusion; it paints abstract colour fields."
+                : $"Note: {model.Folder.DemoNotice}; its pictures are noise.");
         }
 
         var pipeline = new DiffusionPipeline(model);

@@ -7,12 +7,15 @@ public static class ToolCommands
         OrleansDiffusion silo
 
         Single-process tools:
-          demo-model --out DIR [--family sd|sdxl|sdxl-turbo] [--flavor optimum|optimum-legacy|diffusers|olive-fp16|optimum-fp16|olive]
+          demo-model --out DIR [--architecture tiny|sd15|sdxl] [--family sd|sdxl|sdxl-turbo] [--flavor optimum|optimum-legacy|diffusers|olive-fp16|optimum-fp16|olive]
                      [--unet plain|lcm|inpainting] [--text-encoder-layers N]
               Write the tiny demo model (NOT Stable Diffusion) in a diffusers/optimum/Olive ONNX layout, SD-shaped or
               SDXL-shaped (two text encoders, text_embeds, time_ids), with an LCM or a 9-channel inpainting UNet if
               asked; with N layers its text encoder outputs hidden_states.0 ... hidden_states.N, so that --clip-skip
               runs on it.
+              --architecture sd15|sdxl writes the full-size SD 1.5 or SDXL base networks instead (real sizes, generated
+              weights: NOT a picture generator; 4.3 / 13.9 GB in float32, half in the fp16 flavours) and prints their
+              parameter counts; --family, --unet and --text-encoder-layers do not apply.
           generate [--model DIR] --prompt "..." --out FILE.png [--negative-prompt TEXT] [--steps N] [--guidance G]
                    [--seed N] [--width W] [--height H] [--scheduler NAME] [--n 1]
                    [--init-image FILE --strength 0.75 [--mask FILE --mask-blur 4]] [--clip-skip 1] [--provider cpu|cuda]

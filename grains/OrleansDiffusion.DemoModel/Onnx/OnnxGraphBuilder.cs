@@ -52,6 +52,44 @@ internal sealed class OnnxGraphBuilder(string graphName)
     /// <summary>A float32 scalar (rank 0) initializer.</summary>
     public string Scalar(string hint, float value) => Constant(hint, [value]);
 
+    /// <summary>
+    /// An initializer of <paramref name="type"/> (float32 or float16) holding <paramref name="value"/> everywhere; no
+    /// dimensions make it a scalar.
+    /// </summary>
+    public string Filled(string hint, float value, TensorProto.Types.DataType type, params long[] dims)
+    {
+        var count = (int)dims.Aggregate(1L, (product, dim) => product * dim);
+        var half = type == TensorProto.Types.DataType.Float16;
+        var size = half ? sizeof(ushort) : sizeof(float);
+        var bytes = new byte[count * size];
+        for (var i = 0; i < count; i++)
+        {
+            if (half)
+            {
+                BinaryPrimitives.WriteHalfLittleEndian(bytes.AsSpan(i * size), (Half)value);
+            }
+            else
+            {
+                BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * size), value);
+            }
+        }
+
+        return AddInitializer(hint, type, bytes, dims);
+    }
+
+    /// <summary>
+    /// An initializer whose data is in an external file beside the model (ONNX external data: location, offset,
+    /// length), for weights written by a stream rather than held in the graph. <paramref name="name"/> is used as is.
+    /// </summary>
+    public string ExternalInitializer(string name, TensorProto.Types.DataType type, long[] dims, string location, long offset, long length)
+    {
+        var tensor = new TensorProto { Name = name, DataType = (int)type };
+        tensor.Dims.AddRange(dims);
+        MarkExternal(tensor, location, offset, length);
+        _graph.Initializer.Add(tensor);
+        return name;
+    }
+
     /// <summary>An int64 initializer (raw little-endian data).</summary>
     public string ConstantInt64(string hint, ReadOnlySpan<long> values, params long[] dims)
     {
@@ -101,10 +139,7 @@ internal sealed class OnnxGraphBuilder(string graphName)
             using var data = File.Create(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, externalData));
             foreach (var tensor in model.Graph.Initializer.Where(t => t.RawData.Length >= 1024))
             {
-                tensor.DataLocation = TensorProto.Types.DataLocation.External;
-                tensor.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = externalData });
-                tensor.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = data.Position.ToString(System.Globalization.CultureInfo.InvariantCulture) });
-                tensor.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = tensor.RawData.Length.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+                MarkExternal(tensor, externalData, data.Position, tensor.RawData.Length);
                 tensor.RawData.WriteTo(data);
                 tensor.RawData = ByteString.Empty;
             }
@@ -112,6 +147,14 @@ internal sealed class OnnxGraphBuilder(string graphName)
 
         using var stream = File.Create(path);
         model.WriteTo(stream);
+    }
+
+    private static void MarkExternal(TensorProto tensor, string location, long offset, long length)
+    {
+        tensor.DataLocation = TensorProto.Types.DataLocation.External;
+        tensor.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = location });
+        tensor.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = offset.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        tensor.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = length.ToString(System.Globalization.CultureInfo.InvariantCulture) });
     }
 
     private string Node(string opType, IEnumerable<string> inputs, string output, params AttributeProto[] attributes)

@@ -209,7 +209,7 @@ public sealed partial class DiffusionModel : IDisposable
         Log.Loaded(logger, folder.Name, provider, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         if (folder.IsDemoModel)
         {
-            Log.DemoModel(logger, folder.Root);
+            Log.DemoModel(logger, folder.Root, folder.DemoNotice);
         }
 
         if (model.VaeDecoder.IsUpcast)
@@ -336,7 +336,7 @@ public sealed partial class DiffusionModel : IDisposable
         [LoggerMessage(4, LogLevel.Information, "Model {Model}: its SDXL VAE computes in float16, which overflows; it runs in float32 (force_upcast). An fp16-fix VAE with force_upcast: false would run as exported.")]
         public static partial void VaeUpcast(ILogger logger, string model);
 
-        [LoggerMessage(3, LogLevel.Warning, "Model {Path} is the OrleansDiffusion tiny DEMO model, not Stable Diffusion: its pictures are abstract colour fields. Point the service at a diffusers/optimum ONNX export to generate real images.")]
-        public static partial void DemoModel(ILogger logger, string path);
+        [LoggerMessage(3, LogLevel.Warning, "Model {Path} is a generated DEMO model ({Notice}): it never draws real pictures. Point the service at a diffusers/optimum ONNX export to generate real images.")]
+        public static partial void DemoModel(ILogger logger, string path, string? notice);
     }
 }

@@ -66,8 +66,14 @@ public sealed class ModelFolder
     /// </summary>
     public bool VaeForceUpcast { get; private init; }
 
-    /// <summary>Whether <c>model_index.json</c> marks this folder as the project's tiny demo model.</summary>
+    /// <summary>Whether <c>model_index.json</c> marks this folder as one of the project's generated demo models.</summary>
     public bool IsDemoModel { get; private init; }
+
+    /// <summary>
+    /// What the demo marker (<c>_demo_model</c>) says the folder is: the tiny demo model, or a full-size architecture with
+    /// generated weights that is not a picture generator; null for a real export.
+    /// </summary>
+    public string? DemoNotice { get; private init; }
 
     /// <summary>
     /// The text encoder's layer count when its export outputs every <c>hidden_states.N</c> (read from the ONNX file
@@ -193,7 +199,8 @@ public sealed class ModelFolder
             Family = family,
             VaeScalingFactor = scaling,
             VaeForceUpcast = ReadBool(vaeConfig, "force_upcast", In("vae_decoder", "config.json")) ?? true,
-            IsDemoModel = index.TryGetProperty("_demo_model", out _),
+            IsDemoModel = index.TryGetProperty("_demo_model", out var demo),
+            DemoNotice = demo.ValueKind == JsonValueKind.String ? demo.GetString() : null,
             TextEncoderLayers = layers,
             TextEncoder2Layers = layers2,
             TextEncoderLayerNormEpsilon = epsilon,

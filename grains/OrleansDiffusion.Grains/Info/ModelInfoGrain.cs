@@ -34,6 +34,7 @@ public sealed class ModelInfoGrain(ModelCatalog catalog) : Grain, IModelInfoGrai
             model.UNet.Lcm)
         {
             Family = ModelFamilies.Name(folder.Family),
+            DemoNotice = folder.DemoNotice,
             Defaults = new ModelDefaults(rules.DefaultWidth, rules.DefaultHeight, folder.DefaultSteps, folder.DefaultGuidanceScale),
             Sizes = new ModelSizes(rules.Multiple, rules.MinSide, rules.MaxSide, rules.MaxPixels),
             Supports = new ModelSupport(folder.MaxClipSkip, NegativePrompt: guided, Guidance: guided, Img2Img: model.CanEncodeImages, SizeConditioning: folder.IsXL),

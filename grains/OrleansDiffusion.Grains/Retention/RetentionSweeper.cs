@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OrleansDiffusion.Contracts;
@@ -179,7 +180,7 @@ public sealed partial class RetentionSweeper(
 
     private async Task HandleBatchAsync(List<RetentionMarkSet> batch, Func<RetentionMark, Task<bool>> handle, Tally tally, CancellationToken cancellationToken)
     {
-        var staying = new System.Collections.Concurrent.ConcurrentDictionary<RetentionMark, bool>();
+        var staying = new ConcurrentDictionary<RetentionMark, bool>();
         await Parallel.ForEachAsync(
             batch.SelectMany(set => set.Marks),
             new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = cancellationToken },

@@ -183,6 +183,9 @@ public sealed class ToolCommandsTests : IDisposable
     [InlineData(new[] { "generate", "--model", "m", "--prompt", "x", "--out", "o.png", "--mask", "m.png" }, "--mask applies to img2img only")]
     [InlineData(new[] { "demo-model", "--out", "d", "--family", "sd3" }, "--family must be one of sd, sdxl, sdxl-turbo")]
     [InlineData(new[] { "demo-model", "--out", "d", "--family", "sdxl", "--flavor", "diffusers" }, "--flavor diffusers has no SDXL export")]
+    [InlineData(new[] { "demo-model", "--out", "d", "--architecture", "sd3" }, "--architecture must be one of tiny, sd15, sdxl")]
+    [InlineData(new[] { "demo-model", "--out", "d", "--architecture", "sd15", "--family", "sdxl" }, "--family is an option of the tiny model")]
+    [InlineData(new[] { "demo-model", "--out", "d", "--architecture", "sdxl", "--flavor", "diffusers" }, "--flavor diffusers has no SDXL export")]
     [InlineData(new[] { "tokenize", "--model", "m" }, "--input is required")]
     public void Bad_arguments_print_a_clear_message_and_exit_2(string[] args, string message)
     {
