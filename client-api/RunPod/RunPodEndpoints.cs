@@ -56,6 +56,8 @@ public static class RunPodEndpoints
         group.MapMethods("/stream/{id}", [HttpMethods.Get, HttpMethods.Post], StreamAsync).WithName("RunPodStream");
         group.MapPost("/cancel/{id}", CancelAsync).WithName("RunPodCancel");
         group.MapGet("/health", HealthAsync).WithName("RunPodHealth");
+        group.MapPost("/purge-queue", () => NotOffered("purge-queue is not offered: cancel each job with /cancel/{id}.")).WithName("RunPodPurgeQueue");
+        group.MapPost("/retry/{id}", () => NotOffered("retry is not offered: submit the input again with /run (an identical request is answered from the cache).")).WithName("RunPodRetry");
         return app;
     }
 
@@ -461,6 +463,9 @@ public static class RunPodEndpoints
 
     private static JsonHttpResult<RunPodError> ImagesGone(Guid id) => RunPodErrorShape.Result(
         StatusCodes.Status404NotFound, $"The images of job {id} are no longer stored (see Diffusion:Retention:Results); submit the request again.");
+
+    /// <summary>A RunPod operation this endpoint does not perform, answered in RunPod's shape rather than as an unknown path.</summary>
+    private static JsonHttpResult<RunPodError> NotOffered(string message) => RunPodErrorShape.Result(StatusCodes.Status501NotImplemented, message);
 
     private static JsonHttpResult<RunPodError> NotFound() => RunPodErrorShape.Result(StatusCodes.Status404NotFound, "request does not exist");
 

@@ -76,6 +76,8 @@ public sealed class RunPodEndpointTests : IDisposable
 
         Assert.Contains("wait", await ErrorOfAsync(await http.PostAsync($"{Base}/runsync?wait=soon", Json("""{"input": {"prompt": "x"}}"""), Ct), HttpStatusCode.BadRequest), StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.UnsupportedMediaType, (await http.PostAsync($"{Base}/run", new StringContent("""{"input": {}}"""), Ct)).StatusCode);
+        Assert.Contains("/cancel", await ErrorOfAsync(await http.PostAsync($"{Base}/purge-queue", null, Ct), HttpStatusCode.NotImplemented), StringComparison.Ordinal);
+        Assert.Contains("/run", await ErrorOfAsync(await http.PostAsync($"{Base}/retry/{Guid.NewGuid()}", null, Ct), HttpStatusCode.NotImplemented), StringComparison.Ordinal);
 
         var jobs = (await HealthAsync(http)).GetProperty("jobs");
         Assert.Equal((0, 0, 0), (jobs.GetProperty("inQueue").GetInt64(), jobs.GetProperty("inProgress").GetInt64(), jobs.GetProperty("completed").GetInt64()));
