@@ -236,7 +236,7 @@ public static class Automatic1111Endpoints
 
         // Interrupted or skipped: A1111 answers 200 with what it has; a cancelled job here has no images.
         var parameters = Automatic1111Mapping.Parameters(request, generation, final.Spec!);
-        return await Automatic1111Mapping.ResponseAsync(final, parameters, generation, job.StartedAt, request.SendImages != false, generations, json, cancellationToken) is { } response
+        return await Automatic1111Mapping.ResponseAsync(final, parameters, generation.Names, job.StartedAt, request.SendImages != false, generations, json, cancellationToken) is { } response
             ? TypedResults.Ok(response)
             : Automatic1111ErrorShape.Result(StatusCodes.Status500InternalServerError, "A generated image is missing from storage.");
     }

@@ -154,7 +154,7 @@ public static class Automatic1111Mapping
             return Invalid(string.Join(" ", errors.Select(e => $"{Rename(e.Key)}: {e.Value[0]}")));
         }
 
-        return new(new(native, inpaint, sampler, schedule, karras, model, batchSize, iterations), StatusCodes.Status200OK, null);
+        return new(new(native, inpaint, new(sampler, schedule, karras, model, inpaint.Mask.BlurX), batchSize, iterations), StatusCodes.Status200OK, null);
     }
 
     /// <summary>
@@ -164,7 +164,7 @@ public static class Automatic1111Mapping
     public static async Task<Automatic1111Response?> ResponseAsync(
         JobSnapshot final,
         Automatic1111Request parameters,
-        Automatic1111Generation generation,
+        Automatic1111Names names,
         DateTimeOffset startedAt,
         bool sendImages,
         GenerationService generations,
@@ -187,7 +187,7 @@ public static class Automatic1111Mapping
 
         var spec = final.Spec!;
         var img2img = spec.InitImageKey is not null;
-        var info = Info(final, spec, generation, img2img, spec.MaskKey is null ? null : generation.Inpaint, startedAt);
+        var info = Info(final, spec, names, img2img, startedAt);
         return new Automatic1111Response(images, parameters, JsonSerializer.Serialize(info, json));
     }
 
@@ -197,8 +197,8 @@ public static class Automatic1111Mapping
         Prompt = spec.Prompt,
         NegativePrompt = spec.NegativePrompt,
         Seed = request.Seed ?? -1,
-        SamplerName = generation.Sampler.Name,
-        Scheduler = generation.Schedule.Label,
+        SamplerName = generation.Names.Sampler.Name,
+        Scheduler = generation.Names.Schedule.Label,
         BatchSize = generation.BatchSize,
         NIter = generation.Iterations,
         Steps = spec.Steps,
@@ -215,15 +215,13 @@ public static class Automatic1111Mapping
     /// from the job's scheduler, the model from the catalog, and <c>parameters</c> as the job ran (its resolved seed,
     /// one batch of all its images). The mask blur is not kept with a job, so its infotext omits it.
     /// </summary>
-    public static (Automatic1111Request Parameters, Automatic1111Generation Generation) FromJob(GenerationSpec spec, IReadOnlyList<ModelInfo> models)
+    public static (Automatic1111Request Parameters, Automatic1111Names Names) FromJob(GenerationSpec spec, IReadOnlyList<ModelInfo> models)
     {
-        var (sampler, karras) = Automatic1111Samplers.FindSampler(spec.Scheduler)
-            ?? (Automatic1111Samplers.All.First(s => s.Name == Automatic1111Samplers.DefaultSampler), false);
+        // A native job may name a scheduler A1111 has no sampler for: it is reported by its own name.
+        var (sampler, karras) = Automatic1111Samplers.FindSampler(spec.Scheduler) ?? (new Sampler(spec.Scheduler, spec.Scheduler, []), false);
         var schedule = karras ? Automatic1111Samplers.Schedules.First(s => s.Karras) : Automatic1111Samplers.Schedules[0];
-        var inpaint = new InpaintOptions { OnlyMasked = spec.InpaintOnlyMasked, Padding = spec.InpaintPadding };
         var model = models.FirstOrDefault(m => m.Id == spec.Model);
         var img2img = spec.InitImageKey is not null;
-        var generation = new Automatic1111Generation(new CreateGenerationRequest(spec.Prompt), inpaint, sampler, schedule, karras, model, spec.ImageCount, 1, MaskBlurKnown: false);
         var parameters = new Automatic1111Request
         {
             Prompt = spec.Prompt,
@@ -240,13 +238,13 @@ public static class Automatic1111Mapping
             DenoisingStrength = img2img ? spec.Strength : null,
             OverrideSettings = spec.ClipSkip > 1 ? new() { [ClipSkipSetting] = JsonSerializer.SerializeToElement(spec.ClipSkip) } : null,
         };
-        return (parameters, generation);
+        return (parameters, new Automatic1111Names(sampler, schedule, karras, model, MaskBlur: null));
     }
 
     private static Automatic1111Info Info(
-        JobSnapshot final, GenerationSpec spec, Automatic1111Generation generation, bool img2img, InpaintOptions? inpaint, DateTimeOffset startedAt)
+        JobSnapshot final, GenerationSpec spec, Automatic1111Names names, bool img2img, DateTimeOffset startedAt)
     {
-        var (sampler, schedule, karras, model) = (generation.Sampler, generation.Schedule, generation.Karras, generation.Model);
+        var (sampler, schedule, karras, model) = (names.Sampler, names.Schedule, names.Karras, names.Model);
         var count = spec.ImageCount;
         var seeds = Enumerable.Range(0, count).Select(i => spec.Seed + i).ToList();
         var scheduleLabel = karras ? "Karras" : schedule.Label;
@@ -271,16 +269,16 @@ public static class Automatic1111Mapping
                 text.Append(CultureInfo.InvariantCulture, $", Clip skip: {spec.ClipSkip}");
             }
 
-            if (inpaint is not null)
+            if (spec.MaskKey is not null)
             {
-                if (generation.MaskBlurKnown)
+                if (names.MaskBlur is { } blur)
                 {
-                    text.Append(CultureInfo.InvariantCulture, $", Mask blur: {inpaint.Mask.BlurX}");
+                    text.Append(CultureInfo.InvariantCulture, $", Mask blur: {blur}");
                 }
 
-                if (inpaint.OnlyMasked)
+                if (spec.InpaintOnlyMasked)
                 {
-                    text.Append(CultureInfo.InvariantCulture, $", Inpaint area: Only masked, Masked area padding: {inpaint.Padding}");
+                    text.Append(CultureInfo.InvariantCulture, $", Inpaint area: Only masked, Masked area padding: {spec.InpaintPadding}");
                 }
             }
 
@@ -430,16 +428,10 @@ public static class Automatic1111Mapping
 }
 
 /// <summary>An A1111 body resolved for the cluster: the native request, how its mask is read, and the names A1111 reports.</summary>
-public sealed record Automatic1111Generation(
-    CreateGenerationRequest Native,
-    InpaintOptions Inpaint,
-    Sampler Sampler,
-    ScheduleType Schedule,
-    bool Karras,
-    ModelInfo? Model,
-    int BatchSize,
-    int Iterations,
-    bool MaskBlurKnown = true);
+public sealed record Automatic1111Generation(CreateGenerationRequest Native, InpaintOptions Inpaint, Automatic1111Names Names, int BatchSize, int Iterations);
+
+/// <summary>What A1111 reports about a job: its sampler, schedule type and model, and the mask blur (null when not known).</summary>
+public sealed record Automatic1111Names(Sampler Sampler, ScheduleType Schedule, bool Karras, ModelInfo? Model, int? MaskBlur);
 
 /// <summary>What <see cref="Automatic1111Mapping.PlanAsync"/> made of a body: the generation, or the status and detail of its refusal.</summary>
 public sealed record Automatic1111Plan(Automatic1111Generation? Generation, int Status, string? Refusal);

@@ -391,8 +391,8 @@ public static class RunPodEndpoints
             return new RunPodJob(id, status, delay, Error: snapshot.Error);
         }
 
-        var (parameters, generation) = Automatic1111Mapping.FromJob(snapshot.Spec!, await Automatic1111Mapping.ModelsAsync(grains));
-        var output = await Automatic1111Mapping.ResponseAsync(snapshot, parameters, generation, snapshot.CreatedAt, sendImages: true, generations, json, cancellationToken);
+        var (parameters, names) = Automatic1111Mapping.FromJob(snapshot.Spec!, await Automatic1111Mapping.ModelsAsync(grains));
+        var output = await Automatic1111Mapping.ResponseAsync(snapshot, parameters, names, snapshot.CreatedAt, sendImages: true, generations, json, cancellationToken);
         return output is null ? null : new RunPodJob(id, status, delay, output);
     }
 
