@@ -6,9 +6,9 @@ namespace OrleansDiffusion.Api.Automatic1111;
 /// <summary>
 /// The body of <c>txt2img</c> and <c>img2img</c> (img2img adds <c>init_images</c>, <c>include_init_images</c> and the
 /// inpainting fields: <c>mask</c>, <c>mask_blur</c> (or <c>mask_blur_x</c>/<c>_y</c>), <c>inpainting_mask_invert</c>,
-/// <c>inpainting_fill</c>, <c>inpaint_full_res</c>, <c>inpaint_full_res_padding</c>, all acted on). Fields A1111
-/// accepts but this server does not act on (hires fix, face restoration, tiling, subseeds, styles, scripts) are
-/// accepted and echoed; unknown keys (SillyTavern's <c>url</c> and <c>auth</c>) are ignored and never echoed.
+/// <c>inpainting_fill</c>, <c>inpaint_full_res</c>, <c>inpaint_full_res_padding</c>, all acted on); txt2img acts on the
+/// hires fix (<c>enable_hr</c> and its <c>hr_*</c> fields with a latent upscaler). Fields A1111 accepts but this server
+/// does not act on (face restoration, tiling, subseeds, styles, scripts) are accepted and echoed; unknown keys (SillyTavern's <c>url</c> and <c>auth</c>) are ignored and never echoed.
 /// </summary>
 public sealed record Automatic1111Request
 {
@@ -48,7 +48,23 @@ public sealed record Automatic1111Request
 
     public bool? Tiling { get; init; }
 
+    /// <summary>Hires fix: a second pass at a larger size, with the fields below and <see cref="DenoisingStrength"/>.</summary>
     public bool? EnableHr { get; init; }
+
+    /// <summary>Hires fix: the enlargement when neither resize side is set (A1111: 2).</summary>
+    public double? HrScale { get; init; }
+
+    /// <summary>Hires fix: a latent upscaler by name ("Latent", "Latent (nearest)", ...; A1111: "Latent"); others are refused.</summary>
+    public string? HrUpscaler { get; init; }
+
+    /// <summary>Hires fix: the second pass's steps; 0 (A1111's default) runs as many as the first pass.</summary>
+    public int? HrSecondPassSteps { get; init; }
+
+    /// <summary>Hires fix: target width instead of the scale; 0 follows the ratio.</summary>
+    public int? HrResizeX { get; init; }
+
+    /// <summary>Hires fix: target height instead of the scale; 0 follows the ratio.</summary>
+    public int? HrResizeY { get; init; }
 
     public Dictionary<string, JsonElement>? OverrideSettings { get; init; }
 

@@ -72,7 +72,7 @@ public static class Automatic1111Endpoints
         }
 
         var snapshot = await generations.Job(current.Id).GetSnapshot();
-        var steps = snapshot.TotalSteps > 0 ? snapshot.TotalSteps : snapshot.Spec?.Steps ?? 0;
+        var steps = snapshot.TotalSteps > 0 ? snapshot.TotalSteps : snapshot.Spec?.StepsWithHires() ?? 0;
         var progress = steps > 0 ? Math.Clamp((double)snapshot.Step / steps, 0, 1) : 0;
         var elapsed = (time.GetUtcNow() - (snapshot.StartedAt ?? current.StartedAt)).TotalSeconds;
         var eta = progress > 0 ? Math.Max(0, (elapsed / progress) - elapsed) : 0;
@@ -178,7 +178,8 @@ public static class Automatic1111Endpoints
 
     public static Ok<Automatic1111Vae[]> GetVaes() => TypedResults.Ok<Automatic1111Vae[]>([]);
 
-    public static Ok<Automatic1111Named[]> GetLatentUpscaleModes() => TypedResults.Ok<Automatic1111Named[]>([new("Latent"), new("Latent (nearest)")]);
+    /// <summary>The hires fix upscalers <c>hr_upscaler</c> takes.</summary>
+    public static Ok<Automatic1111Named[]> GetLatentUpscaleModes() => TypedResults.Ok<Automatic1111Named[]>([.. LatentUpscalers.Names.Select(name => new Automatic1111Named(name))]);
 
     private static async Task<Results<Ok<Automatic1111Response>, JsonHttpResult<Automatic1111Error>>> GenerateAsync(
         HttpRequest http,

@@ -147,7 +147,8 @@ public static class Automatic1111Mapping
             img2img ? request.DenoisingStrength ?? DefaultDenoisingStrength : null,
             clipSkip,
             img2img ? request.Mask : null,
-            CropsCoordsTopLeft: crop);
+            CropsCoordsTopLeft: crop,
+            Hires: !img2img && request.EnableHr == true ? HiresOf(request) : null);
         var errors = GenerationRequestValidator.Validate(native);
         if (errors.Count > 0)
         {
@@ -235,7 +236,13 @@ public static class Automatic1111Mapping
             CfgScale = spec.GuidanceScale,
             Width = spec.Width,
             Height = spec.Height,
-            DenoisingStrength = img2img ? spec.Strength : null,
+            DenoisingStrength = img2img ? spec.Strength : spec.Hires?.DenoisingStrength,
+            EnableHr = spec.Hires is not null ? true : null,
+            HrScale = spec.Hires?.Scale,
+            HrResizeX = spec.Hires?.ResizeWidth,
+            HrResizeY = spec.Hires?.ResizeHeight,
+            HrSecondPassSteps = spec.Hires?.Steps,
+            HrUpscaler = spec.Hires?.Upscaler,
             OverrideSettings = spec.ClipSkip > 1 ? new() { [ClipSkipSetting] = JsonSerializer.SerializeToElement(spec.ClipSkip) } : null,
         };
         return (parameters, new Automatic1111Names(sampler, schedule, karras, model, MaskBlur: null));
@@ -263,6 +270,10 @@ public static class Automatic1111Mapping
             {
                 text.Append(CultureInfo.InvariantCulture, $", Denoising strength: {spec.Strength}");
             }
+            else if (spec.Hires is { } hiresStrength)
+            {
+                text.Append(CultureInfo.InvariantCulture, $", Denoising strength: {hiresStrength.DenoisingStrength}");
+            }
 
             if (spec.ClipSkip > 1)
             {
@@ -280,6 +291,26 @@ public static class Automatic1111Mapping
                 {
                     text.Append(CultureInfo.InvariantCulture, $", Inpaint area: Only masked, Masked area padding: {spec.InpaintPadding}");
                 }
+            }
+
+            if (spec.Hires is { } hires)
+            {
+                // As A1111's txt2img adds them: the scale or the resize as asked, the steps when set, the upscaler.
+                if (hires.ResizeWidth != 0 || hires.ResizeHeight != 0)
+                {
+                    text.Append(CultureInfo.InvariantCulture, $", Hires resize: {hires.ResizeWidth}x{hires.ResizeHeight}");
+                }
+                else
+                {
+                    text.Append(CultureInfo.InvariantCulture, $", Hires upscale: {hires.Scale}");
+                }
+
+                if (hires.Steps != 0)
+                {
+                    text.Append(CultureInfo.InvariantCulture, $", Hires steps: {hires.Steps}");
+                }
+
+                text.Append(", Hires upscaler: ").Append(hires.Upscaler);
             }
 
             return text.Append(", Version: ").Append(Version).ToString();
@@ -305,13 +336,22 @@ public static class Automatic1111Mapping
             false,
             modelName,
             hash,
-            img2img ? spec.Strength : null,
+            img2img ? spec.Strength : spec.Hires?.DenoisingStrength,
             Timestamp(startedAt),
             [.. final.Images.Select(i => Infotext(i.Seed))],
             spec.ClipSkip,
             final.Status == JobStatus.Cancelled,
             Version);
     }
+
+    /// <summary>A1111's hires fields as the native request's, with A1111's API defaults (scale 2, strength 0.75, "Latent").</summary>
+    private static HiresRequest HiresOf(Automatic1111Request request) => new(
+        request.HrScale ?? 2,
+        request.HrResizeX ?? 0,
+        request.HrResizeY ?? 0,
+        request.HrSecondPassSteps ?? 0,
+        request.DenoisingStrength ?? DefaultDenoisingStrength,
+        request.HrUpscaler ?? LatentUpscalers.Default);
 
     /// <summary>
     /// A1111's inpainting fields as the native request's mask options, with A1111's API defaults (blur 4, fill, only
@@ -423,6 +463,13 @@ public static class Automatic1111Mapping
         "scheduler" => "sampler_name",
         "clip_skip" => ClipSkipSetting,
         "crops_coords_top_left" => $"{CropTopSetting}/{CropLeftSetting}",
+        "hires" => "enable_hr",
+        "hires.scale" => "hr_scale",
+        "hires.resize_width" => "hr_resize_x",
+        "hires.resize_height" => "hr_resize_y",
+        "hires.steps" => "hr_second_pass_steps",
+        "hires.denoising_strength" => "denoising_strength",
+        "hires.upscaler" => "hr_upscaler",
         _ => field,
     };
 }

@@ -6,7 +6,8 @@ namespace OrleansDiffusion.Api.Generations;
 /// <c>mask</c> (base64 or a data URL, as <c>init_image</c>, and of its size) inpaints <c>init_image</c>: white repaints,
 /// black keeps, as in AUTOMATIC1111; <c>mask_blur</c> (pixels, default 4) softens its edge.
 /// <c>original_size</c> and <c>target_size</c> (<c>[height, width]</c>) and <c>crops_coords_top_left</c>
-/// (<c>[top, left]</c>) are SDXL's size conditioning, in diffusers' order and with its defaults.
+/// (<c>[top, left]</c>) are SDXL's size conditioning, in diffusers' order and with its defaults. <c>hires</c> adds
+/// AUTOMATIC1111's hires fix (<see cref="HiresRequest"/>).
 /// </summary>
 public sealed record CreateGenerationRequest(
     string? Prompt,
@@ -26,7 +27,23 @@ public sealed record CreateGenerationRequest(
     int? MaskBlur = null,
     int[]? OriginalSize = null,
     int[]? CropsCoordsTopLeft = null,
-    int[]? TargetSize = null);
+    int[]? TargetSize = null,
+    HiresRequest? Hires = null);
+
+/// <summary>
+/// <c>hires</c> of <c>POST /v1/generations</c>: AUTOMATIC1111's hires fix with a latent upscaler (txt2img only). The
+/// image is <c>scale</c> times the first pass (<c>width</c> x <c>height</c>), or <c>resize_width</c> x
+/// <c>resize_height</c> (one of them 0 keeps the ratio; both set, the enlargement covers them and the excess is cropped
+/// evenly); a second pass of <c>steps</c> (0: as many as the first) repaints it with <c>denoising_strength</c>.
+/// Defaults: scale 2, steps 0, denoising strength 0.75, upscaler <c>Latent</c>.
+/// </summary>
+public sealed record HiresRequest(
+    double? Scale = null,
+    int? ResizeWidth = null,
+    int? ResizeHeight = null,
+    int? Steps = null,
+    double? DenoisingStrength = null,
+    string? Upscaler = null);
 
 /// <summary>A job as the native API shows it.</summary>
 public sealed record GenerationResponse(

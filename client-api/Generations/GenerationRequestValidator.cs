@@ -1,5 +1,6 @@
 using OrleansDiffusion.Contracts;
 using OrleansDiffusion.Engine.Imaging;
+using OrleansDiffusion.Engine.Pipeline;
 using OrleansDiffusion.Engine.Schedulers;
 using OrleansDiffusion.Engine.Tokenization;
 
@@ -134,7 +135,52 @@ public static class GenerationRequestValidator
             Fail("mask_blur", $"Must be between 0 and {MaskOptions.MaxBlur} pixels.");
         }
 
+        if (request.Hires is { } hires)
+        {
+            ValidateHires(hires, !string.IsNullOrEmpty(request.InitImage), Fail);
+        }
+
         return errors;
+    }
+
+    /// <summary>
+    /// The hires fields' own bounds; the hires size against the model's sizes is the cluster's check, as the first
+    /// pass's size may be the model's own.
+    /// </summary>
+    private static void ValidateHires(HiresRequest hires, bool img2img, Action<string, string> fail)
+    {
+        if (img2img)
+        {
+            fail("hires", "The hires fix is txt2img's second pass; it cannot be combined with init_image.");
+        }
+
+        if (hires.Scale is { } scale && (!double.IsFinite(scale) || scale < 1 || scale > HiresFix.MaxScale))
+        {
+            fail("hires.scale", $"Must be between 1 and {HiresFix.MaxScale}.");
+        }
+
+        foreach (var (field, value) in new[] { ("hires.resize_width", hires.ResizeWidth), ("hires.resize_height", hires.ResizeHeight) })
+        {
+            if (value is { } side && side != 0 && (side < MinSide || side > MaxSide))
+            {
+                fail(field, $"Must be 0 (follow the ratio) or between {MinSide} and {MaxSide}.");
+            }
+        }
+
+        if (hires.Steps is { } steps && (steps < 0 || steps > MaxSteps))
+        {
+            fail("hires.steps", $"Must be between 0 (as many as the first pass) and {MaxSteps}.");
+        }
+
+        if (hires.DenoisingStrength is { } strength && (!double.IsFinite(strength) || strength <= 0 || strength > 1))
+        {
+            fail("hires.denoising_strength", "Must be greater than 0 and at most 1.");
+        }
+
+        if (hires.Upscaler is { } upscaler && !LatentUpscalers.TryParse(upscaler, out _))
+        {
+            fail("hires.upscaler", LatentUpscalers.Unsupported(upscaler));
+        }
     }
 
     /// <summary>
@@ -159,5 +205,16 @@ public static class GenerationRequestValidator
         OriginalSize = request.OriginalSize is [var originalHeight, var originalWidth] ? new PixelSize(originalHeight, originalWidth) : null,
         CropsCoordsTopLeft = request.CropsCoordsTopLeft is [var top, var left] ? new CropOrigin(top, left) : null,
         TargetSize = request.TargetSize is [var targetHeight, var targetWidth] ? new PixelSize(targetHeight, targetWidth) : null,
+        Hires = request.Hires is { } hires
+            ? new HiresSpec
+            {
+                Scale = (float)(hires.Scale ?? 2),
+                ResizeWidth = hires.ResizeWidth ?? 0,
+                ResizeHeight = hires.ResizeHeight ?? 0,
+                Steps = hires.Steps ?? 0,
+                DenoisingStrength = (float)(hires.DenoisingStrength ?? 0.75),
+                Upscaler = hires.Upscaler ?? LatentUpscalers.Default,
+            }
+            : null,
     };
 }

@@ -414,7 +414,7 @@ public sealed partial class JobEventRelay : IAsyncDisposable
     };
 
     /// <summary>Before the first step the grain does not know the step count yet; the spec's is the best guess.</summary>
-    private static int StepsOf(JobSnapshot snapshot) => snapshot.TotalSteps > 0 ? snapshot.TotalSteps : snapshot.Spec?.Steps ?? 0;
+    private static int StepsOf(JobSnapshot snapshot) => snapshot.TotalSteps > 0 ? snapshot.TotalSteps : snapshot.Spec?.StepsWithHires() ?? 0;
 
     private static string DataUrlOf(byte[] jpeg) => "data:image/jpeg;base64," + Convert.ToBase64String(jpeg);
 

@@ -65,4 +65,13 @@ public sealed record GenerationSpec
 
     /// <summary>SDXL: the size the picture should look made for, <c>target_size</c>.</summary>
     [Id(26)] public PixelSize? TargetSize { get; init; }
+
+    /// <summary>
+    /// txt2img: AUTOMATIC1111's hires fix, a second pass at a larger size; null for none. <see cref="Width"/> and
+    /// <see cref="Height"/> stay the first pass's.
+    /// </summary>
+    [Id(30)] public HiresSpec? Hires { get; init; }
+
+    /// <summary>The steps of the whole job: <see cref="Steps"/>, plus a hires fix's second pass.</summary>
+    public int StepsWithHires() => Steps + (Hires?.StepsAfter(Steps) ?? 0);
 }

@@ -16,23 +16,35 @@ public sealed record QueueEntry(
 {
     /// <summary>
     /// Requests with the same batch key can share one batched UNet call: same model, size, steps, scheduler, guidance
-    /// mode; txt2img only (null otherwise).
+    /// mode and hires fix; txt2img only (null otherwise).
     /// </summary>
     public static string? BatchKeyOf(GenerationSpec spec) => spec.InitImageKey is null
-        ? $"{spec.Model}|{spec.Width}x{spec.Height}|{spec.Steps}|{spec.Scheduler}|{(spec.GuidanceScale > 1f ? "cfg" : "nocfg")}"
+        ? $"{spec.Model}|{spec.Width}x{spec.Height}|{spec.Steps}|{spec.Scheduler}|{(spec.GuidanceScale > 1f ? "cfg" : "nocfg")}{HiresKeyOf(spec.Hires)}"
         : null;
+
+    private static string HiresKeyOf(HiresSpec? hires) => hires is null
+        ? string.Empty
+        : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"|hires:{hires.Width}x{hires.Height}:{hires.Scale:R}:{hires.ResizeWidth}x{hires.ResizeHeight}:{hires.Steps}:{hires.DenoisingStrength:R}:{hires.Upscaler}");
 
     /// <summary>The side of the unit image: one step on one 512 x 512 image is one unit of work.</summary>
     public const int UnitSide = 512;
 
     /// <summary>
-    /// What a request costs in units: <c>n x steps x (width x height) / 512^2</c>, rounded up, at least 1. The UNet's
+    /// What a request costs in units: <c>n x steps x (width x height) / 512^2</c>, plus a hires fix's second pass
+    /// <c>n x hires steps x (hires width x hires height) / 512^2</c>, rounded up, at least 1. The UNet's
     /// work grows with each factor, so this is what the per-key quota and the scaling signal count: an 8-image,
     /// 150-step 1024 x 1024 request (4800 units) weighs as much as 240 default requests (512 x 512, 20 steps: 20 units).
     /// </summary>
     public static int CostOf(GenerationSpec spec)
     {
-        var work = (long)Math.Max(1, spec.ImageCount) * Math.Max(1, spec.Steps) * Math.Max(1, spec.Width) * Math.Max(1, spec.Height);
+        var images = (long)Math.Max(1, spec.ImageCount);
+        var work = images * Math.Max(1, spec.Steps) * Math.Max(1, spec.Width) * Math.Max(1, spec.Height);
+        if (spec.Hires is { } hires)
+        {
+            // The second pass runs its own steps at the hires size (resolved by the cluster before any charge).
+            work += images * Math.Max(1, hires.StepsAfter(spec.Steps)) * Math.Max(1, hires.Width) * Math.Max(1, hires.Height);
+        }
+
         const long unit = (long)UnitSide * UnitSide;
         return (int)Math.Clamp((work + unit - 1) / unit, 1, int.MaxValue);
     }

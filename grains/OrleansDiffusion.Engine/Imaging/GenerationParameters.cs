@@ -47,6 +47,18 @@ public sealed partial record GenerationParameters
     /// <summary>A1111 "Clip skip" (<c>CLIP_stop_at_last_layers</c>); written only above 1, as A1111 writes it.</summary>
     public int? ClipSkip { get; init; }
 
+    /// <summary>Hires fix: A1111 "Hires upscale", the scale, when the hires size was given as one.</summary>
+    public float? HiresUpscale { get; init; }
+
+    /// <summary>Hires fix: A1111 "Hires resize" (<c>WxH</c>, 0 for a side left to the ratio), when given as a size.</summary>
+    public string? HiresResize { get; init; }
+
+    /// <summary>Hires fix: A1111 "Hires steps", written only when the second pass's steps were set (not 0).</summary>
+    public int? HiresSteps { get; init; }
+
+    /// <summary>Hires fix: A1111 "Hires upscaler" ("Latent", "Latent (nearest)", ...).</summary>
+    public string? HiresUpscaler { get; init; }
+
     public int? BatchIndex { get; init; }
 
     public int? ImageIndex { get; init; }
@@ -98,6 +110,27 @@ public sealed partial record GenerationParameters
         if (ClipSkip is > 1 and var clipSkip)
         {
             parameters.Add(new("Clip skip", Format(clipSkip)));
+        }
+
+        // A1111's extra_generation_params of a hires pass, in the order its txt2img init adds them.
+        if (HiresUpscale is { } upscale)
+        {
+            parameters.Add(new("Hires upscale", Format(upscale)));
+        }
+
+        if (!string.IsNullOrEmpty(HiresResize))
+        {
+            parameters.Add(new("Hires resize", HiresResize));
+        }
+
+        if (HiresSteps is { } hiresSteps)
+        {
+            parameters.Add(new("Hires steps", Format(hiresSteps)));
+        }
+
+        if (!string.IsNullOrEmpty(HiresUpscaler))
+        {
+            parameters.Add(new("Hires upscaler", HiresUpscaler));
         }
 
         var text = new StringBuilder(Prompt.Length + NegativePrompt.Length + 160);
@@ -206,6 +239,10 @@ public sealed partial record GenerationParameters
             ModelName = values.GetValueOrDefault("Model"),
             Strength = TryGetFloat(values, "Denoising strength", out var strength) ? strength : null,
             ClipSkip = TryGetInt(values, "Clip skip", out var clipSkip) ? clipSkip : null,
+            HiresUpscale = TryGetFloat(values, "Hires upscale", out var hiresUpscale) ? hiresUpscale : null,
+            HiresResize = values.GetValueOrDefault("Hires resize"),
+            HiresSteps = TryGetInt(values, "Hires steps", out var hiresSteps) ? hiresSteps : null,
+            HiresUpscaler = values.GetValueOrDefault("Hires upscaler"),
         };
     }
 

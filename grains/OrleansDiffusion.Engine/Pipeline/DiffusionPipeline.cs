@@ -34,7 +34,7 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
 
     /// <summary>
     /// Runs several compatible txt2img jobs as one batch: one UNet call per step for all their images. Compatible means
-    /// the same steps, size, scheduler (and Karras choice) and guidance mode (all above 1, or none), no init image.
+    /// the same steps, size, scheduler (and Karras choice), guidance mode (all above 1, or none) and hires fix, no init image.
     /// Each request keeps its own prompts, guidance scale and seeds, so its images are those it would get alone.
     /// </summary>
     public IReadOnlyList<GenerationResult> GenerateBatch(IReadOnlyList<GenerationRequest> requests, IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default)
@@ -61,7 +61,7 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
 
             if (requests.Count > 1 && !CanBatch(first, request))
             {
-                throw new ArgumentException("Batched requests must share steps, size, scheduler and guidance mode, and not be img2img.", nameof(requests));
+                throw new ArgumentException("Batched requests must share steps, size, scheduler, guidance mode and hires fix, and not be img2img.", nameof(requests));
             }
         }
 
@@ -88,7 +88,8 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
         a.InitImage is null && b.InitImage is null
         && a.Steps == b.Steps && a.Width == b.Width && a.Height == b.Height
         && a.Scheduler == b.Scheduler && a.KarrasSigmas == b.KarrasSigmas
-        && (a.GuidanceScale > 1f) == (b.GuidanceScale > 1f);
+        && (a.GuidanceScale > 1f) == (b.GuidanceScale > 1f)
+        && a.Hires == b.Hires;
 
     private IReadOnlyList<GenerationResult> Run(
         IReadOnlyList<GenerationRequest> requests,
@@ -118,49 +119,15 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
         var groups = new List<ImageGroup>();
         try
         {
+            var conditioning = new Conditioning(owners, conditional, unconditional, guided);
             foreach (var group in owners.Select((owner, index) => (owner, index)).GroupBy(o => conditional[o.owner.Request].Sequence))
             {
-                var members = group.Select(g => g.index).ToArray();
                 RequireSequence(group.Key);
-                var loop = new DenoisingLoop(
-                    model,
-                    createScheduler,
-                    first.Steps,
-                    members.Length,
-                    latentHeight,
-                    latentWidth,
-                    group.Key,
-                    conditional[owners[members[0]].Request].Hidden,
-                    members.Select(i => requests[owners[i].Request].GuidanceScale).ToArray(),
-                    guided,
-                    members.Select(i => owners[i].Seed).ToArray(),
-                    runOptions,
-                    conditional[owners[members[0]].Request].Pooled?.Length ?? 0);
-                groups.Add(new ImageGroup(loop, members));
-                for (var local = 0; local < members.Length; local++)
-                {
-                    var request = owners[members[local]].Request;
-                    loop.SetHiddenStates(local, conditional[request].Values, unconditional: false);
-                    if (unconditional is not null)
-                    {
-                        loop.SetHiddenStates(local, unconditional[request].Values, unconditional: true);
-                    }
-
-                    if (model.IsXL)
-                    {
-                        loop.SetPooled(local, conditional[request].Pooled, unconditional: false);
-                        if (unconditional is not null)
-                        {
-                            loop.SetPooled(local, unconditional[request].Pooled, unconditional: true);
-                        }
-
-                        var size = requests[request].SizeConditioning ?? SizeConditioning.Default(requests[request].Width, requests[request].Height);
-                        loop.SetTimeIds(local, size.ToTimeIds());
-                    }
-                }
+                int[] members = [.. group.Select(g => g.index)];
+                groups.Add(new ImageGroup(CreateGroup(requests, conditioning, members, createScheduler, first.Steps, latentHeight, latentWidth, runOptions, hires: false), members));
             }
 
-            return Denoise(requests, owners, groups, kind, karras, latentHeight, latentWidth, started, textTime, runOptions, progress, cancellationToken);
+            return Denoise(requests, conditioning, groups, kind, karras, createScheduler, latentHeight, latentWidth, started, textTime, runOptions, progress, cancellationToken);
         }
         finally
         {
@@ -171,12 +138,95 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
         }
     }
 
+    /// <summary>
+    /// A UNet batch for the images <paramref name="members"/> (indices into the run's images), with their prompts' text
+    /// embeddings and, for SDXL, pooled embeddings and <c>time_ids</c>: the request's own for the first pass, diffusers'
+    /// defaults for the hires size for a hires pass unless the request set its own.
+    /// </summary>
+    private DenoisingLoop CreateGroup(
+        IReadOnlyList<GenerationRequest> requests,
+        Conditioning conditioning,
+        int[] members,
+        Func<IScheduler> createScheduler,
+        int steps,
+        int latentHeight,
+        int latentWidth,
+        RunOptions runOptions,
+        bool hires)
+    {
+        var (owners, conditional, unconditional, guided) = conditioning;
+        var lead = conditional[owners[members[0]].Request];
+        var loop = new DenoisingLoop(
+            model,
+            createScheduler,
+            steps,
+            members.Length,
+            latentHeight,
+            latentWidth,
+            lead.Sequence,
+            lead.Hidden,
+            members.Select(i => requests[owners[i].Request].GuidanceScale).ToArray(),
+            guided,
+            members.Select(i => owners[i].Seed).ToArray(),
+            runOptions,
+            lead.Pooled?.Length ?? 0);
+        try
+        {
+            for (var local = 0; local < members.Length; local++)
+            {
+                var request = owners[members[local]].Request;
+                loop.SetHiddenStates(local, conditional[request].Values, unconditional: false);
+                if (unconditional is not null)
+                {
+                    loop.SetHiddenStates(local, unconditional[request].Values, unconditional: true);
+                }
+
+                if (model.IsXL)
+                {
+                    loop.SetPooled(local, conditional[request].Pooled, unconditional: false);
+                    if (unconditional is not null)
+                    {
+                        loop.SetPooled(local, unconditional[request].Pooled, unconditional: true);
+                    }
+
+                    var size = SizeConditioningOf(requests[request], hires);
+                    loop.SetTimeIds(local, size.ToTimeIds());
+                }
+            }
+
+            return loop;
+        }
+        catch
+        {
+            loop.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// SDXL's <c>time_ids</c> for a pass: the request's, or diffusers' defaults for the pass's size. A hires pass keeps
+    /// conditioning the request set itself, and moves the default one (the first pass's size, no crop) to the hires size.
+    /// </summary>
+    private static SizeConditioning SizeConditioningOf(GenerationRequest request, bool hires)
+    {
+        var first = SizeConditioning.Default(request.Width, request.Height);
+        var asked = request.SizeConditioning ?? first;
+        if (!hires || asked != first)
+        {
+            return asked;
+        }
+
+        var (width, height) = request.OutputSize;
+        return SizeConditioning.Default(width, height);
+    }
+
     private IReadOnlyList<GenerationResult> Denoise(
         IReadOnlyList<GenerationRequest> requests,
-        (int Request, long Seed)[] owners,
+        Conditioning conditioning,
         List<ImageGroup> groups,
         SchedulerKind kind,
         bool karras,
+        Func<IScheduler> createScheduler,
         int latentHeight,
         int latentWidth,
         long started,
@@ -185,6 +235,7 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
         IProgress<GenerationProgress>? progress,
         CancellationToken cancellationToken)
     {
+        var owners = conditioning.Owners;
         var first = requests[0];
         var preview = groups[0].Loop;
         var timesteps = preview.Scheduler.Timesteps.Length;
@@ -236,10 +287,81 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
             }
         }
 
+        // The hires fix's second pass counts in the job's steps: progress runs once from 0 to both passes' UNet
+        // evaluations (a scheduler may evaluate more timesteps than steps, as PNDM does).
+        var (hiresSchedule, hiresBegin) = first.Hires?.Schedule(first.Steps) ?? (0, 0);
+        var hiresEnd = 0;
+        if (first.Hires is not null)
+        {
+            var probe = createScheduler();
+            probe.SetTimesteps(hiresSchedule, 1);
+            hiresEnd = probe.Timesteps.Length;
+        }
+
+        var steps = new StepCounter(timesteps - beginIndex + hiresEnd - hiresBegin, first.PreviewInterval, started, progress);
         var denoiseStarted = Stopwatch.GetTimestamp();
-        var total = timesteps - beginIndex;
-        var previewInterval = first.PreviewInterval;
-        for (var index = beginIndex; index < timesteps; index++)
+        RunSteps(groups, beginIndex, timesteps, latentHeight, latentWidth, steps, cancellationToken);
+
+        var hiresGroups = new List<ImageGroup>();
+        try
+        {
+            if (first.Hires is { } hires)
+            {
+                var plan = hires.Plan(first.Width, first.Height);
+                latentHeight = plan.Height / 8;
+                latentWidth = plan.Width / 8;
+                StartHiresPass(requests, conditioning, groups, hiresGroups, hires, plan, createScheduler, hiresSchedule, hiresBegin, first.Height / 8, first.Width / 8, runOptions);
+                imageEncoderTime += ConditionInpaintingUNet(hiresGroups, plan: null, plan.Width, plan.Height, runOptions);
+                RunSteps(hiresGroups, hiresBegin, hiresEnd, latentHeight, latentWidth, steps, cancellationToken);
+                groups = hiresGroups;
+            }
+
+            var denoiseTime = Stopwatch.GetElapsedTime(denoiseStarted);
+            cancellationToken.ThrowIfCancellationRequested();
+
+            var images = new GeneratedImage[owners.Length];
+            var vaeTime = TimeSpan.Zero;
+            var pngTime = TimeSpan.Zero;
+            foreach (var (loop, members) in groups)
+            {
+                for (var i = 0; i < members.Length; i++)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    var vaeStarted = Stopwatch.GetTimestamp();
+                    var pixels = Decode(loop.Latents.Slice(i * loop.LatentLength, loop.LatentLength), latentHeight, latentWidth, runOptions);
+                    vaeTime += Stopwatch.GetElapsedTime(vaeStarted);
+                    pixels = inpaint?.Composite(pixels) ?? pixels;
+
+                    var pngStarted = Stopwatch.GetTimestamp();
+                    var owner = owners[members[i]];
+                    var request = requests[owner.Request];
+                    var infotext = Describe(request, kind, karras, owner.Seed).ToInfotext();
+                    var (width, height) = request.OutputSize;
+                    var png = PngEncoder.Encode(pixels, width, height, infotext);
+                    pngTime += Stopwatch.GetElapsedTime(pngStarted);
+                    images[members[i]] = new GeneratedImage(png, owner.Seed, width, height, infotext);
+                }
+            }
+
+            var timings = new StageTimings(textTime, imageEncoderTime, denoiseTime, steps.Total, vaeTime, pngTime);
+            return requests
+                .Select((_, index) => new GenerationResult(images.Where((_, i) => owners[i].Request == index).ToList(), timings))
+                .ToList();
+        }
+        finally
+        {
+            foreach (var group in hiresGroups)
+            {
+                group.Loop.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Runs steps <paramref name="begin"/> to <paramref name="end"/> of every group together, reporting each.</summary>
+    private static void RunSteps(List<ImageGroup> groups, int begin, int end, int latentHeight, int latentWidth, StepCounter steps, CancellationToken cancellationToken)
+    {
+        var preview = groups[0].Loop;
+        for (var index = begin; index < end; index++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             foreach (var group in groups)
@@ -247,46 +369,8 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
                 group.Loop.Step(index);
             }
 
-            if (progress is not null)
-            {
-                var done = index - beginIndex + 1;
-                var image = previewInterval > 0 && (done % previewInterval == 0 || done == total)
-                    ? LatentPreview.Render(preview.Latents[..preview.LatentLength], latentWidth, latentHeight)
-                    : null;
-                progress.Report(new GenerationProgress(done, total, Stopwatch.GetElapsedTime(started), image));
-            }
+            steps.Done(preview.Latents[..preview.LatentLength], latentWidth, latentHeight);
         }
-
-        var denoiseTime = Stopwatch.GetElapsedTime(denoiseStarted);
-        cancellationToken.ThrowIfCancellationRequested();
-
-        var images = new GeneratedImage[owners.Length];
-        var vaeTime = TimeSpan.Zero;
-        var pngTime = TimeSpan.Zero;
-        foreach (var (loop, members) in groups)
-        {
-            for (var i = 0; i < members.Length; i++)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                var vaeStarted = Stopwatch.GetTimestamp();
-                var pixels = Decode(loop.Latents.Slice(i * loop.LatentLength, loop.LatentLength), latentHeight, latentWidth, runOptions);
-                vaeTime += Stopwatch.GetElapsedTime(vaeStarted);
-                pixels = inpaint?.Composite(pixels) ?? pixels;
-
-                var pngStarted = Stopwatch.GetTimestamp();
-                var owner = owners[members[i]];
-                var request = requests[owner.Request];
-                var infotext = Describe(request, kind, karras, owner.Seed).ToInfotext();
-                var png = PngEncoder.Encode(pixels, request.Width, request.Height, infotext);
-                pngTime += Stopwatch.GetElapsedTime(pngStarted);
-                images[members[i]] = new GeneratedImage(png, owner.Seed, request.Width, request.Height, infotext);
-            }
-        }
-
-        var timings = new StageTimings(textTime, imageEncoderTime, denoiseTime, total, vaeTime, pngTime);
-        return requests
-            .Select((_, index) => new GenerationResult(images.Where((_, i) => owners[i].Request == index).ToList(), timings))
-            .ToList();
     }
 
     /// <summary>
@@ -320,12 +404,17 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
         return (conditional, unconditional);
     }
 
-    /// <summary>Refuses a size the model cannot generate, and SDXL's size conditioning on a model without it.</summary>
+    /// <summary>Refuses a size the model cannot generate (a hires fix's too), and SDXL's size conditioning on a model without it.</summary>
     private void RequireSize(GenerationRequest request)
     {
         if (model.Folder.SizeRules.Problem(request.Width, request.Height) is { } problem)
         {
             throw new ArgumentException($"Model '{model.Folder.Name}' ({ModelFamilies.Name(model.Folder.Family)}) cannot generate {problem}.", nameof(request));
+        }
+
+        if (request.Hires is not null && request.OutputSize is var (width, height) && model.Folder.SizeRules.Problem(width, height) is { } hiresProblem)
+        {
+            throw new ArgumentException($"Model '{model.Folder.Name}' ({ModelFamilies.Name(model.Folder.Family)}) cannot generate the hires size: {hiresProblem}.", nameof(request));
         }
 
         if (request.SizeConditioning is not null && !model.IsXL)
@@ -358,8 +447,14 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
         Width = request.Width,
         Height = request.Height,
         ModelName = model.Folder.Name,
-        Strength = request.InitImage is null ? null : request.Strength,
+        Strength = request.InitImage is null ? request.Hires?.Strength : request.Strength,
         ClipSkip = request.ClipSkip > 1 ? request.ClipSkip : null,
+        HiresUpscale = request.Hires is { ResizeWidth: 0, ResizeHeight: 0 } scaled ? scaled.Scale : null,
+        HiresResize = request.Hires is { } hires && (hires.ResizeWidth != 0 || hires.ResizeHeight != 0)
+            ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{hires.ResizeWidth}x{hires.ResizeHeight}")
+            : null,
+        HiresSteps = request.Hires is { Steps: > 0 } stepped ? stepped.Steps : null,
+        HiresUpscaler = request.Hires is { } named ? LatentUpscalers.Name(named.Upscaler) : null,
     };
 
     /// <summary>Encodes one prompt as the pipeline does; the result is <c>[77 x chunks, hidden]</c> floats.</summary>
@@ -439,4 +534,27 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
 
     /// <summary>The images of one UNet batch: its loop and, for each of its images, the image's index in the run.</summary>
     private readonly record struct ImageGroup(DenoisingLoop Loop, int[] Members);
+
+    /// <summary>Each image's request and seed, and each request's encoded prompts, shared by both passes.</summary>
+    private sealed record Conditioning((int Request, long Seed)[] Owners, TextEmbedding[] Conditional, TextEmbedding[]? Unconditional, bool Guided);
+
+    /// <summary>Counts the steps of a job across its passes and reports each, with a latent preview when one is due.</summary>
+    private sealed class StepCounter(int total, int previewInterval, long started, IProgress<GenerationProgress>? progress)
+    {
+        private int _done;
+
+        public int Total => total;
+
+        public void Done(ReadOnlySpan<float> previewLatents, int latentWidth, int latentHeight)
+        {
+            _done++;
+            if (progress is not null)
+            {
+                var image = previewInterval > 0 && (_done % previewInterval == 0 || _done == total)
+                    ? LatentPreview.Render(previewLatents, latentWidth, latentHeight)
+                    : null;
+                progress.Report(new GenerationProgress(_done, total, Stopwatch.GetElapsedTime(started), image));
+            }
+        }
+    }
 }

@@ -73,6 +73,15 @@ public sealed record GenerationRequest
     /// <summary>Inpainting with <see cref="InpaintOnlyMasked"/>: pixels of context around the mask's box (A1111's <c>inpaint_full_res_padding</c>). Default: 0.</summary>
     public int InpaintPadding { get; init; }
 
+    /// <summary>
+    /// txt2img only: AUTOMATIC1111's hires fix, a second pass over the enlarged latents; the image then has the hires
+    /// size and <see cref="Width"/> x <see cref="Height"/> is the first pass's. Null for none. Default: null.
+    /// </summary>
+    public HiresFix? Hires { get; init; }
+
+    /// <summary>The size of the images: the hires size with <see cref="Hires"/>, else <see cref="Width"/> x <see cref="Height"/>.</summary>
+    public (int Width, int Height) OutputSize => Hires?.Plan(Width, Height) is { } plan ? (plan.Width, plan.Height) : (Width, Height);
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first field that is out of bounds.</summary>
     public void Validate(GenerationLimits limits)
     {
@@ -97,6 +106,12 @@ public sealed record GenerationRequest
             Check(InitImage.Length == 3 * Width * Height, nameof(InitImage), $"must hold 3 x {Width} x {Height} floats, not {InitImage.Length}");
             Check(float.IsFinite(Strength) && Strength > 0 && Strength <= 1, nameof(Strength), $"must be in (0, 1], not {Strength}");
             Check((int)(Steps * Strength) >= 1, nameof(Strength), $"{Strength} of {Steps} steps runs no step; raise the strength or the steps");
+        }
+
+        if (Hires is not null)
+        {
+            Check(InitImage is null, nameof(Hires), "is txt2img's second pass; an img2img or inpainting request cannot take it");
+            Hires.Validate(limits, Width, Height, Steps);
         }
 
         if (Mask is not null)

@@ -541,7 +541,7 @@ public sealed partial class ResultCacheGrain(
             Seq = _seq,
             Kind = kind,
             Step = kind == InferenceEventKind.Completed ? _totalSteps : _step,
-            TotalSteps = _totalSteps > 0 ? _totalSteps : state.State.Spec?.Steps ?? 0,
+            TotalSteps = _totalSteps > 0 ? _totalSteps : state.State.Spec?.StepsWithHires() ?? 0,
             EtaSeconds = _eta,
             Images = state.State.Status == CacheEntryStatus.Done ? state.State.Images : [],
             Error = kind == InferenceEventKind.Failed ? state.State.LastError : null,

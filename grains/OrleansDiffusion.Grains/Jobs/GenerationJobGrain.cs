@@ -362,7 +362,7 @@ public sealed partial class GenerationJobGrain(
 
     private JobSnapshot Snapshot(InferenceEvent? live, int? position = null)
     {
-        var steps = State.Spec?.Steps ?? 0;
+        var steps = State.Spec?.StepsWithHires() ?? 0;
         var running = live is { Kind: InferenceEventKind.Started or InferenceEventKind.Progress };
         var status = _succeeded is not null ? JobStatus.Succeeded : running ? JobStatus.Running : State.Status;
         return new JobSnapshot

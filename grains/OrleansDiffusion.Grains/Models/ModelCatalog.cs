@@ -151,7 +151,63 @@ public sealed partial class ModelCatalog
             normalized = normalized with { Strength = 0.75f };
         }
 
-        return NormalizeInpainting(normalized, model);
+        return NormalizeInpainting(NormalizeHires(normalized, model, kind, karras), model);
+    }
+
+    /// <summary>
+    /// A hires fix: txt2img only, a latent upscaler by A1111's name, a hires size the model can generate and a second-pass
+    /// schedule its scheduler can run; its size is resolved, and a resize makes the scale moot (0), so that the two ways
+    /// of asking each have one key.
+    /// </summary>
+    private GenerationSpec NormalizeHires(GenerationSpec spec, CatalogModel model, SchedulerKind kind, bool karras)
+    {
+        if (spec.Hires is not { } hires)
+        {
+            return spec;
+        }
+
+        if (spec.InitImageKey is not null)
+        {
+            throw new ArgumentException("Hires is txt2img's second pass; an img2img or inpainting request cannot take it.", nameof(spec.Hires));
+        }
+
+        if (!LatentUpscalers.TryParse(hires.Upscaler, out _))
+        {
+            throw new ArgumentException(LatentUpscalers.Unsupported(hires.Upscaler), $"{nameof(spec.Hires)}.{nameof(hires.Upscaler)}");
+        }
+
+        var engine = ToEngineHires(hires)!;
+        engine.Validate(Limits, spec.Width, spec.Height, spec.Steps);
+        var plan = engine.Plan(spec.Width, spec.Height);
+        if (model.Folder.SizeRules.Problem(plan.Width, plan.Height) is { } problem)
+        {
+            throw new ArgumentException(
+                $"Model '{model.Id}' ({ModelFamilies.Name(model.Folder.Family)}) cannot generate the hires size: {problem}.",
+                $"{nameof(spec.Hires)}.{(hires.ResizeWidth != 0 || hires.ResizeHeight != 0 ? nameof(hires.ResizeWidth) : nameof(hires.Scale))}");
+        }
+
+        var (scheduleSteps, _) = engine.Schedule(spec.Steps);
+        try
+        {
+            SchedulerFactory.Validate(kind, model.Folder.SchedulerConfig, karras, scheduleSteps);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException(
+                $"The hires pass runs {engine.StepsAfter(spec.Steps)} steps of a {scheduleSteps}-step schedule (steps / denoising strength), which scheduler '{spec.Scheduler}' cannot on model '{model.Id}': {e.Message}",
+                $"{nameof(spec.Hires)}.{nameof(hires.DenoisingStrength)}",
+                e);
+        }
+
+        return spec with
+        {
+            Hires = hires with
+            {
+                Scale = hires.ResizeWidth != 0 || hires.ResizeHeight != 0 ? 0f : hires.Scale,
+                Width = plan.Width,
+                Height = plan.Height,
+            },
+        };
     }
 
     /// <summary>
@@ -273,6 +329,27 @@ public sealed partial class ModelCatalog
             SizeConditioning = spec is { OriginalSize: { } original, CropsCoordsTopLeft: { } crop, TargetSize: { } target }
                 ? new SizeConditioning(original.Height, original.Width, crop.Top, crop.Left, target.Height, target.Width)
                 : null,
+            Hires = ToEngineHires(spec.Hires),
+        };
+    }
+
+    /// <summary>The engine's hires fix for a spec's; an unknown upscaler name is left to validation (it is refused there).</summary>
+    private static HiresFix? ToEngineHires(HiresSpec? hires)
+    {
+        if (hires is null)
+        {
+            return null;
+        }
+
+        LatentUpscalers.TryParse(hires.Upscaler, out var mode);
+        return new HiresFix
+        {
+            Scale = hires.Scale,
+            ResizeWidth = hires.ResizeWidth,
+            ResizeHeight = hires.ResizeHeight,
+            Steps = hires.Steps,
+            Strength = hires.DenoisingStrength,
+            Upscaler = mode,
         };
     }
 

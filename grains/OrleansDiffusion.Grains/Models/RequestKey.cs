@@ -12,8 +12,8 @@ namespace OrleansDiffusion.Grains.Models;
 /// prompt as written (their attention weights are part of the text), resolved seed, steps, guidance, resolved scheduler,
 /// size, image count, CLIP skip, SDXL's size conditioning (resolved; SD specs have none, so their keys are as before),
 /// for img2img the strength and the init image's content key, and for inpainting the mask's content key (the normalised
-/// mask: its blur and inversion are in its content), the fill and the "only masked" box. Two requests with the same key
-/// produce the same images.
+/// mask: its blur and inversion are in its content), the fill and the "only masked" box, and a hires fix's every field
+/// (a spec without one keys as before). Two requests with the same key produce the same images.
 /// </summary>
 /// <remarks>
 /// Version 2: prompts are read with AUTOMATIC1111's attention syntax and encoded beyond 75 tokens since then, so a
@@ -47,6 +47,14 @@ public static class RequestKey
             {
                 // SDXL's time_ids, resolved: an explicit default and none are one request.
                 json.WriteString("timeIds", string.Create(CultureInfo.InvariantCulture, $"{original.Height},{original.Width},{crop.Top},{crop.Left},{target.Height},{target.Width}"));
+            }
+
+            if (spec.Hires is { } hires)
+            {
+                // Resolved (the hires size) and as asked (scale or resize, which the infotext records).
+                json.WriteString("hires", string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"{hires.Width}x{hires.Height},{hires.Scale:R},{hires.ResizeWidth}x{hires.ResizeHeight},{hires.Steps},{hires.DenoisingStrength:R},{hires.Upscaler}"));
             }
 
             if (spec.InitImageKey is not null)
