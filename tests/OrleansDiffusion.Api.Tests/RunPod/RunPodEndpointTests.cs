@@ -212,4 +212,23 @@ public sealed class RunPodEndpointTests : IDisposable
             Assert.Contains("Denoising strength: 0.5", info.GetProperty("infotexts")[0].GetString(), StringComparison.Ordinal);
         }
     }
+
+    [Fact]
+    public async Task A_txt2img_body_with_the_hires_fix_runs_it_and_echoes_it()
+    {
+        using var http = _factory.CreateClient(ApiFactory.AliceKey);
+
+        var done = await ReadAsync(await http.PostAsync($"{Base}/runsync", Json("""{"input": {"prompt": "a castle", "steps": 2, "width": 64, "height": 64, "enable_hr": true, "hr_scale": 2, "denoising_strength": 0.5}}"""), Ct));
+
+        Assert.Equal("COMPLETED", done.GetProperty("status").GetString());
+        var output = done.GetProperty("output");
+        using var image = SixLabors.ImageSharp.Image.Load(Convert.FromBase64String(output.GetProperty("images")[0].GetString()!));
+        Assert.Equal((128, 128), (image.Width, image.Height));
+        var parameters = output.GetProperty("parameters");
+        Assert.True(parameters.GetProperty("enable_hr").GetBoolean());
+        Assert.Equal(2, parameters.GetProperty("hr_scale").GetDouble());
+        Assert.Equal(0.5, parameters.GetProperty("denoising_strength").GetDouble());
+        var info = JsonDocument.Parse(output.GetProperty("info").GetString()!).RootElement;
+        Assert.Contains("Hires upscale: 2", info.GetProperty("infotexts")[0].GetString(), StringComparison.Ordinal);
+    }
 }
