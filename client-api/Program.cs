@@ -4,12 +4,14 @@ using OrleansDiffusion.Api.Hosting;
 using OrleansDiffusion.Api.Live;
 using OrleansDiffusion.Api.Models;
 using OrleansDiffusion.Api.OpenAI;
+using OrleansDiffusion.Api.RunPod;
 using OrleansDiffusion.Api.Scaling;
 using OrleansDiffusion.Api.Security;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddDiffusionApi();
 builder.AddKedaScaler();
+builder.AddRunPodApi();
 
 var app = builder.Build();
 app.UseDiffusionApi();
@@ -20,6 +22,7 @@ app.MapGenerationApi();
 app.MapModelApi();
 app.MapOpenAIImageApi();
 app.MapAutomatic1111Api();
+app.MapRunPodApi();
 app.MapGenerationHub();
 app.Run();
 

@@ -5,20 +5,23 @@ using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
 using OrleansDiffusion.Api.Hosting;
+using OrleansDiffusion.Api.RunPod;
 using OrleansDiffusion.Hosting;
 
 namespace OrleansDiffusion.Api.Security;
 
 /// <summary>
 /// API keys as <c>Authorization: Bearer &lt;key&gt;</c>, or HTTP Basic with the key as the password (what
-/// AUTOMATIC1111 clients send). Keys are compared by their SHA-256, in constant time. With no key configured every
+/// AUTOMATIC1111 clients send), or, under the RunPod prefix, the bare key (<c>Authorization: &lt;key&gt;</c>, as RunPod's
+/// own examples send it). Keys are compared by their SHA-256, in constant time. With no key configured every
 /// request is the <c>anonymous</c> caller (the host only allows that on loopback).
 /// </summary>
 public sealed class ApiKeyAuthenticationHandler(
     IOptionsMonitor<AuthenticationSchemeOptions> options,
     ILoggerFactory logger,
     UrlEncoder encoder,
-    IOptions<ApiOptions> api) : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
+    IOptions<ApiOptions> api,
+    IOptions<RunPodOptions> runPod) : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "ApiKey";
     public const string Anonymous = "anonymous";
@@ -34,7 +37,7 @@ public sealed class ApiKeyAuthenticationHandler(
             return Task.FromResult(Success(Anonymous));
         }
 
-        var key = ReadKey(Request.Headers.Authorization.ToString()) ?? ReadHubToken();
+        var key = ReadKey(Request.Headers.Authorization.ToString()) ?? ReadHubToken() ?? ReadBareRunPodKey();
         if (key is null)
         {
             return Task.FromResult(AuthenticateResult.NoResult());
@@ -85,6 +88,12 @@ public sealed class ApiKeyAuthenticationHandler(
     /// <summary>Browsers cannot set headers on WebSockets and server-sent events: SignalR sends the key as a query parameter.</summary>
     private string? ReadHubToken() =>
         Request.Path.StartsWithSegments(Live.GenerationHub.Path) && Request.Query["access_token"].ToString() is { Length: > 0 } token ? token : null;
+
+    /// <summary>RunPod's API takes the key itself as the Authorization header; only its clients send one without a scheme.</summary>
+    private string? ReadBareRunPodKey() =>
+        Request.Path.StartsWithSegments(runPod.Value.Prefix) && Request.Headers.Authorization.ToString().Trim() is { Length: > 0 } header && !header.Contains(' ', StringComparison.Ordinal)
+            ? header
+            : null;
 
     private static string? ReadKey(string header)
     {

@@ -3,6 +3,7 @@ using System.ComponentModel;
 using System.Globalization;
 using System.Reflection;
 using OrleansDiffusion.Api.Hosting;
+using OrleansDiffusion.Api.RunPod;
 using OrleansDiffusion.Api.Scaling;
 using OrleansDiffusion.Grains.Hosting;
 using OrleansDiffusion.Grains.Storage;
@@ -26,6 +27,7 @@ internal static class ConfigurationKeys
         [ImageStoreOptions.SectionName] = typeof(ImageStoreOptions),
         [ApiOptions.SectionName] = typeof(ApiOptions),
         [ScalerOptions.SectionName] = typeof(ScalerOptions),
+        [RunPodOptions.SectionName] = typeof(RunPodOptions),
         [DiffusionOptions.SectionName] = typeof(DiffusionOptions),
     };
 
