@@ -39,8 +39,7 @@ public sealed class RunPodEndpointTests : IDisposable
     private async Task<(HttpClient Bob, Guid Blocker)> BlockAsync()
     {
         var bob = _factory.CreateClient(ApiFactory.BobKey);
-        var response = await bob.PostAsJsonAsync("/v1/generations", new { prompt = "in front", steps = 150, width = 1024, height = 1024, n = 8 }, Ct);
-        return (bob, (await ReadAsync(response)).GetProperty("id").GetGuid());
+        return (bob, await Blocker.StartAsync(bob));
     }
 
     private async Task<JsonElement> HealthAsync(HttpClient http) => await ReadAsync(await http.GetAsync($"{Base}/health", Ct));

@@ -26,15 +26,11 @@ public sealed class RunPodSdkTests : IDisposable
         return http;
     }
 
-    /// <summary>
-    /// A long job of another key in front of the one worker slot (about 18 s), so that the next job waits in the queue
-    /// until it is cancelled.
-    /// </summary>
+    /// <summary>Another key's long job on the one worker slot (<see cref="Blocker"/>).</summary>
     private async Task<(HttpClient Bob, Guid Blocker)> BlockAsync()
     {
         var bob = Client(ApiFactory.BobKey);
-        var response = await bob.PostAsJsonAsync("/v1/generations", new { prompt = "in front", steps = 150, width = 1024, height = 1024, n = 8 }, Ct);
-        return (bob, (await response.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid());
+        return (bob, await Blocker.StartAsync(bob));
     }
 
     private static async Task UnblockAsync(HttpClient bob, Guid blocker)
