@@ -16,8 +16,8 @@ public sealed class RunPodEndpointTests : IDisposable
 {
     private const string Base = "/runpod/v2/a1111";
 
-    // A quota that takes a job of about 18 s (the execution timeout's test).
-    private readonly ApiFactory _factory = new(ApiFactory.WithKeys(new() { ["Diffusion:Api:MaxConcurrentUnitsPerKey"] = "4800" }));
+    // A quota that takes the blocker (and the execution timeout's long job), on the slow demo model.
+    private readonly ApiFactory _factory = new(Blocker.SlowModel(ApiFactory.WithKeys(new() { ["Diffusion:Api:MaxConcurrentUnitsPerKey"] = "4800" })));
 
     public void Dispose() => _factory.Dispose();
 
@@ -35,7 +35,7 @@ public sealed class RunPodEndpointTests : IDisposable
         return Assert.Single(body.EnumerateObject(), p => p.Name == "error").Value.GetString()!;
     }
 
-    /// <summary>A long job of Bob's (about 18 s) in front of the one worker slot, so that Alice's next job waits in the queue.</summary>
+    /// <summary>A long job of Bob's in front of the one worker slot (<see cref="Blocker"/>), so that Alice's next job waits in the queue.</summary>
     private async Task<(HttpClient Bob, Guid Blocker)> BlockAsync()
     {
         var bob = _factory.CreateClient(ApiFactory.BobKey);
@@ -182,7 +182,7 @@ public sealed class RunPodEndpointTests : IDisposable
         using var http = _factory.CreateClient(ApiFactory.AliceKey);
         var started = DateTimeOffset.UtcNow;
 
-        // About 18 s of work on two cores (measured), stopped after 5 s of running.
+        // Well over half a minute of work on the slow demo model, stopped after 5 s of running.
         var done = await ReadAsync(await http.PostAsync($"{Base}/runsync?wait=60000", Json("""{"input": {"prompt": "too long", "steps": 150, "width": 1024, "height": 1024, "batch_size": 8}, "policy": {"executionTimeout": 5001}}"""), Ct));
 
         Assert.Equal("TIMED_OUT", done.GetProperty("status").GetString());

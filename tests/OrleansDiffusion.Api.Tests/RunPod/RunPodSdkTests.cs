@@ -12,8 +12,8 @@ namespace OrleansDiffusion.Api.Tests.RunPod;
 /// </summary>
 public sealed class RunPodSdkTests : IDisposable
 {
-    // Previews at every step; a quota that takes the blocker below.
-    private readonly KestrelApi _api = KestrelApi.Start(ApiFactory.WithKeys(new() { ["Diffusion:PreviewInterval"] = "1", ["Diffusion:Api:MaxConcurrentUnitsPerKey"] = "4800" }));
+    // Previews at every step; a quota that takes the blocker below, on the slow demo model.
+    private readonly KestrelApi _api = KestrelApi.Start(Blocker.SlowModel(ApiFactory.WithKeys(new() { ["Diffusion:PreviewInterval"] = "1", ["Diffusion:Api:MaxConcurrentUnitsPerKey"] = "4800" })));
 
     public void Dispose() => _api.Dispose();
 
