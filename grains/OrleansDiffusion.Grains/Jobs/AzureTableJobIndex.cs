@@ -16,6 +16,9 @@ namespace OrleansDiffusion.Grains.Jobs;
 /// </summary>
 public sealed class AzureTableJobIndex(TableServiceClient service, string tableName = StorageNames.JobIndexTable) : IJobIndex
 {
+    /// <summary>Under load, one transaction per key every quarter second: jobs do not wait for their rows (see <see cref="GenerationJobGrain"/>).</summary>
+    private static readonly TimeSpan WriteInterval = TimeSpan.FromMilliseconds(250);
+
     private readonly TableClient _table = service.GetTableClient(tableName);
     private readonly ConcurrentDictionary<string, TableGroupCommit> _writers = new(StringComparer.Ordinal);
     private readonly Lock _createGate = new();
@@ -55,7 +58,7 @@ public sealed class AzureTableJobIndex(TableServiceClient service, string tableN
 
     private static string PartitionOf(string apiKey) => Convert.ToHexString(Encoding.UTF8.GetBytes(apiKey));
 
-    private TableGroupCommit WriterOf(string apiKey) => _writers.GetOrAdd(PartitionOf(apiKey), _ => new TableGroupCommit(_table, EnsureTableAsync, removeDelay: TimeSpan.Zero));
+    private TableGroupCommit WriterOf(string apiKey) => _writers.GetOrAdd(PartitionOf(apiKey), _ => new TableGroupCommit(_table, EnsureTableAsync, removeDelay: TimeSpan.Zero, minInterval: WriteInterval));
 
     private Task EnsureTableAsync()
     {

@@ -220,8 +220,6 @@ public sealed partial class GenerationJobGrain(
             CreatedAt = now,
         };
 
-        // The index row is written beside the record (one round trip, not two); a duplicate's row is taken back.
-        var indexing = index.AddAsync(apiKey, Id, now);
         try
         {
             await WriteAsync();
@@ -230,30 +228,16 @@ public sealed partial class GenerationJobGrain(
         catch (InconsistentStateException)
         {
             // Submitted before (a client retry reaching a new activation): what is stored stands.
-            await IgnoreAsync(indexing);
-            await IgnoreAsync(index.RemoveAsync(apiKey, Id, now)); // at worst the list shows the job twice
             _record.State = new JobState();
             _record.ETag = null;
             _loaded = false;
             await LoadAsync();
             return false;
         }
-        catch (Exception)
-        {
-            await IgnoreAsync(indexing);
-            await IgnoreAsync(index.RemoveAsync(apiKey, Id, now));
-            throw;
-        }
 
-        try
-        {
-            await indexing;
-        }
-        catch (Exception)
-        {
-            await ClearAsync();
-            throw;
-        }
+        // The key's job list learns of the job behind the answer (grouped with other jobs' rows, retried a few times):
+        // a listing may miss a job for a moment after it was accepted, and a silo that dies meanwhile leaves it out.
+        _ = Task.Run(() => IndexAsync(apiKey, Id, now));
 
         if (_retention.PeriodOf(RetentionKind.Jobs) is not null)
         {
@@ -261,6 +245,28 @@ public sealed partial class GenerationJobGrain(
         }
 
         return true;
+    }
+
+    private async Task IndexAsync(string apiKey, Guid job, DateTimeOffset createdAt)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await index.AddAsync(apiKey, job, createdAt);
+                return;
+            }
+            catch (Exception e) when (attempt < 4)
+            {
+                Log.IndexRetrying(logger, e, job);
+                await Task.Delay(TimeSpan.FromSeconds(attempt), time);
+            }
+            catch (Exception e)
+            {
+                Log.IndexFailed(logger, e, job);
+                return;
+            }
+        }
     }
 
     /// <summary>
@@ -352,7 +358,7 @@ public sealed partial class GenerationJobGrain(
         }
         catch (Exception)
         {
-            // A warm-up, or a side write whose failure the caller has already answered for.
+            // Only a warm-up: the join that follows reports any trouble.
         }
     }
 
@@ -428,6 +434,12 @@ public sealed partial class GenerationJobGrain(
 
     private static partial class Log
     {
+        [LoggerMessage(2, LogLevel.Debug, "Adding job {Job} to its key's list failed; retrying")]
+        public static partial void IndexRetrying(ILogger logger, Exception exception, Guid job);
+
+        [LoggerMessage(3, LogLevel.Warning, "Adding job {Job} to its key's list failed after retries: GET /v1/generations leaves it out")]
+        public static partial void IndexFailed(ILogger logger, Exception exception, Guid job);
+
         [LoggerMessage(1, LogLevel.Warning, "The input {Input} cannot be marked for the retention sweep; it is kept until it is used again")]
         public static partial void InputMarkFailed(ILogger logger, Exception exception, string input);
     }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Azure;
 using Azure.Data.Tables;
 
@@ -7,10 +8,12 @@ namespace OrleansDiffusion.Grains.Storage;
 /// Group commit of the writes to one Azure Table partition: while one entity-group transaction (up to 100 rows) is in
 /// flight, the next operations gather and go together in the following one, so a burst costs a fraction of a request per
 /// operation and every operation still completes only once its row is stored. Deletions wait up to
-/// <paramref name="removeDelay"/> for an upsert to travel with. A transaction that fails for one action (a row deleted
-/// twice) is retried action by action. Used by the queue's entries and the job index.
+/// <paramref name="removeDelay"/> for an upsert to travel with. With <paramref name="minInterval"/>, a transaction that
+/// found operations waiting when it ended is followed by the next no sooner than that after it began (more per
+/// transaction, for writes nobody waits on). A transaction that fails for one action (a row deleted twice) is retried
+/// action by action. Used by the queue's entries and the job index.
 /// </summary>
-public sealed class TableGroupCommit(TableClient table, Func<Task> ensureTable, TimeSpan removeDelay)
+public sealed class TableGroupCommit(TableClient table, Func<Task> ensureTable, TimeSpan removeDelay, TimeSpan minInterval = default)
 {
     // The entity-group transaction limit.
     private const int MaxBatch = 100;
@@ -49,8 +52,23 @@ public sealed class TableGroupCommit(TableClient table, Func<Task> ensureTable, 
             await Task.WhenAny(_wake.Task, Task.Delay(delay));
         }
 
+        long? lastStart = null;
         while (true)
         {
+            if (lastStart is { } started && minInterval > TimeSpan.Zero)
+            {
+                bool pending;
+                lock (_gate)
+                {
+                    pending = _waiting.Count > 0;
+                }
+
+                if (pending && Stopwatch.GetElapsedTime(started) is var elapsed && elapsed < minInterval)
+                {
+                    await Task.Delay(minInterval - elapsed);
+                }
+            }
+
             List<Operation> batch;
             lock (_gate)
             {
@@ -63,6 +81,7 @@ public sealed class TableGroupCommit(TableClient table, Func<Task> ensureTable, 
                 }
             }
 
+            lastStart = Stopwatch.GetTimestamp();
             await WriteAsync(batch);
         }
     }
