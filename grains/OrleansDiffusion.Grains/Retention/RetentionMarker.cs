@@ -26,6 +26,10 @@ public sealed partial class RetentionMarker(IRetentionStore store, TimeProvider 
     /// <summary>Waits before the retries of a failed write: about half a minute in all, then the group is given up.</summary>
     private static readonly TimeSpan[] RetryDelays = [TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(8), TimeSpan.FromSeconds(16)];
 
+    /// <summary>The longest a stopping silo waits for its pending marks (well inside the host's shutdown timeout).</summary>
+    public static readonly TimeSpan StopFlushTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _gate = new();
     private readonly Dictionary<RetentionKind, Queue<RetentionMark>> _waiting = [];
     private readonly Dictionary<RetentionKind, Task> _writers = [];
@@ -36,7 +40,27 @@ public sealed partial class RetentionMarker(IRetentionStore store, TimeProvider 
 
     /// <summary>Writes what is pending when the silo stops, after its grains (which may still mark) were deactivated.</summary>
     public void Participate(ISiloLifecycle lifecycle) =>
-        lifecycle.Subscribe(nameof(RetentionMarker), ServiceLifecycleStage.ApplicationServices, _ => Task.CompletedTask, FlushAsync);
+        lifecycle.Subscribe(nameof(RetentionMarker), ServiceLifecycleStage.ApplicationServices, _ => Task.CompletedTask, StopAsync);
+
+    /// <summary>
+    /// The silo's last flush: a failed write is tried once more at once instead of after its back-off, and the flush
+    /// waits at most <see cref="StopFlushTimeout"/>, so a store that cannot be reached never holds up the silo's stop
+    /// (what could not be written is logged as given up).
+    /// </summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync();
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        bounded.CancelAfter(StopFlushTimeout);
+        try
+        {
+            await FlushAsync(bounded.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            Log.StopFlushCutShort(logger, StopFlushTimeout);
+        }
+    }
 
     /// <summary>Queues <paramref name="mark"/> for the next write of its kind (starting one when none is in flight).</summary>
     public void Mark(RetentionMark mark)
@@ -122,10 +146,17 @@ public sealed partial class RetentionMarker(IRetentionStore store, TimeProvider 
                 await store.MarkAsync(marks, CancellationToken.None);
                 return;
             }
-            catch (Exception e) when (attempt < RetryDelays.Length)
+            catch (Exception e) when (attempt < RetryDelays.Length && !(_stopping.IsCancellationRequested && attempt > 0))
             {
                 Log.WriteFailed(logger, e, marks.Marks.Count, marks.Kind, RetryDelays[attempt]);
-                await Task.Delay(RetryDelays[attempt], time);
+                try
+                {
+                    await Task.Delay(RetryDelays[attempt], time, _stopping.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    // The silo is stopping: one more try at once, then the group is given up.
+                }
             }
             catch (Exception e)
             {
@@ -143,5 +174,8 @@ public sealed partial class RetentionMarker(IRetentionStore store, TimeProvider 
 
         [LoggerMessage(2, LogLevel.Error, "Writing {Count} retention marks of {Kind} failed after every retry: those items are kept until deleted by hand")]
         public static partial void GivenUp(ILogger logger, Exception exception, int count, RetentionKind kind);
+
+        [LoggerMessage(3, LogLevel.Error, "Writing the pending retention marks at stop took longer than {Timeout}: those not written are kept until deleted by hand")]
+        public static partial void StopFlushCutShort(ILogger logger, TimeSpan timeout);
     }
 }

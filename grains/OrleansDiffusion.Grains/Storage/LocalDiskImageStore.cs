@@ -141,7 +141,9 @@ public sealed class LocalDiskImageStore : IImageStore, IRetentionStore
                 Directory.CreateDirectory(Path.GetDirectoryName(path)!);
                 if (!marks.IsGroup)
                 {
-                    using (File.Create(path))
+                    // Shared: the same mark may be written twice at once (a job's two marks renewed by one sweep), and
+                    // an exclusive create would fail the second writer on its advisory lock.
+                    using (new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete))
                     {
                     }
                 }

@@ -177,6 +177,43 @@ public sealed class RetentionStoreTests(AzuriteFixture azurite) : IDisposable
         Assert.Equal([retried, later], await ListAsync(store, RetentionKind.Jobs, Start.AddDays(1)));
     }
 
+    [Theory]
+    [MemberData(nameof(Stores))]
+    public async Task The_same_mark_written_many_times_at_once_is_stored_once(ImageStoreProvider provider)
+    {
+        // A sweep renews a job's two marks to the same time in parallel: neither write may fail on the other.
+        var (store, _) = Create(provider);
+        var mark = new RetentionMark(RetentionKind.Jobs, "twice", Start);
+
+        for (var round = 0; round < 300; round++)
+        {
+            await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() => store.MarkAsync(RetentionMarkSet.Of([mark]), Ct), Ct)));
+        }
+
+        Assert.Equal([mark], await ListAsync(store, RetentionKind.Jobs, Start.AddDays(1)));
+    }
+
+    [Fact]
+    public async Task A_stopping_marker_cuts_the_back_off_short_and_gives_up_what_cannot_be_written()
+    {
+        var (store, _) = Create(ImageStoreProvider.LocalDisk);
+        var clock = new FakeTimeProvider(Start); // never advanced: only the stop can end the back-off
+        var counting = new CountingRetentionStore(store) { Failures = int.MaxValue };
+        var marker = new RetentionMarker(counting, clock, NullLogger<RetentionMarker>.Instance);
+        marker.Mark(new RetentionMark(RetentionKind.Jobs, "unwritable", Start));
+        var waiting = DateTime.UtcNow.AddSeconds(10);
+        while (counting.Failed == 0 && DateTime.UtcNow < waiting)
+        {
+            await Task.Delay(5, Ct);
+        }
+
+        Assert.Equal(1, counting.Failed); // tried once, now waiting half a second that never passes
+
+        await marker.StopAsync(Ct).WaitAsync(TimeSpan.FromSeconds(5), Ct);
+
+        Assert.Equal((2, 1L), (counting.Failed, marker.Lost)); // one more try at the stop, then given up
+    }
+
     private static async Task AdvanceUntilAsync(FakeTimeProvider clock, Task task)
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);
