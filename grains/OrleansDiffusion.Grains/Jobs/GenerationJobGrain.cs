@@ -237,7 +237,9 @@ public sealed partial class GenerationJobGrain(
 
         // The key's job list learns of the job behind the answer (grouped with other jobs' rows, retried a few times):
         // a listing may miss a job for a moment after it was accepted, and a silo that dies meanwhile leaves it out.
-        _ = Task.Run(() => IndexAsync(apiKey, Id, now));
+        // The row is handed over before the answer (the memory index holds it at once, a table's joins its next group).
+        var adding = index.AddAsync(apiKey, Id, now);
+        _ = Task.Run(() => IndexAsync(adding, apiKey, Id, now));
 
         if (_retention.PeriodOf(RetentionKind.Jobs) is not null)
         {
@@ -247,13 +249,13 @@ public sealed partial class GenerationJobGrain(
         return true;
     }
 
-    private async Task IndexAsync(string apiKey, Guid job, DateTimeOffset createdAt)
+    private async Task IndexAsync(Task adding, string apiKey, Guid job, DateTimeOffset createdAt)
     {
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                await index.AddAsync(apiKey, job, createdAt);
+                await (attempt == 1 ? adding : index.AddAsync(apiKey, job, createdAt));
                 return;
             }
             catch (Exception e) when (attempt < 4)
