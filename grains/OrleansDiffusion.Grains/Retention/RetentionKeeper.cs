@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Orleans.Runtime;
 using OrleansDiffusion.Contracts;
 using OrleansDiffusion.Grains.Hosting;
 
@@ -15,62 +14,26 @@ public sealed partial class RetentionKeeper(
     IGrainFactory grains,
     IOptions<DiffusionOptions> options,
     TimeProvider time,
-    ILogger<RetentionKeeper> logger) : ILifecycleParticipant<ISiloLifecycle>
+    ILogger<RetentionKeeper> logger) : PeriodicSiloTask(time)
 {
     private readonly RetentionOptions _options = options.Value.Retention;
-    private CancellationTokenSource? _stopping;
-    private Task? _loop;
 
     /// <summary>At most a minute, and no longer than the sweep interval.</summary>
     public TimeSpan TouchInterval => _options.SweepInterval < TimeSpan.FromMinutes(1) ? _options.SweepInterval : TimeSpan.FromMinutes(1);
 
-    public void Participate(ISiloLifecycle lifecycle) =>
-        lifecycle.Subscribe(nameof(RetentionKeeper), ServiceLifecycleStage.Active, StartAsync, StopAsync);
+    protected override TimeSpan Interval => TouchInterval;
 
-    private Task StartAsync(CancellationToken cancellationToken)
+    protected override bool Enabled => _options.ExpiresAnything;
+
+    protected override async Task TickAsync(CancellationToken cancellationToken)
     {
-        if (_options.ExpiresAnything)
+        try
         {
-            _stopping = new CancellationTokenSource();
-            _loop = Task.Run(() => LoopAsync(_stopping.Token), CancellationToken.None);
+            await grains.GetGrain<IRetentionReaperGrain>(IRetentionReaperGrain.DefaultKey).Touch();
         }
-
-        return Task.CompletedTask;
-    }
-
-    private async Task StopAsync(CancellationToken cancellationToken)
-    {
-        if (_stopping is null)
+        catch (Exception e)
         {
-            return;
-        }
-
-        await _stopping.CancelAsync();
-        await _loop!;
-        _stopping.Dispose();
-    }
-
-    private async Task LoopAsync(CancellationToken cancellationToken)
-    {
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            try
-            {
-                await grains.GetGrain<IRetentionReaperGrain>(IRetentionReaperGrain.DefaultKey).Touch();
-            }
-            catch (Exception e)
-            {
-                Log.TouchFailed(logger, e); // tried again at the next interval
-            }
-
-            try
-            {
-                await Task.Delay(TouchInterval, time, cancellationToken);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
+            Log.TouchFailed(logger, e); // tried again at the next interval
         }
     }
 

@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Orleans.Runtime;
 using OrleansDiffusion.Contracts;
 using OrleansDiffusion.Grains.Hosting;
 
@@ -15,57 +14,23 @@ public sealed partial class WebhookKeeper(
     IGrainFactory grains,
     IOptions<DiffusionOptions> options,
     TimeProvider time,
-    ILogger<WebhookKeeper> logger) : ILifecycleParticipant<ISiloLifecycle>
+    ILogger<WebhookKeeper> logger) : PeriodicSiloTask(time)
 {
     private readonly WebhookOptions _options = options.Value.Webhooks;
-    private CancellationTokenSource? _stopping;
-    private Task? _loop;
 
-    public void Participate(ISiloLifecycle lifecycle) =>
-        lifecycle.Subscribe(nameof(WebhookKeeper), ServiceLifecycleStage.Active, StartAsync, StopAsync);
+    protected override TimeSpan Interval => _options.ResumeInterval;
 
-    private Task StartAsync(CancellationToken cancellationToken)
+    protected override async Task TickAsync(CancellationToken cancellationToken)
     {
-        _stopping = new CancellationTokenSource();
-        _loop = Task.Run(() => LoopAsync(_stopping.Token), CancellationToken.None);
-        return Task.CompletedTask;
-    }
-
-    private async Task StopAsync(CancellationToken cancellationToken)
-    {
-        if (_stopping is null)
+        for (var partition = 0; partition < _options.Partitions; partition++)
         {
-            return;
-        }
-
-        await _stopping.CancelAsync();
-        await _loop!;
-        _stopping.Dispose();
-    }
-
-    private async Task LoopAsync(CancellationToken cancellationToken)
-    {
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            for (var partition = 0; partition < _options.Partitions; partition++)
-            {
-                try
-                {
-                    await grains.GetGrain<IWebhookOutboxGrain>(partition).Touch();
-                }
-                catch (Exception e)
-                {
-                    Log.TouchFailed(logger, e, partition); // tried again at the next interval
-                }
-            }
-
             try
             {
-                await Task.Delay(_options.ResumeInterval, time, cancellationToken);
+                await grains.GetGrain<IWebhookOutboxGrain>(partition).Touch();
             }
-            catch (OperationCanceledException)
+            catch (Exception e)
             {
-                return;
+                Log.TouchFailed(logger, e, partition); // tried again at the next interval
             }
         }
     }
