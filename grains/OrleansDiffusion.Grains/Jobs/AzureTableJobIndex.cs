@@ -21,8 +21,7 @@ public sealed class AzureTableJobIndex(TableServiceClient service, string tableN
 
     private readonly TableClient _table = service.GetTableClient(tableName);
     private readonly ConcurrentDictionary<string, TableGroupCommit> _writers = new(StringComparer.Ordinal);
-    private readonly Lock _createGate = new();
-    private Task? _created;
+    private readonly TableCreation _creation = new(service.GetTableClient(tableName));
 
     public Task AddAsync(string apiKey, Guid job, DateTimeOffset createdAt) =>
         WriterOf(apiKey).Submit(new TableTransactionAction(TableTransactionActionType.UpsertReplace, RowOf(apiKey, job, createdAt)));
@@ -32,7 +31,7 @@ public sealed class AzureTableJobIndex(TableServiceClient service, string tableN
 
     public async Task<JobIndexPage> ListAsync(string apiKey, string? after, int max, CancellationToken cancellationToken)
     {
-        await EnsureTableAsync();
+        await _creation.EnsureAsync();
         var partition = PartitionOf(apiKey);
         var filter = after is null
             ? TableClient.CreateQueryFilter($"PartitionKey eq {partition}")
@@ -58,19 +57,5 @@ public sealed class AzureTableJobIndex(TableServiceClient service, string tableN
 
     private static string PartitionOf(string apiKey) => Convert.ToHexString(Encoding.UTF8.GetBytes(apiKey));
 
-    private TableGroupCommit WriterOf(string apiKey) => _writers.GetOrAdd(PartitionOf(apiKey), _ => new TableGroupCommit(_table, EnsureTableAsync, removeDelay: TimeSpan.Zero, minInterval: WriteInterval));
-
-    private Task EnsureTableAsync()
-    {
-        lock (_createGate)
-        {
-            // A failed creation is tried again by the next caller (storage may have blinked).
-            if (_created is null || _created.IsFaulted || _created.IsCanceled)
-            {
-                _created = _table.CreateIfNotExistsAsync();
-            }
-
-            return _created;
-        }
-    }
+    private TableGroupCommit WriterOf(string apiKey) => _writers.GetOrAdd(PartitionOf(apiKey), _ => new TableGroupCommit(_table, _creation.EnsureAsync, removeDelay: TimeSpan.Zero, minInterval: WriteInterval));
 }

@@ -21,12 +21,11 @@ public sealed class AzureTableQueueStore(TableServiceClient service, string tabl
 
     private readonly TableClient _table = service.GetTableClient(tableName);
     private readonly ConcurrentDictionary<string, TableGroupCommit> _writers = new(StringComparer.Ordinal);
-    private readonly Lock _createGate = new();
-    private Task? _created;
+    private readonly TableCreation _creation = new(service.GetTableClient(tableName));
 
     public async Task<IReadOnlyList<QueueEntry>> LoadAsync(string partition, CancellationToken cancellationToken)
     {
-        await EnsureTableAsync();
+        await _creation.EnsureAsync();
         var entries = new List<QueueEntry>();
         var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition}");
         await foreach (var row in _table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken))
@@ -62,19 +61,5 @@ public sealed class AzureTableQueueStore(TableServiceClient service, string tabl
         ["EnqueuedAt"] = entry.EnqueuedAt,
     };
 
-    private TableGroupCommit WriterOf(string partition) => _writers.GetOrAdd(partition, _ => new TableGroupCommit(_table, EnsureTableAsync, RemoveDelay));
-
-    private Task EnsureTableAsync()
-    {
-        lock (_createGate)
-        {
-            // A failed creation is tried again by the next caller (storage may have blinked).
-            if (_created is null || _created.IsFaulted || _created.IsCanceled)
-            {
-                _created = _table.CreateIfNotExistsAsync();
-            }
-
-            return _created;
-        }
-    }
+    private TableGroupCommit WriterOf(string partition) => _writers.GetOrAdd(partition, _ => new TableGroupCommit(_table, _creation.EnsureAsync, RemoveDelay));
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using Azure;
 using Azure.Data.Tables;
 using OrleansDiffusion.Contracts;
+using OrleansDiffusion.Grains.Storage;
 
 namespace OrleansDiffusion.Grains.Webhooks;
 
@@ -15,26 +16,25 @@ public sealed class AzureTableWebhookStore(TableServiceClient service, string ta
     private const string StateColumn = "State";
 
     private readonly TableClient _table = service.GetTableClient(tableName);
-    private readonly Lock _createGate = new();
-    private Task? _created;
+    private readonly TableCreation _creation = new(service.GetTableClient(tableName));
 
     public async Task<WebhookRecord?> ReadAsync(int partition, Guid job, CancellationToken cancellationToken)
     {
-        await EnsureTableAsync();
+        await _creation.EnsureAsync();
         var row = await _table.GetEntityIfExistsAsync<TableEntity>(PartitionKey(partition), RowKey(job), [StateColumn], cancellationToken);
         return row.HasValue && row.Value!.GetString(StateColumn) is { } json ? WebhookRecordJson.Read(json) : null;
     }
 
     public async Task WriteAsync(int partition, WebhookRecord record, CancellationToken cancellationToken)
     {
-        await EnsureTableAsync();
+        await _creation.EnsureAsync();
         var row = new TableEntity(PartitionKey(partition), RowKey(record.Job)) { [StateColumn] = WebhookRecordJson.Write(record) };
         await _table.UpsertEntityAsync(row, TableUpdateMode.Replace, cancellationToken);
     }
 
     public async Task DeleteAsync(int partition, Guid job, CancellationToken cancellationToken)
     {
-        await EnsureTableAsync();
+        await _creation.EnsureAsync();
         try
         {
             await _table.DeleteEntityAsync(PartitionKey(partition), RowKey(job), ETag.All, cancellationToken);
@@ -47,7 +47,7 @@ public sealed class AzureTableWebhookStore(TableServiceClient service, string ta
 
     public async Task<IReadOnlyList<Guid>> ListAsync(int partition, CancellationToken cancellationToken)
     {
-        await EnsureTableAsync();
+        await _creation.EnsureAsync();
         var jobs = new List<Guid>();
         var filter = TableClient.CreateQueryFilter($"PartitionKey eq {PartitionKey(partition)}");
         await foreach (var row in _table.QueryAsync<TableEntity>(filter, select: ["RowKey"], cancellationToken: cancellationToken))
@@ -64,18 +64,4 @@ public sealed class AzureTableWebhookStore(TableServiceClient service, string ta
     private static string PartitionKey(int partition) => partition.ToString("D3", CultureInfo.InvariantCulture);
 
     private static string RowKey(Guid job) => job.ToString("N");
-
-    private Task EnsureTableAsync()
-    {
-        lock (_createGate)
-        {
-            // A failed creation is tried again by the next caller (storage may have blinked).
-            if (_created is null || _created.IsFaulted || _created.IsCanceled)
-            {
-                _created = _table.CreateIfNotExistsAsync();
-            }
-
-            return _created;
-        }
-    }
 }
