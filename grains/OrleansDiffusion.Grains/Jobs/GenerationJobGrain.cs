@@ -202,10 +202,9 @@ public sealed partial class GenerationJobGrain(
     }
 
     /// <summary>
-    /// Writes the accepted record without reading first, then its row of the key's job index (a job is listed from the
-    /// moment it is accepted), then queues the record's retention mark (written behind the answer, see
-    /// <see cref="RetentionMarker"/>); false when a record already exists (it is loaded instead). When the index cannot
-    /// be written the record is removed again and the fault thrown: no job is accepted unlisted.
+    /// Writes the accepted record without reading first, then hands its row to the key's job index and queues its
+    /// retention mark (both written behind the answer, grouped with other jobs': see <see cref="IJobIndex"/> and
+    /// <see cref="RetentionMarker"/>); false when a record already exists (it is loaded instead).
     /// </summary>
     private async Task<bool> TryCreateAsync(GenerationSpec spec, string apiKey, string key, int maxUnits)
     {
