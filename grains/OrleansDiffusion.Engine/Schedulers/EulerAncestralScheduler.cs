@@ -20,70 +20,25 @@ namespace OrleansDiffusion.Engine.Schedulers;
 /// The "sample" prediction type, which diffusers rejects here, is accepted: x0 is the model output.
 /// </para>
 /// </remarks>
-public sealed class EulerAncestralScheduler : IScheduler
+public sealed class EulerAncestralScheduler : SigmaSpaceScheduler
 {
-    private readonly SchedulerConfig _config;
-    private readonly TrainingSchedule _training;
-    private readonly SigmaScheduleOptions _options;
-    private SigmaSchedule _schedule = SigmaSchedule.Empty;
-    private int _scheduleSteps;
-    private int _sampleLength;
-
     public EulerAncestralScheduler(SchedulerConfig config, bool karrasSigmas = false)
+        : base(config, karrasSigmas, config?.RescaleBetasZeroSnr ?? false, OptionsOf)
     {
-        ArgumentNullException.ThrowIfNull(config);
-        config.Validate();
-        _config = config;
-        KarrasSigmas = karrasSigmas;
-        _training = new TrainingSchedule(config, BetaDefaults.Ddpm, config.RescaleBetasZeroSnr, finiteTerminalSigma: true);
-        _options = new SigmaScheduleOptions(
-            config.TimestepSpacing ?? TimestepSpacing.Linspace,
-            config.StepsOffset,
-            Float32Timesteps: true,
-            LogLinear: false,
-            karrasSigmas ? SigmaSpread.Karras : SigmaSpread.Interpolated,
-            SigmaMin: null,
-            SigmaMax: null,
-            FinalSigmaMin: false,
-            ContinuousTimesteps: false);
     }
 
-    public SchedulerKind Kind => SchedulerKind.EulerAncestral;
+    public override SchedulerKind Kind => SchedulerKind.EulerAncestral;
 
-    public bool KarrasSigmas { get; }
-
-    public ReadOnlySpan<float> Timesteps => _schedule.Timesteps;
-
-    /// <summary>The sigma of each step, then the final 0 (one more entry than <see cref="Timesteps"/>).</summary>
-    public ReadOnlySpan<float> Sigmas => _schedule.SigmasAsFloat;
-
-    public float InitNoiseSigma => _schedule.InitNoiseSigma;
-
-    public void SetTimesteps(int inferenceSteps, int sampleLength)
-    {
-        SchedulerGuard.CheckInferenceSteps(inferenceSteps, sampleLength, _training.Length);
-        // The schedule depends on the step count only: a reused scheduler keeps it, so a new run allocates nothing.
-        if (_scheduleSteps != inferenceSteps)
-        {
-            _schedule = SigmaSchedule.Create(_training, _options, inferenceSteps);
-            _scheduleSteps = inferenceSteps;
-        }
-
-        _sampleLength = sampleLength;
-    }
-
-    public float ModelInputScale(int stepIndex) => _schedule.ModelInputScale(stepIndex);
-
-    public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, NoiseGenerator noise)
+    public override void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, NoiseGenerator noise)
     {
         ArgumentNullException.ThrowIfNull(noise);
-        SchedulerGuard.CheckStep(_schedule.Timesteps.Length, _sampleLength, stepIndex, modelOutput.Length, sample.Length);
-        var sigma = _schedule.Sigmas[stepIndex];
-        var next = _schedule.Sigmas[stepIndex + 1];
+        CheckStep(stepIndex, modelOutput.Length, sample.Length);
+        var sigma = Schedule.Sigmas[stepIndex];
+        var next = Schedule.Sigmas[stepIndex + 1];
         var sigmaUp = Math.Sqrt(next * next * ((sigma * sigma) - (next * next)) / (sigma * sigma));
         var sigmaDown = Math.Sqrt(Math.Max((next * next) - (sigmaUp * sigmaUp), 0.0));
 
-        var (fromSample, fromModel) = Prediction.OriginalInSigmaSpace(_config.PredictionType, sigma);
+        var (fromSample, fromModel) = Prediction.OriginalInSigmaSpace(Config.PredictionType, sigma);
         var a = (float)fromSample;
         var b = (float)fromModel;
         var dtOverSigma = (float)((sigmaDown - sigma) / sigma);
@@ -96,6 +51,14 @@ public sealed class EulerAncestralScheduler : IScheduler
         }
     }
 
-    public void AddNoise(ReadOnlySpan<float> original, ReadOnlySpan<float> noise, int stepIndex, Span<float> destination) =>
-        _schedule.AddNoise(original, noise, stepIndex, destination);
+    private static SigmaScheduleOptions OptionsOf(SchedulerConfig config, bool karrasSigmas) => new(
+        config.TimestepSpacing ?? TimestepSpacing.Linspace,
+        config.StepsOffset,
+        Float32Timesteps: true,
+        LogLinear: false,
+        karrasSigmas ? SigmaSpread.Karras : SigmaSpread.Interpolated,
+        SigmaMin: null,
+        SigmaMax: null,
+        FinalSigmaMin: false,
+        ContinuousTimesteps: false);
 }

@@ -13,73 +13,25 @@ namespace OrleansDiffusion.Engine.Schedulers;
 /// <c>timestep_type</c> ("discrete"), <c>steps_offset</c>, <c>rescale_betas_zero_snr</c> and
 /// <c>final_sigmas_type</c> ("zero"). Every other key is ignored, as diffusers' <c>from_config</c> ignores it.
 /// </remarks>
-public sealed class EulerScheduler : IScheduler
+public sealed class EulerScheduler : SigmaSpaceScheduler
 {
     private const string ClassName = "EulerDiscreteScheduler";
 
-    private readonly SchedulerConfig _config;
-    private readonly TrainingSchedule _training;
-    private readonly SigmaScheduleOptions _options;
-    private SigmaSchedule _schedule = SigmaSchedule.Empty;
-    private int _scheduleSteps;
-    private int _sampleLength;
-
     public EulerScheduler(SchedulerConfig config, bool karrasSigmas = false)
+        : base(config, karrasSigmas || (config?.UseKarrasSigmas ?? false), config?.RescaleBetasZeroSnr ?? false, OptionsOf)
     {
-        ArgumentNullException.ThrowIfNull(config);
-        config.Validate();
-        _config = config;
-        KarrasSigmas = karrasSigmas || config.UseKarrasSigmas;
-        _training = new TrainingSchedule(config, BetaDefaults.Ddpm, config.RescaleBetasZeroSnr, finiteTerminalSigma: true);
-        var interpolation = SchedulerGuard.Choice(config.InterpolationType, "interpolation_type", ClassName, "linear", ["linear", "log_linear"]);
-        var timestepType = SchedulerGuard.Choice(config.TimestepType, "timestep_type", ClassName, "discrete", ["discrete", "continuous"]);
-        var finalSigmas = SchedulerGuard.Choice(config.FinalSigmasType, "final_sigmas_type", ClassName, "zero", ["zero", "sigma_min"]);
-        _options = new SigmaScheduleOptions(
-            config.TimestepSpacing ?? TimestepSpacing.Linspace,
-            config.StepsOffset,
-            Float32Timesteps: true,
-            LogLinear: interpolation == "log_linear",
-            SchedulerGuard.Spread(config, KarrasSigmas, ClassName, readsLuLambdas: false),
-            config.SigmaMin,
-            config.SigmaMax,
-            FinalSigmaMin: finalSigmas == "sigma_min",
-            ContinuousTimesteps: timestepType == "continuous" && config.PredictionType == PredictionType.VPrediction);
     }
 
-    public SchedulerKind Kind => SchedulerKind.Euler;
+    public override SchedulerKind Kind => SchedulerKind.Euler;
 
-    public bool KarrasSigmas { get; }
-
-    public ReadOnlySpan<float> Timesteps => _schedule.Timesteps;
-
-    /// <summary>The sigma of each step, then the sigma the last step ends on (at least one more entry than <see cref="Timesteps"/>).</summary>
-    public ReadOnlySpan<float> Sigmas => _schedule.SigmasAsFloat;
-
-    public float InitNoiseSigma => _schedule.InitNoiseSigma;
-
-    public void SetTimesteps(int inferenceSteps, int sampleLength)
+    public override void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, NoiseGenerator noise)
     {
-        SchedulerGuard.CheckInferenceSteps(inferenceSteps, sampleLength, _training.Length);
-        // The schedule depends on the step count only: a reused scheduler keeps it, so a new run allocates nothing.
-        if (_scheduleSteps != inferenceSteps)
-        {
-            _schedule = SigmaSchedule.Create(_training, _options, inferenceSteps);
-            _scheduleSteps = inferenceSteps;
-        }
-
-        _sampleLength = sampleLength;
-    }
-
-    public float ModelInputScale(int stepIndex) => _schedule.ModelInputScale(stepIndex);
-
-    public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, NoiseGenerator noise)
-    {
-        SchedulerGuard.CheckStep(_schedule.Timesteps.Length, _sampleLength, stepIndex, modelOutput.Length, sample.Length);
-        var sigma = _schedule.Sigmas[stepIndex];
-        var (fromSample, fromModel) = Prediction.OriginalInSigmaSpace(_config.PredictionType, sigma);
+        CheckStep(stepIndex, modelOutput.Length, sample.Length);
+        var sigma = Schedule.Sigmas[stepIndex];
+        var (fromSample, fromModel) = Prediction.OriginalInSigmaSpace(Config.PredictionType, sigma);
         var a = (float)fromSample;
         var b = (float)fromModel;
-        var dtOverSigma = (float)((_schedule.Sigmas[stepIndex + 1] - sigma) / sigma);
+        var dtOverSigma = (float)((Schedule.Sigmas[stepIndex + 1] - sigma) / sigma);
         for (var i = 0; i < sample.Length; i++)
         {
             var x = sample[i];
@@ -88,6 +40,20 @@ public sealed class EulerScheduler : IScheduler
         }
     }
 
-    public void AddNoise(ReadOnlySpan<float> original, ReadOnlySpan<float> noise, int stepIndex, Span<float> destination) =>
-        _schedule.AddNoise(original, noise, stepIndex, destination);
+    private static SigmaScheduleOptions OptionsOf(SchedulerConfig config, bool karrasSigmas)
+    {
+        var interpolation = SchedulerGuard.Choice(config.InterpolationType, "interpolation_type", ClassName, "linear", ["linear", "log_linear"]);
+        var timestepType = SchedulerGuard.Choice(config.TimestepType, "timestep_type", ClassName, "discrete", ["discrete", "continuous"]);
+        var finalSigmas = SchedulerGuard.Choice(config.FinalSigmasType, "final_sigmas_type", ClassName, "zero", ["zero", "sigma_min"]);
+        return new SigmaScheduleOptions(
+            config.TimestepSpacing ?? TimestepSpacing.Linspace,
+            config.StepsOffset,
+            Float32Timesteps: true,
+            LogLinear: interpolation == "log_linear",
+            SchedulerGuard.Spread(config, karrasSigmas, ClassName, readsLuLambdas: false),
+            config.SigmaMin,
+            config.SigmaMax,
+            FinalSigmaMin: finalSigmas == "sigma_min",
+            ContinuousTimesteps: timestepType == "continuous" && config.PredictionType == PredictionType.VPrediction);
+    }
 }

@@ -23,7 +23,7 @@ namespace OrleansDiffusion.Engine.Schedulers;
 /// derivatives keeps the method consistent from any begin index.
 /// </para>
 /// </remarks>
-public sealed class LmsScheduler : IScheduler
+public sealed class LmsScheduler : SigmaSpaceScheduler
 {
     private const int Order = 4;
     private const string ClassName = "LMSDiscreteScheduler";
@@ -32,87 +32,27 @@ public sealed class LmsScheduler : IScheduler
     private static readonly double[] GaussNodes = [-0.7745966692414834, 0.0, 0.7745966692414834];
     private static readonly double[] GaussWeights = [5.0 / 9.0, 8.0 / 9.0, 5.0 / 9.0];
 
-    private readonly SchedulerConfig _config;
-    private readonly TrainingSchedule _training;
-    private readonly SigmaScheduleOptions _options;
-    private readonly float[][] _derivatives = new float[Order][];
-    private SigmaSchedule _schedule = SigmaSchedule.Empty;
-    private int _scheduleSteps;
+    private readonly float[][] _derivatives = [[], [], [], []];
     private int _count;
     private int _head;
     private int _nextStep = -1;
-    private int _sampleLength;
 
     public LmsScheduler(SchedulerConfig config, bool karrasSigmas = false)
+        : base(config, karrasSigmas || (config?.UseKarrasSigmas ?? false), rescaleZeroSnr: false, OptionsOf)
     {
-        ArgumentNullException.ThrowIfNull(config);
-        config.Validate();
-        _config = config;
-        KarrasSigmas = karrasSigmas || config.UseKarrasSigmas;
-        _training = new TrainingSchedule(config, BetaDefaults.Ddpm, rescaleZeroSnr: false, finiteTerminalSigma: true);
-        _options = new SigmaScheduleOptions(
-            config.TimestepSpacing ?? TimestepSpacing.Linspace,
-            config.StepsOffset,
-            Float32Timesteps: false,
-            LogLinear: false,
-            SchedulerGuard.Spread(config, KarrasSigmas, ClassName, readsLuLambdas: false),
-            SigmaMin: null,
-            SigmaMax: null,
-            FinalSigmaMin: false,
-            ContinuousTimesteps: false);
-        for (var i = 0; i < Order; i++)
-        {
-            _derivatives[i] = [];
-        }
     }
 
-    public SchedulerKind Kind => SchedulerKind.Lms;
+    public override SchedulerKind Kind => SchedulerKind.Lms;
 
-    public bool KarrasSigmas { get; }
-
-    public ReadOnlySpan<float> Timesteps => _schedule.Timesteps;
-
-    /// <summary>The sigma of each step, then the final 0 (one more entry than <see cref="Timesteps"/>).</summary>
-    public ReadOnlySpan<float> Sigmas => _schedule.SigmasAsFloat;
-
-    public float InitNoiseSigma => _schedule.InitNoiseSigma;
-
-    public void SetTimesteps(int inferenceSteps, int sampleLength)
+    public override void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, NoiseGenerator noise)
     {
-        SchedulerGuard.CheckInferenceSteps(inferenceSteps, sampleLength, _training.Length);
-        // The schedule depends on the step count only: a reused scheduler keeps it, so a new run allocates nothing.
-        if (_scheduleSteps != inferenceSteps)
-        {
-            _schedule = SigmaSchedule.Create(_training, _options, inferenceSteps);
-            _scheduleSteps = inferenceSteps;
-        }
-
-        if (_sampleLength != sampleLength)
-        {
-            for (var i = 0; i < Order; i++)
-            {
-                _derivatives[i] = new float[sampleLength];
-            }
-
-            _sampleLength = sampleLength;
-        }
-
-        _count = 0;
-        _head = 0;
-        _nextStep = -1;
-    }
-
-    public float ModelInputScale(int stepIndex) => _schedule.ModelInputScale(stepIndex);
-
-    public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, NoiseGenerator noise)
-    {
-        SchedulerGuard.CheckStep(_schedule.Timesteps.Length, _sampleLength, stepIndex, modelOutput.Length, sample.Length);
+        CheckStep(stepIndex, modelOutput.Length, sample.Length);
         SchedulerGuard.CheckConsecutive(_nextStep, stepIndex);
         _nextStep = stepIndex + 1;
 
-        var sigmas = _schedule.Sigmas;
+        var sigmas = Schedule.Sigmas;
         var sigma = sigmas[stepIndex];
-        var (fromSample, fromModel) = Prediction.OriginalInSigmaSpace(_config.PredictionType, sigma);
+        var (fromSample, fromModel) = Prediction.OriginalInSigmaSpace(Config.PredictionType, sigma);
         var a = (float)fromSample;
         var b = (float)fromModel;
         var inverseSigma = (float)(1 / sigma);
@@ -137,8 +77,31 @@ public sealed class LmsScheduler : IScheduler
         }
     }
 
-    public void AddNoise(ReadOnlySpan<float> original, ReadOnlySpan<float> noise, int stepIndex, Span<float> destination) =>
-        _schedule.AddNoise(original, noise, stepIndex, destination);
+    private protected override void Restart(bool resized)
+    {
+        if (resized)
+        {
+            for (var i = 0; i < Order; i++)
+            {
+                _derivatives[i] = new float[SampleLength];
+            }
+        }
+
+        _count = 0;
+        _head = 0;
+        _nextStep = -1;
+    }
+
+    private static SigmaScheduleOptions OptionsOf(SchedulerConfig config, bool karrasSigmas) => new(
+        config.TimestepSpacing ?? TimestepSpacing.Linspace,
+        config.StepsOffset,
+        Float32Timesteps: false,
+        LogLinear: false,
+        SchedulerGuard.Spread(config, karrasSigmas, ClassName, readsLuLambdas: false),
+        SigmaMin: null,
+        SigmaMax: null,
+        FinalSigmaMin: false,
+        ContinuousTimesteps: false);
 
     /// <summary>
     /// The integral over [sigma_t, sigma_(t+1)] of the Lagrange basis polynomial that is 1 at sigma_(t-current)
