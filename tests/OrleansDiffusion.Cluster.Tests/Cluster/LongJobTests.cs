@@ -79,6 +79,7 @@ public sealed class LongJobTests(AzuriteFixture azurite)
             var started = events.Single(e => e.Kind == InferenceEventKind.Started);
             var completed = events.Single(e => e.Kind == InferenceEventKind.Completed);
             var ran = completed.CompletedAt!.Value - started.StartedAt!.Value;
+            TestContext.Current.TestOutputHelper?.WriteLine($"the job ran {ran.TotalSeconds:0.0} s ({ran / Lease:0.0} leases); {whileRunning.Count} signal samples while it ran");
             Assert.True(ran > 2 * Lease, $"the job ran {ran.TotalSeconds:0.0} s, more than two leases of {Lease.TotalSeconds} s");
             var stats = await queue.GetStats();
             Assert.Equal(0, stats.Requeued);
@@ -137,6 +138,7 @@ public sealed class LongJobTests(AzuriteFixture azurite)
             await ClusterHarness.EventuallyAsync(() => Task.FromResult(runner.Running == 0), TimeSpan.FromSeconds(60), "the run to leave the stopping silo");
             var handedBackAfter = clock.Elapsed;
             await stopping;
+            TestContext.Current.TestOutputHelper?.WriteLine($"handed back {handedBackAfter.TotalSeconds:0.0} s after the stop began (drain timeout {drain.TotalSeconds} s); the silo stopped after {clock.Elapsed.TotalSeconds:0.0} s");
 
             // The drain waits for the job, cannot see it end, and cancels it: the UNet call in progress is terminated.
             Assert.Equal((1, 0), (runner.HandedBack, runner.CompletedItems));
