@@ -25,6 +25,7 @@ public sealed class InferenceWorkerGrain(InferenceRunner runner, ModelHost model
     private IDisposable? _model;
     private IGrainTimer? _idle;
     private int _running;
+    private bool _deactivating;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -35,6 +36,8 @@ public sealed class InferenceWorkerGrain(InferenceRunner runner, ModelHost model
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        // A stopping silo ends its activations while their runs drain; those runs hold the model themselves.
+        _deactivating = true;
         _idle?.Dispose();
         _model?.Dispose();
         return Task.CompletedTask;
@@ -54,7 +57,7 @@ public sealed class InferenceWorkerGrain(InferenceRunner runner, ModelHost model
     private async Task WhenEndedAsync(Task run)
     {
         await run.ContinueWith(static _ => { }, TaskScheduler.Default);
-        if (--_running > 0)
+        if (--_running > 0 || _deactivating)
         {
             return;
         }
