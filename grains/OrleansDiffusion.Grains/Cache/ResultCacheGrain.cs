@@ -126,7 +126,8 @@ public sealed partial class ResultCacheGrain(
         DateTimeOffset? ended = null;
         if (unwanted)
         {
-            // Nobody wants this result any more: drop the work; a running worker stops at its next progress report.
+            // Nobody wants this result any more: drop the work. A running worker cancels its run when the answer to its next
+            // progress report (or lease renewal) says so, which stops the engine within the step after the one it reported.
             state.State.Status = CacheEntryStatus.Empty;
             ended = state.State.RetainFrom = time.GetUtcNow();
             ResetRun();

@@ -41,8 +41,9 @@ public sealed class DiffusionOptions
     public TimeSpan GrainIdleTimeout { get; set; } = TimeSpan.FromMinutes(2);
 
     /// <summary>
-    /// How long an inference worker activation lives without work. It holds its model while it lives, so this is also how
-    /// long an idle model stays loaded before its memory is released. Default: 5 minutes; at least 2 seconds.
+    /// How long an inference worker activation lives after its last run ended (it stays while a run computes, however
+    /// long). It holds its model while it lives, so this is also how long an idle model stays loaded before its memory is
+    /// released. Default: 5 minutes; at least 2 seconds.
     /// </summary>
     public TimeSpan ModelUnloadAfter { get; set; } = TimeSpan.FromMinutes(5);
 

@@ -9,34 +9,47 @@ namespace OrleansDiffusion.Grains.Workers;
 /// flight per owner, and while it travels only the latest step waits behind it (a step supersedes the ones before it,
 /// and its preview, or the latest one seen, goes with it). Steps slower than a grain call (every real model's) are each
 /// reported; a tiny model's sub-millisecond steps coalesce instead of queueing calls. When no owner wants its result
-/// any more (every waiting job cancelled, or the lease lost) the run is cancelled: the answer to one report is seen
-/// during a later step, so work stops within a step or two.
+/// any more (every waiting job cancelled, or the lease lost) the run is cancelled as soon as the last of them answers
+/// so, which terminates the UNet call in progress: work stops within the step after the one that reported.
 /// </summary>
 internal sealed class CacheProgress(IResultCacheGrain[] owners, Guid leaseId, CancellationTokenSource cancellation, DiffusionMetrics metrics) : IProgress<GenerationProgress>
 {
-    private readonly Channel[] _channels = [.. owners.Select((owner, i) => new Channel(owner, leaseId, first: i == 0))];
+    private readonly Channel[] _channels = CreateChannels(owners, leaseId, cancellation);
     private TimeSpan _previous;
 
     public void Report(GenerationProgress value)
     {
         metrics.Step(value.Elapsed - _previous);
         _previous = value.Elapsed;
-        var unwanted = 0;
         foreach (var channel in _channels)
         {
-            if (channel.Unwanted)
+            if (!channel.Unwanted)
             {
-                unwanted++;
-                continue;
+                channel.Send(value);
             }
-
-            channel.Send(value);
         }
+    }
 
-        if (unwanted == _channels.Length)
+    /// <summary>One channel per owner; the last owner to answer "unwanted" cancels the run there and then.</summary>
+    private static Channel[] CreateChannels(IResultCacheGrain[] owners, Guid leaseId, CancellationTokenSource run)
+    {
+        var unwanted = 0;
+        void OneUnwanted()
         {
-            cancellation.Cancel();
+            if (Interlocked.Increment(ref unwanted) == owners.Length)
+            {
+                try
+                {
+                    run.Cancel();
+                }
+                catch (ObjectDisposedException)
+                {
+                    // The run ended meanwhile.
+                }
+            }
         }
+
+        return [.. owners.Select((owner, i) => new Channel(owner, leaseId, first: i == 0, OneUnwanted))];
     }
 
     /// <summary>Waits until the last report of each owner was delivered (before the run reports its result).</summary>
@@ -49,7 +62,7 @@ internal sealed class CacheProgress(IResultCacheGrain[] owners, Guid leaseId, Ca
     }
 
     /// <summary>One owner's reports: at most one in flight, at most one (the latest) waiting.</summary>
-    private sealed class Channel(IResultCacheGrain owner, Guid leaseId, bool first)
+    private sealed class Channel(IResultCacheGrain owner, Guid leaseId, bool first, Action unwanted)
     {
         private readonly Lock _gate = new();
         private GenerationProgress? _waiting;
@@ -95,9 +108,10 @@ internal sealed class CacheProgress(IResultCacheGrain[] owners, Guid leaseId, Ca
             {
                 try
                 {
-                    if (!await owner.Progress(leaseId, value.Step, value.TotalSteps, value.Elapsed.TotalSeconds, preview))
+                    if (!await owner.Progress(leaseId, value.Step, value.TotalSteps, value.Elapsed.TotalSeconds, preview) && !Unwanted)
                     {
                         Unwanted = true;
+                        unwanted();
                     }
                 }
                 catch (Exception)

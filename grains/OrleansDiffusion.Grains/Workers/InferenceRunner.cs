@@ -54,12 +54,15 @@ public sealed partial class InferenceRunner(
     /// <summary>Requests this silo handed back unfinished while it stopped.</summary>
     public int HandedBack => _handedBack;
 
-    /// <summary>Starts a lease in the background; its worker slot is released when the engine is done with it.</summary>
-    public void Start(WorkLease lease)
+    /// <summary>
+    /// Starts a lease in the background; its worker slot is released when the engine is done with it. The returned task
+    /// ends when the run has ended (reported, handed back or dropped) and never faults.
+    /// </summary>
+    public Task Start(WorkLease lease)
     {
         var run = new Run(lease, CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token));
         _running[lease.LeaseId] = run;
-        run.Task = Task.Run(() => ExecuteAsync(run));
+        return run.Task = Task.Run(() => ExecuteAsync(run));
     }
 
     /// <summary>Lets running work finish for up to <paramref name="timeout"/>, then cancels it and hands it back.</summary>
