@@ -32,6 +32,7 @@ public sealed class BareOnnxLoop : IDisposable
     private readonly int _trainSteps;
     private readonly string _spacing;
     private readonly int _stepsOffset;
+    private float[] _pixels = [];
 
     public BareOnnxLoop(string folder, int threads, bool cuda)
     {
@@ -170,9 +171,13 @@ public sealed class BareOnnxLoop : IDisposable
             return (denoising, null);
         }
 
-        var pixels = new float[3 * width * height];
-        image.Read(pixels);
-        return (denoising, PngEncoder.Encode(pixels, width, height, Infotext));
+        if (_pixels.Length != 3 * width * height)
+        {
+            _pixels = new float[3 * width * height];
+        }
+
+        image.Read(_pixels);
+        return (denoising, PngEncoder.Encode(_pixels, width, height, Infotext));
     }
 
     public void Dispose()
