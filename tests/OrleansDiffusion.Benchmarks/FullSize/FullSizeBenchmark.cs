@@ -13,15 +13,16 @@ namespace OrleansDiffusion.Benchmarks.FullSize;
 /// <item><c>step --model DIR</c>: one 512x512 UNet step (guided, batch 2), engine against a bare ONNX Runtime loop (<c>compare</c>'s machinery).</item>
 /// <item><c>two --model A --model B</c>: RSS with two models loaded at once.</item>
 /// <item><c>unload --model DIR</c>: RSS loaded, then after the model is released, with and without the native heap trim.</item>
+/// <item><c>cold --model DIR</c>: a silo (the API's co-hosted one) from process start to its first 1-step 512x512 image.</item>
 /// </list>
 /// </summary>
 public static class FullSizeBenchmark
 {
     public static int Run(IReadOnlyList<string> args, TextWriter output)
     {
-        if (args.Count == 0 || args[0] is not ("write" or "load" or "step" or "two" or "unload"))
+        if (args.Count == 0 || args[0] is not ("write" or "load" or "step" or "two" or "unload" or "cold"))
         {
-            output.WriteLine("usage: fullsize load|step|two|unload --model DIR [--model DIR2] [--threads N] [--runs N] [--steps N]");
+            output.WriteLine("usage: fullsize load|step|two|unload|cold --model DIR [--model DIR2] [--threads N] [--runs N] [--steps N]");
             output.WriteLine("       fullsize write --architecture sd15|sdxl [--flavor F] --out DIR   (as silo -- demo-model, timed)");
             return 2;
         }
@@ -46,6 +47,12 @@ public static class FullSizeBenchmark
         }
 
         var models = rest.Where((a, i) => i > 0 && rest[i - 1] == "--model").ToList();
+        if (mode == "cold")
+        {
+            var threads = rest.IndexOf("--threads") is var t and >= 0 ? int.Parse(rest[t + 1], CultureInfo.InvariantCulture) : 1;
+            return models.Count == 1 ? ColdStart.RunAsync(models[0], threads, output).GetAwaiter().GetResult() : 2;
+        }
+
         if (models.Count == 0 || (mode == "two") != (models.Count == 2))
         {
             output.WriteLine("fullsize: load and unload take one --model, two takes two.");
