@@ -17,6 +17,7 @@ internal sealed class ApiProcess : IAsyncDisposable
 
     private ApiProcess(Process process)
     {
+        StartedTimestamp = Stopwatch.GetTimestamp();
         _process = process;
         _process.OutputDataReceived += (_, e) => _output.Add(e.Data);
         _process.ErrorDataReceived += (_, e) => _output.Add(e.Data);
@@ -25,6 +26,9 @@ internal sealed class ApiProcess : IAsyncDisposable
     }
 
     public int Id => _process.Id;
+
+    /// <summary>When the process was started (<see cref="Stopwatch.GetTimestamp"/>), for cold-start timings.</summary>
+    public long StartedTimestamp { get; }
 
     public bool HasExited => _process.HasExited;
 
