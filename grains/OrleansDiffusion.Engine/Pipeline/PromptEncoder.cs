@@ -39,6 +39,13 @@ internal sealed class PromptEncoder(DiffusionModel model, RunOptions runOptions)
         }
 
         var chunks = model.Tokenizer.Chunk(prompt).Chunks;
+        if (chunks.Count == 1)
+        {
+            // Most prompts: the chunk's states are the embedding, without a copy.
+            var states = EncodeChunk(chunks[0], clipSkip);
+            return new TextEmbedding(states, ChunkTokens, states.Length / ChunkTokens);
+        }
+
         float[]? values = null;
         var hidden = 0;
         for (var i = 0; i < chunks.Count; i++)
@@ -109,6 +116,12 @@ internal sealed class PromptEncoder(DiffusionModel model, RunOptions runOptions)
         if (chunks.Count != chunks2.Count)
         {
             throw new InvalidModelException(model.Folder.Tokenizer2Directory, $"cuts the prompt into {chunks2.Count} chunks where tokenizer/ cuts it into {chunks.Count}: the two tokenizers must share their vocabulary.");
+        }
+
+        if (chunks.Count == 1)
+        {
+            var (states, firstPooled) = EncodeChunkXL(chunks[0], chunks2[0], clipSkip, pooled: true);
+            return new TextEmbedding(states, ChunkTokens, states.Length / ChunkTokens) { Pooled = firstPooled };
         }
 
         float[]? values = null;
