@@ -419,6 +419,15 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
         for (var r = 0; r < requests.Count; r++)
         {
             var clipSkip = requests[r].ClipSkip;
+            if (unconditional is not null && !(model.Folder.ForceZerosForEmptyPrompt && requests[r].NegativePrompt.Length == 0)
+                && encoder.TryEncodePair(requests[r].Prompt, requests[r].NegativePrompt, clipSkip) is (var prompt, var negative))
+            {
+                // One chunk each, as most prompts are: one batch-2 call instead of two batch-1 calls, nothing to pad.
+                conditional[r] = prompt;
+                unconditional[r] = negative;
+                continue;
+            }
+
             conditional[r] = encoder.Encode(requests[r].Prompt, clipSkip);
             if (unconditional is not null && model.Folder.ForceZerosForEmptyPrompt && requests[r].NegativePrompt.Length == 0)
             {
