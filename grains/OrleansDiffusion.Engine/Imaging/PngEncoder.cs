@@ -43,9 +43,47 @@ public static class PngEncoder
     /// <param name="parameters">The infotext, or null for no text chunk.</param>
     public static byte[] Encode(ReadOnlySpan<float> chw, int width, int height, string? parameters)
     {
-        using var stream = new MemoryStream();
-        Encode(chw, width, height, parameters, stream);
-        return stream.ToArray();
+        PixelMath.ValidateShape(chw.Length, 3, width, height, nameof(chw));
+        var length = 3 * width * height;
+        var rgb = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            PixelMath.PlanarToInterleaved(chw, rgb, width * height);
+            return EncodeInterleaved(rgb.AsMemory(0, length), width, height, parameters);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rgb);
+        }
+    }
+
+    /// <summary>
+    /// Encodes interleaved 8-bit RGB <paramref name="rgb"/> as PNG bytes. The encoder writes into a rented buffer of the
+    /// largest size the PNG can reach (stored deflate blocks, every chunk header, the text), so nothing grows and
+    /// copies on the way; the one allocation is the returned array, of the PNG's exact size.
+    /// </summary>
+    public static byte[] EncodeInterleaved(Memory<byte> rgb, int width, int height, string? parameters)
+    {
+        PixelMath.ValidateShape(rgb.Length, 3, width, height, nameof(rgb));
+        var bound = MaxLength(width, height, parameters);
+        var buffer = ArrayPool<byte>.Shared.Rent(bound);
+        try
+        {
+            using var stream = new MemoryStream(buffer, 0, bound, writable: true);
+            Save(rgb, width, height, parameters, stream);
+            return buffer.AsSpan(0, (int)stream.Position).ToArray();
+        }
+        catch (NotSupportedException)
+        {
+            // The bound is wrong for some encoder setting: a growing stream still gives the image.
+            using var growing = new MemoryStream();
+            Save(rgb, width, height, parameters, growing);
+            return growing.ToArray();
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     /// <summary>Encodes planar RGB <paramref name="chw"/> as PNG into <paramref name="destination"/>.</summary>
@@ -61,18 +99,35 @@ public static class PngEncoder
         try
         {
             PixelMath.PlanarToInterleaved(chw, rgb, pixelCount);
-            using var image = Image.WrapMemory<Rgb24>(Configuration.Default, rgb.AsMemory(0, length), width, height);
-            if (parameters is not null)
-            {
-                image.Metadata.GetPngMetadata().TextData.Add(new PngTextData(ParametersKeyword, parameters, "", ""));
-            }
-
-            image.Save(destination, Encoder);
+            Save(rgb.AsMemory(0, length), width, height, parameters, destination);
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(rgb);
         }
+    }
+
+    /// <summary>
+    /// The most bytes a PNG of this size and text can take: the filtered rows (a filter byte each) in stored deflate
+    /// blocks (5 bytes per block of at least 16 KiB, zlib's bound), IDAT chunk headers (12 bytes per 8 KiB at least),
+    /// the text chunk (UTF-8 at worst), signature, header, end, and slack.
+    /// </summary>
+    internal static int MaxLength(int width, int height, string? parameters)
+    {
+        var raw = (long)height * (1 + (3L * width));
+        var text = parameters is null ? 0 : Encoding.UTF8.GetMaxByteCount(parameters.Length) + ParametersKeyword.Length + 32;
+        return checked((int)(raw + (raw >> 8) + text + 4096));
+    }
+
+    private static void Save(Memory<byte> rgb, int width, int height, string? parameters, Stream destination)
+    {
+        using var image = Image.WrapMemory<Rgb24>(Configuration.Default, rgb, width, height);
+        if (parameters is not null)
+        {
+            image.Metadata.GetPngMetadata().TextData.Add(new PngTextData(ParametersKeyword, parameters, "", ""));
+        }
+
+        image.Save(destination, Encoder);
     }
 
     /// <inheritdoc cref="ReadParameters(ReadOnlySpan{byte})"/>

@@ -1,12 +1,15 @@
+using System.Buffers;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 
 namespace OrleansDiffusion.Engine.Numerics;
 
 /// <summary>
-/// A tensor whose managed memory is allocated once and handed to ONNX Runtime as an <see cref="OrtValue"/>,
-/// in the element type the graph declares (float or float16 for activations; int32/int64 for ids and timesteps).
-/// Values move in and out as float32 so that the arithmetic never depends on the export.
+/// A tensor whose managed memory is rented from <see cref="ArrayPool{T}.Shared"/> and handed to ONNX Runtime as an
+/// <see cref="OrtValue"/>, in the element type the graph declares (float or float16 for activations; int32/int64 for
+/// ids and timesteps). Values move in and out as float32 so that the arithmetic never depends on the export. The memory
+/// goes back to the pool on <see cref="Dispose"/>, so a job's buffers serve the next job instead of becoming garbage
+/// (a 512x512 image's VAE output alone is 3 MiB, on the large-object heap).
 /// </summary>
 internal sealed class TensorBuffer : IDisposable
 {
@@ -14,6 +17,7 @@ internal sealed class TensorBuffer : IDisposable
     private readonly Float16[]? _half;
     private readonly long[]? _long;
     private readonly int[]? _int;
+    private int _disposed;
 
     public TensorBuffer(TensorElementType type, long[] shape)
     {
@@ -28,10 +32,10 @@ internal sealed class TensorBuffer : IDisposable
         Length = checked((int)length);
         Value = type switch
         {
-            TensorElementType.Float => OrtValue.CreateTensorValueFromMemory(_float = new float[Length], shape),
-            TensorElementType.Float16 => OrtValue.CreateTensorValueFromMemory(_half = new Float16[Length], shape),
-            TensorElementType.Int64 => OrtValue.CreateTensorValueFromMemory(_long = new long[Length], shape),
-            TensorElementType.Int32 => OrtValue.CreateTensorValueFromMemory(_int = new int[Length], shape),
+            TensorElementType.Float => Create(out _float, shape),
+            TensorElementType.Float16 => Create(out _half, shape),
+            TensorElementType.Int64 => Create(out _long, shape),
+            TensorElementType.Int32 => Create(out _int, shape),
             _ => throw new NotSupportedException($"Tensor element type {type} is not supported."),
         };
     }
@@ -47,37 +51,60 @@ internal sealed class TensorBuffer : IDisposable
     /// <summary>Writes <c>source * scale</c> at <paramref name="offset"/>, converting to the element type.</summary>
     public void Write(int offset, ReadOnlySpan<float> source, float scale = 1f)
     {
-        if (_float is not null)
+        switch (ElementType)
         {
-            var destination = _float.AsSpan(offset, source.Length);
-            if (scale == 1f)
-            {
-                source.CopyTo(destination);
-            }
-            else
-            {
-                System.Numerics.Tensors.TensorPrimitives.Multiply(source, scale, destination);
-            }
+            case TensorElementType.Float:
+                var destination = _float.AsSpan(offset, source.Length);
+                if (scale == 1f)
+                {
+                    source.CopyTo(destination);
+                }
+                else
+                {
+                    System.Numerics.Tensors.TensorPrimitives.Multiply(source, scale, destination);
+                }
 
-            return;
+                break;
+            case TensorElementType.Float16:
+                HalfConversion.ToHalf(source, scale, _half.AsSpan(offset, source.Length));
+                break;
+            case TensorElementType.Int64:
+                var longs = _long.AsSpan(offset, source.Length);
+                for (var i = 0; i < source.Length; i++)
+                {
+                    // numpy's astype(int64) truncates; so do the reference pipelines.
+                    longs[i] = (long)(source[i] * scale);
+                }
+
+                break;
+            default:
+                var ints = _int.AsSpan(offset, source.Length);
+                for (var i = 0; i < source.Length; i++)
+                {
+                    ints[i] = (int)(source[i] * scale);
+                }
+
+                break;
         }
+    }
 
-        for (var i = 0; i < source.Length; i++)
+    /// <summary>Copies <paramref name="length"/> elements from <paramref name="from"/> to <paramref name="to"/>, as they are.</summary>
+    public void CopyWithin(int from, int to, int length)
+    {
+        switch (ElementType)
         {
-            var v = source[i] * scale;
-            if (_half is not null)
-            {
-                _half[offset + i] = (Float16)v;
-            }
-            else if (_long is not null)
-            {
-                // numpy's astype(int64) truncates; so do the reference pipelines.
-                _long[offset + i] = (long)v;
-            }
-            else
-            {
-                _int![offset + i] = (int)v;
-            }
+            case TensorElementType.Float:
+                _float.AsSpan(from, length).CopyTo(_float.AsSpan(to, length));
+                break;
+            case TensorElementType.Float16:
+                _half.AsSpan(from, length).CopyTo(_half.AsSpan(to, length));
+                break;
+            case TensorElementType.Int64:
+                _long.AsSpan(from, length).CopyTo(_long.AsSpan(to, length));
+                break;
+            default:
+                _int.AsSpan(from, length).CopyTo(_int.AsSpan(to, length));
+                break;
         }
     }
 
@@ -86,19 +113,19 @@ internal sealed class TensorBuffer : IDisposable
     {
         if (_float is not null)
         {
-            _float.AsSpan().Fill(value);
+            Floats.Fill(value);
         }
         else if (_half is not null)
         {
-            _half.AsSpan().Fill((Float16)value);
+            _half.AsSpan(0, Length).Fill((Float16)value);
         }
         else if (_long is not null)
         {
-            _long.AsSpan().Fill((long)value);
+            _long.AsSpan(0, Length).Fill((long)value);
         }
         else
         {
-            _int!.AsSpan().Fill((int)value);
+            _int.AsSpan(0, Length).Fill((int)value);
         }
     }
 
@@ -135,15 +162,43 @@ internal sealed class TensorBuffer : IDisposable
     }
 
     /// <summary>The float32 memory, when the element type is float.</summary>
-    public Span<float> Floats => _float ?? throw new InvalidOperationException($"The tensor holds {ElementType}, not float.");
+    public Span<float> Floats => _float is null
+        ? throw new InvalidOperationException($"The tensor holds {ElementType}, not float.")
+        : _float.AsSpan(0, Length);
 
-    internal static void ReadFloat(ReadOnlySpan<Float16> source, int offset, Span<float> destination)
+    internal static void ReadFloat(ReadOnlySpan<Float16> source, int offset, Span<float> destination) =>
+        HalfConversion.ToSingle(source.Slice(offset, destination.Length), destination);
+
+    public void Dispose()
     {
-        for (var i = 0; i < destination.Length; i++)
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
-            destination[i] = (float)source[offset + i];
+            return;
         }
+
+        // ONNX Runtime lets go of the memory first; then it can serve another tensor.
+        Value.Dispose();
+        Return(_float);
+        Return(_half);
+        Return(_long);
+        Return(_int);
     }
 
-    public void Dispose() => Value.Dispose();
+    private OrtValue Create<T>(out T[] array, long[] shape)
+        where T : unmanaged
+    {
+        array = ArrayPool<T>.Shared.Rent(Length);
+
+        // A rented array holds what its last user left; a tensor starts at zero, as a new one would.
+        array.AsSpan(0, Length).Clear();
+        return OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, array.AsMemory(0, Length), shape);
+    }
+
+    private static void Return<T>(T[]? array)
+    {
+        if (array is not null)
+        {
+            ArrayPool<T>.Shared.Return(array);
+        }
+    }
 }

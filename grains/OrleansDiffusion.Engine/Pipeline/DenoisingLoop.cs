@@ -1,3 +1,4 @@
+using System.Buffers;
 using Microsoft.ML.OnnxRuntime;
 using OrleansDiffusion.Engine.Models;
 using OrleansDiffusion.Engine.Numerics;
@@ -7,7 +8,8 @@ namespace OrleansDiffusion.Engine.Pipeline;
 
 /// <summary>
 /// The UNet loop of one batch of images (one job, or several compatible jobs): every buffer and ONNX binding is made
-/// once in the constructor, so that <see cref="Step"/> allocates nothing on the managed heap. The UNet batch is
+/// once in the constructor (rented from the shared array pools, and returned on <see cref="Dispose"/>, so that the next
+/// job reuses them), and <see cref="Step"/> allocates nothing on the managed heap. The UNet batch is
 /// <c>[uncond x n, cond x n]</c> with guidance, <c>[cond x n]</c> without; each image has its own text embeddings,
 /// guidance scale, scheduler and noise generator, so an image does not depend on what else shares the batch.
 /// An inpainting UNet's <c>sample</c> carries after each image's latents its mask and masked-image latents
@@ -21,6 +23,7 @@ internal sealed class DenoisingLoop : IDisposable
     private readonly int _latentLength;
     private readonly int _sampleLength;
     private readonly int _planeLength;
+    private readonly int _allLatents;
     private readonly KeptLatents?[] _kept;
     private readonly float[]? _keptScratch;
     private readonly bool _guided;
@@ -39,6 +42,7 @@ internal sealed class DenoisingLoop : IDisposable
     private readonly TensorBuffer _output;
     private readonly OrtIoBinding _binding;
     private readonly RunOptions _runOptions;
+    private bool _disposed;
 
     public DenoisingLoop(
         DiffusionModel model,
@@ -71,10 +75,11 @@ internal sealed class DenoisingLoop : IDisposable
             throw new ArgumentException($"This UNet export has a fixed batch of {fixedBatch}; the request needs {batch} (images x {(guided ? 2 : 1)}).");
         }
 
-        _latents = new float[images * _latentLength];
+        _allLatents = images * _latentLength;
+        _latents = Rent(_allLatents);
         _kept = new KeptLatents?[images];
-        _keptScratch = signature.Kind.Inpainting ? null : new float[_latentLength];
-        _guidedOutput = guided ? new float[images * _latentLength] : [];
+        _keptScratch = signature.Kind.Inpainting ? null : Rent(_latentLength);
+        _guidedOutput = guided ? Rent(_allLatents) : [];
         _schedulers = new IScheduler[images];
         _generators = new NoiseGenerator[images];
         for (var i = 0; i < images; i++)
@@ -86,7 +91,7 @@ internal sealed class DenoisingLoop : IDisposable
 
         _sample = new TensorBuffer(signature.Sample.ElementType, [batch, signature.SampleChannels, latentHeight, latentWidth]);
         _output = new TensorBuffer(signature.OutSample.ElementType, [batch, channels, latentHeight, latentWidth]);
-        _outputScratch = signature.OutSample.IsFloat16 ? new float[batch * _latentLength] : null;
+        _outputScratch = signature.OutSample.IsFloat16 ? Rent(batch * _latentLength) : null;
         var timestepShape = signature.Timestep.Rank == 0
             ? Array.Empty<long>()
             : [signature.Timestep.Dimensions[0] > 0 ? signature.Timestep.Dimensions[0] : batch];
@@ -131,7 +136,7 @@ internal sealed class DenoisingLoop : IDisposable
     public int LatentLength => _latentLength;
 
     /// <summary>All images' latents, image after image.</summary>
-    public Span<float> Latents => _latents;
+    public Span<float> Latents => _latents.AsSpan(0, _allLatents);
 
     public IScheduler Scheduler => _schedulers[0];
 
@@ -223,22 +228,24 @@ internal sealed class DenoisingLoop : IDisposable
     {
         var scheduler = _schedulers[0];
         var scale = scheduler.ModelInputScale(index);
-        var copies = _guided ? 2 : 1;
+        // The latents are scaled and converted once; the guided batch's second half is a copy of the first.
         if (_sampleLength == _latentLength)
         {
-            for (var copy = 0; copy < copies; copy++)
+            _sample.Write(0, Latents, scale);
+            if (_guided)
             {
-                _sample.Write(copy * _latents.Length, _latents, scale);
+                _sample.CopyWithin(0, _allLatents, _allLatents);
             }
         }
         else
         {
             // Each row of an inpainting UNet's batch is [latents, mask, masked-image latents]: only the latents change.
-            for (var copy = 0; copy < copies; copy++)
+            for (var i = 0; i < _images; i++)
             {
-                for (var i = 0; i < _images; i++)
+                _sample.Write(i * _sampleLength, _latents.AsSpan(i * _latentLength, _latentLength), scale);
+                if (_guided)
                 {
-                    _sample.Write(((copy * _images) + i) * _sampleLength, _latents.AsSpan(i * _latentLength, _latentLength), scale);
+                    _sample.CopyWithin(i * _sampleLength, (_images + i) * _sampleLength, _latentLength);
                 }
             }
         }
@@ -253,8 +260,9 @@ internal sealed class DenoisingLoop : IDisposable
         }
         else
         {
-            _output.Read(0, _outputScratch);
-            output = _outputScratch;
+            var scratch = _outputScratch.AsSpan(0, _output.Length);
+            _output.Read(0, scratch);
+            output = scratch;
         }
 
         ReadOnlySpan<float> prediction;
@@ -265,16 +273,16 @@ internal sealed class DenoisingLoop : IDisposable
                 var offset = i * _latentLength;
                 Guidance.Apply(
                     output.Slice(offset, _latentLength),
-                    output.Slice(_latents.Length + offset, _latentLength),
+                    output.Slice(_allLatents + offset, _latentLength),
                     _guidanceScales[i],
                     _guidedOutput.AsSpan(offset, _latentLength));
             }
 
-            prediction = _guidedOutput;
+            prediction = _guidedOutput.AsSpan(0, _allLatents);
         }
         else
         {
-            prediction = output[.._latents.Length];
+            prediction = output[.._allLatents];
         }
 
         for (var i = 0; i < _images; i++)
@@ -294,8 +302,8 @@ internal sealed class DenoisingLoop : IDisposable
         ReadOnlySpan<float> outside = kept.Original;
         if (index + 1 < scheduler.Timesteps.Length)
         {
-            scheduler.AddNoise(kept.Original, kept.Noise, index + 1, _keptScratch!);
-            outside = _keptScratch;
+            scheduler.AddNoise(kept.Original, kept.Noise, index + 1, _keptScratch.AsSpan(0, _latentLength));
+            outside = _keptScratch.AsSpan(0, _latentLength);
         }
 
         for (var c = 0; c < UNetKind.LatentChannels; c++)
@@ -311,6 +319,12 @@ internal sealed class DenoisingLoop : IDisposable
 
     public void Dispose()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
         _binding.Dispose();
         _sample.Dispose();
         _timestep.Dispose();
@@ -319,6 +333,25 @@ internal sealed class DenoisingLoop : IDisposable
         _textEmbeds?.Dispose();
         _timeIds?.Dispose();
         _output.Dispose();
+        Return(_latents);
+        Return(_keptScratch);
+        Return(_guidedOutput);
+        Return(_outputScratch);
+    }
+
+    private static float[] Rent(int length)
+    {
+        var array = ArrayPool<float>.Shared.Rent(length);
+        array.AsSpan(0, length).Clear();
+        return array;
+    }
+
+    private static void Return(float[]? array)
+    {
+        if (array is { Length: > 0 })
+        {
+            ArrayPool<float>.Shared.Return(array);
+        }
     }
 
     private sealed record KeptLatents(float[] Original, float[] Noise, float[] Mask);

@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Diagnostics;
+using System.Runtime.Intrinsics;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using OrleansDiffusion.Engine.Imaging;
@@ -38,6 +40,26 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
     /// Each request keeps its own prompts, guidance scale and seeds, so its images are those it would get alone.
     /// </summary>
     public IReadOnlyList<GenerationResult> GenerateBatch(IReadOnlyList<GenerationRequest> requests, IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var decoded = GenerateBatchDecoded(requests, progress, cancellationToken);
+        try
+        {
+            return [.. decoded.Select(d => d.EncodePngs())];
+        }
+        finally
+        {
+            foreach (var result in decoded)
+            {
+                result.Dispose();
+            }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="GenerateBatch"/> up to the decoded pixels: the caller encodes the PNGs (<see cref="DecodedResult.EncodePngs"/>)
+    /// when it suits it, e.g. after handing the inference slot to the next job, and disposes what it does not encode.
+    /// </summary>
+    public IReadOnlyList<DecodedResult> GenerateBatchDecoded(IReadOnlyList<GenerationRequest> requests, IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(requests);
         if (requests.Count == 0)
@@ -91,7 +113,7 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
         && (a.GuidanceScale > 1f) == (b.GuidanceScale > 1f)
         && a.Hires == b.Hires;
 
-    private IReadOnlyList<GenerationResult> Run(
+    private IReadOnlyList<DecodedResult> Run(
         IReadOnlyList<GenerationRequest> requests,
         SchedulerKind kind,
         bool karras,
@@ -220,7 +242,7 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
         return SizeConditioning.Default(width, height);
     }
 
-    private IReadOnlyList<GenerationResult> Denoise(
+    private IReadOnlyList<DecodedResult> Denoise(
         IReadOnlyList<GenerationRequest> requests,
         Conditioning conditioning,
         List<ImageGroup> groups,
@@ -319,33 +341,43 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
             var denoiseTime = Stopwatch.GetElapsedTime(denoiseStarted);
             cancellationToken.ThrowIfCancellationRequested();
 
-            var images = new GeneratedImage[owners.Length];
+            var images = new DecodedImage[owners.Length];
             var vaeTime = TimeSpan.Zero;
-            var pngTime = TimeSpan.Zero;
-            foreach (var (loop, members) in groups)
+            try
             {
-                for (var i = 0; i < members.Length; i++)
+                foreach (var (loop, members) in groups)
                 {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    var vaeStarted = Stopwatch.GetTimestamp();
-                    var pixels = Decode(loop.Latents.Slice(i * loop.LatentLength, loop.LatentLength), latentHeight, latentWidth, runOptions);
-                    vaeTime += Stopwatch.GetElapsedTime(vaeStarted);
-                    pixels = inpaint?.Composite(pixels) ?? pixels;
-
-                    var pngStarted = Stopwatch.GetTimestamp();
-                    var owner = owners[members[i]];
-                    var request = requests[owner.Request];
-                    var infotext = Describe(request, kind, karras, owner.Seed).ToInfotext();
-                    var (width, height) = request.OutputSize;
-                    var png = PngEncoder.Encode(pixels, width, height, infotext);
-                    pngTime += Stopwatch.GetElapsedTime(pngStarted);
-                    images[members[i]] = new GeneratedImage(png, owner.Seed, width, height, infotext);
+                    for (var i = 0; i < members.Length; i++)
+                    {
+                        cancellationToken.ThrowIfCancellationRequested();
+                        var vaeStarted = Stopwatch.GetTimestamp();
+                        var owner = owners[members[i]];
+                        var request = requests[owner.Request];
+                        var (width, height) = request.OutputSize;
+                        var rgb = Decode(loop.Latents.Slice(i * loop.LatentLength, loop.LatentLength), latentHeight, latentWidth, inpaint, runOptions);
+                        vaeTime += Stopwatch.GetElapsedTime(vaeStarted);
+                        images[members[i]] = new DecodedImage(rgb, owner.Seed, width, height, Describe(request, kind, karras, owner.Seed).ToInfotext());
+                    }
                 }
             }
+            catch
+            {
+                foreach (var image in images)
+                {
+                    image?.Dispose();
+                }
 
-            var timings = new StageTimings(textTime, imageEncoderTime, denoiseTime, steps.Total, vaeTime, pngTime);
+                throw;
+            }
+
+            var timings = new StageTimings(textTime, imageEncoderTime, denoiseTime, steps.Total, vaeTime, TimeSpan.Zero);
+            if (requests.Count == 1)
+            {
+                return [new DecodedResult(images, timings)];
+            }
+
             return requests
-                .Select((_, index) => new GenerationResult(images.Where((_, i) => owners[i].Request == index).ToList(), timings))
+                .Select((_, index) => new DecodedResult(images.Where((_, i) => owners[i].Request == index).ToList(), timings))
                 .ToList();
         }
         finally
@@ -387,6 +419,15 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
         for (var r = 0; r < requests.Count; r++)
         {
             var clipSkip = requests[r].ClipSkip;
+            if (unconditional is not null && !(model.Folder.ForceZerosForEmptyPrompt && requests[r].NegativePrompt.Length == 0)
+                && encoder.TryEncodePair(requests[r].Prompt, requests[r].NegativePrompt, clipSkip) is (var prompt, var negative))
+            {
+                // One chunk each, as most prompts are: one batch-2 call instead of two batch-1 calls, nothing to pad.
+                conditional[r] = prompt;
+                unconditional[r] = negative;
+                continue;
+            }
+
             conditional[r] = encoder.Encode(requests[r].Prompt, clipSkip);
             if (unconditional is not null && model.Folder.ForceZerosForEmptyPrompt && requests[r].NegativePrompt.Length == 0)
             {
@@ -482,34 +523,89 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
         return latents;
     }
 
-    private float[] Decode(ReadOnlySpan<float> latents, int latentHeight, int latentWidth, RunOptions runOptions)
+    /// <summary>
+    /// Decodes one image's latents into interleaved RGB bytes rented from the shared pool (the caller returns them): the
+    /// VAE writes into a pooled tensor, and its floats become bytes in vectors, so no per-image array is left behind.
+    /// </summary>
+    private byte[] Decode(ReadOnlySpan<float> latents, int latentHeight, int latentWidth, InpaintPlan? inpaint, RunOptions runOptions)
     {
+        var height = latentHeight * 8;
+        var width = latentWidth * 8;
         using var input = new TensorBuffer(model.DecoderInput.ElementType, [1, model.UNetSig.LatentChannels, latentHeight, latentWidth]);
         input.Write(0, latents, 1f / model.Folder.VaeScalingFactor);
-        using var outputs = model.VaeDecoder.Session.Run(runOptions, [model.DecoderInput.Name], [input.Value], [model.DecoderOutput.Name]);
-        var shape = outputs[0].GetTensorTypeAndShape().Shape;
-        if (shape.Length != 4 || shape[0] != 1 || shape[1] != 3 || shape[2] != latentHeight * 8 || shape[3] != latentWidth * 8)
+        using var output = new TensorBuffer(model.DecoderOutput.ElementType, [1, 3, height, width]);
+        try
         {
-            throw new InvalidModelException(model.VaeDecoder.Path, $"{model.DecoderOutput.Name} came back as [{string.Join(", ", shape)}], expected [1, 3, {latentHeight * 8}, {latentWidth * 8}].");
+            model.VaeDecoder.Session.Run(runOptions, [model.DecoderInput.Name], [input.Value], [model.DecoderOutput.Name], [output.Value]);
+        }
+        catch (OnnxRuntimeException e) when (!runOptions.Terminate)
+        {
+            throw new InvalidModelException(model.VaeDecoder.Path, $"{model.DecoderOutput.Name} did not decode to [1, 3, {height}, {width}]: {e.Message}");
         }
 
-        var pixels = ReadFloats(outputs[0]);
-        if (!IsFinite(pixels))
+        float[]? upcast = null;
+        try
         {
-            // A float16 VAE that overflows decodes to NaN, which would be written as a black picture.
-            throw new InvalidModelException(model.VaeDecoder.Path, model.VaeDecoder.Session.InputMetadata[model.DecoderInput.Name].ElementDataType == TensorElementType.Float16
-                ? "the VAE decoder produced non-finite pixels: it overflows in float16. Use a float32 VAE export, or set force_upcast: true in vae_decoder/config.json so that it is run in float32."
-                : "the VAE decoder produced non-finite pixels.");
-        }
+            ReadOnlySpan<float> pixels;
+            if (output.ElementType == TensorElementType.Float)
+            {
+                pixels = output.Floats;
+            }
+            else
+            {
+                upcast = ArrayPool<float>.Shared.Rent(output.Length);
+                output.Read(0, upcast.AsSpan(0, output.Length));
+                pixels = upcast.AsSpan(0, output.Length);
+            }
 
-        return pixels;
+            if (!IsFinite(pixels))
+            {
+                // A float16 VAE that overflows decodes to NaN, which would be written as a black picture.
+                throw new InvalidModelException(model.VaeDecoder.Path, model.VaeDecoder.Session.InputMetadata[model.DecoderInput.Name].ElementDataType == TensorElementType.Float16
+                    ? "the VAE decoder produced non-finite pixels: it overflows in float16. Use a float32 VAE export, or set force_upcast: true in vae_decoder/config.json so that it is run in float32."
+                    : "the VAE decoder produced non-finite pixels.");
+            }
+
+            if (inpaint is not null)
+            {
+                pixels = inpaint.Composite(pixels.ToArray());
+            }
+
+            var rgb = ArrayPool<byte>.Shared.Rent(3 * width * height);
+            PixelMath.PlanarToInterleaved(pixels, rgb, width * height);
+            return rgb;
+        }
+        finally
+        {
+            if (upcast is not null)
+            {
+                ArrayPool<float>.Shared.Return(upcast);
+            }
+        }
     }
 
+    // x - x is 0 for every finite x and NaN for infinities and NaN.
     private static bool IsFinite(ReadOnlySpan<float> values)
     {
-        foreach (var v in values)
+        var i = 0;
+        if (Vector128.IsHardwareAccelerated)
         {
-            if (!float.IsFinite(v))
+            var bad = Vector128<float>.Zero;
+            for (; i + 4 <= values.Length; i += 4)
+            {
+                var v = Vector128.Create(values.Slice(i, 4));
+                bad |= ~Vector128.Equals(v - v, Vector128<float>.Zero);
+            }
+
+            if (bad.AsUInt32() != Vector128<uint>.Zero)
+            {
+                return false;
+            }
+        }
+
+        for (; i < values.Length; i++)
+        {
+            if (!float.IsFinite(values[i]))
             {
                 return false;
             }

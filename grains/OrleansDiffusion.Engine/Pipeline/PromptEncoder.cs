@@ -39,6 +39,13 @@ internal sealed class PromptEncoder(DiffusionModel model, RunOptions runOptions)
         }
 
         var chunks = model.Tokenizer.Chunk(prompt).Chunks;
+        if (chunks.Count == 1)
+        {
+            // Most prompts: the chunk's states are the embedding, without a copy.
+            var states = EncodeChunk(chunks[0], clipSkip);
+            return new TextEmbedding(states, ChunkTokens, states.Length / ChunkTokens);
+        }
+
         float[]? values = null;
         var hidden = 0;
         for (var i = 0; i < chunks.Count; i++)
@@ -50,6 +57,59 @@ internal sealed class PromptEncoder(DiffusionModel model, RunOptions runOptions)
         }
 
         return new TextEmbedding(values!, chunks.Count * ChunkTokens, hidden);
+    }
+
+    /// <summary>
+    /// A prompt and its negative prompt in one batch-2 text encoder call, when each is one chunk and the export's batch
+    /// axis is dynamic; null otherwise (the caller encodes them one by one). The states are those of two batch-1 calls,
+    /// up to the order of floating-point sums inside ONNX Runtime.
+    /// </summary>
+    public (TextEmbedding Prompt, TextEmbedding Negative)? TryEncodePair(string prompt, string negativePrompt, int clipSkip)
+    {
+        if (model.IsXL || model.InputIds.Dimensions[0] > 0)
+        {
+            return null;
+        }
+
+        RequireClipSkip(model, clipSkip);
+        var first = model.Tokenizer.Chunk(prompt).Chunks;
+        var second = model.Tokenizer.Chunk(negativePrompt).Chunks;
+        if (first.Count != 1 || second.Count != 1 || first[0].Ids.Length != second[0].Ids.Length)
+        {
+            return null;
+        }
+
+        var output = model.ClipSkipOutput(clipSkip);
+        var length = first[0].Ids.Length;
+        using var input = new TensorBuffer(model.InputIds.ElementType, [2, length]);
+        input.WriteIds(0, first[0].Ids);
+        input.WriteIds(length, second[0].Ids);
+        using var results = model.TextEncoder.Session.Run(runOptions, [model.InputIds.Name], [input.Value], [output.Name]);
+        var shape = results[0].GetTensorTypeAndShape().Shape;
+        if (shape.Length != 3 || shape[0] != 2 || shape[1] != length)
+        {
+            throw new InvalidModelException(model.TextEncoder.Path, $"{output.Name} came back as [{string.Join(", ", shape)}], expected [2, {length}, hidden].");
+        }
+
+        var size = (int)(shape[1] * shape[2]);
+        var a = new float[size];
+        var b = new float[size];
+        if (results[0].GetTensorTypeAndShape().ElementDataType == TensorElementType.Float16)
+        {
+            var half = results[0].GetTensorDataAsSpan<Float16>();
+            TensorBuffer.ReadFloat(half, 0, a);
+            TensorBuffer.ReadFloat(half, size, b);
+        }
+        else
+        {
+            var floats = results[0].GetTensorDataAsSpan<float>();
+            floats[..size].CopyTo(a);
+            floats.Slice(size, size).CopyTo(b);
+        }
+
+        Finish(a, first[0], clipSkip);
+        Finish(b, second[0], clipSkip);
+        return (new TextEmbedding(a, ChunkTokens, size / ChunkTokens), new TextEmbedding(b, ChunkTokens, size / ChunkTokens));
     }
 
     /// <summary>
@@ -111,6 +171,12 @@ internal sealed class PromptEncoder(DiffusionModel model, RunOptions runOptions)
             throw new InvalidModelException(model.Folder.Tokenizer2Directory, $"cuts the prompt into {chunks2.Count} chunks where tokenizer/ cuts it into {chunks.Count}: the two tokenizers must share their vocabulary.");
         }
 
+        if (chunks.Count == 1)
+        {
+            var (states, firstPooled) = EncodeChunkXL(chunks[0], chunks2[0], clipSkip, pooled: true);
+            return new TextEmbedding(states, ChunkTokens, states.Length / ChunkTokens) { Pooled = firstPooled };
+        }
+
         float[]? values = null;
         float[]? pooled = null;
         for (var i = 0; i < chunks.Count; i++)
@@ -156,6 +222,13 @@ internal sealed class PromptEncoder(DiffusionModel model, RunOptions runOptions)
     private float[] EncodeChunk(PromptChunk chunk, int clipSkip)
     {
         var states = Run(model.TextEncoder, model.InputIds, chunk.Ids, model.ClipSkipOutput(clipSkip))[0];
+        Finish(states, chunk, clipSkip);
+        return states;
+    }
+
+    /// <summary>A chunk's raw states to its embedding: the final layer norm under CLIP skip, then the emphasis weights.</summary>
+    private void Finish(float[] states, PromptChunk chunk, int clipSkip)
+    {
         if (clipSkip > 1)
         {
             model.GetFinalLayerNorm(FitFinalLayerNorm).Apply(states);
@@ -165,8 +238,6 @@ internal sealed class PromptEncoder(DiffusionModel model, RunOptions runOptions)
         {
             Emphasis.ApplyOriginal(states, chunk.Weights, states.Length / ChunkTokens);
         }
-
-        return states;
     }
 
     private FinalLayerNorm FitFinalLayerNorm()

@@ -16,8 +16,8 @@ namespace OrleansDiffusion.Grains.Workers;
 
 /// <summary>
 /// Runs leased work on this silo, off the grain scheduler: asks each entry's owner for its spec, loads the model through
-/// the <see cref="ModelHost"/>, runs the engine (several compatible requests as one batch), stores every image before
-/// reporting success to the owner, and keeps the lease alive through the owners meanwhile. A stopping silo hands
+/// the <see cref="ModelHost"/>, runs the engine (several compatible requests as one batch) up to the decoded pixels, frees
+/// its worker slot, then encodes each PNG and stores every image before reporting success to the owner, and keeps the lease alive through the owners meanwhile. A stopping silo hands
 /// unfinished work back. It talks to the owners alone.
 /// </summary>
 public sealed partial class InferenceRunner(
@@ -178,15 +178,31 @@ public sealed partial class InferenceRunner(
         }
 
         var started = Stopwatch.GetTimestamp();
-        IReadOnlyList<GenerationResult> results;
+        IReadOnlyList<DecodedResult> results;
         var progress = new CacheProgress([.. items.Select(i => OwnerOf(i.Entry))], run.Lease.LeaseId, run.Cancellation, metrics);
         using (var model = models.Acquire(items[0].Spec.Model))
         {
-            results = new DiffusionPipeline(model.Model).GenerateBatch(requests, progress, token);
+            results = new DiffusionPipeline(model.Model).GenerateBatchDecoded(requests, progress, token);
         }
 
-        // The engine is done: the slot takes the next work while these images are stored and reported.
-        run.ReleaseSlot(slots);
+        try
+        {
+            // The engine is done: the slot takes the next work while these images are encoded, stored and reported.
+            run.ReleaseSlot(slots);
+            await FinishAllAsync(run, results, progress, started);
+        }
+        finally
+        {
+            foreach (var result in results)
+            {
+                result.Dispose();
+            }
+        }
+    }
+
+    private async Task FinishAllAsync(Run run, IReadOnlyList<DecodedResult> results, CacheProgress progress, long started)
+    {
+        var items = run.Items;
         await progress.FlushAsync();
 
         metrics.InferenceRun(results.Sum(r => r.Images.Count), Stopwatch.GetElapsedTime(started));
@@ -229,13 +245,16 @@ public sealed partial class InferenceRunner(
     /// <summary>How long a worker waits for an accepted request's init image and mask to be stored (the API stores them right after).</summary>
     internal static readonly TimeSpan InputArrival = TimeSpan.FromSeconds(30);
 
-    private async Task FinishAsync(Run run, RunItem item, GenerationResult result)
+    private async Task FinishAsync(Run run, RunItem item, DecodedResult decoded)
     {
         if (_dead)
         {
             throw new OperationCanceledException("The process died.");
         }
 
+        // Off the inference slot and off the grain scheduler: PNG encoding is CPU work of its own.
+        await Task.Yield();
+        var result = decoded.EncodePngs();
         var refs = await Task.WhenAll(result.Images.Select(image => images.SaveImageAsync(image.Png, image.Seed, image.Width, image.Height, CancellationToken.None)));
         await OwnerOf(item.Entry).Complete(run.Lease.LeaseId, refs, SiloId);
         item.Reported = true;
