@@ -9,7 +9,20 @@ using OrleansDiffusion.Benchmarks.Cluster;
 //                                                                                      : API end to end over the engine, cache hits, memory under load
 // dotnet run -c Release --project tests/OrleansDiffusion.Benchmarks -- burst [jobs] [--clients N]
 //                                                                                      : a burst of distinct jobs on Azure storage: storage requests and bytes per job, accept latency, drain rate
+// dotnet run -c Release --project tests/OrleansDiffusion.Benchmarks -- compare [--model DIR | --flavor fp32|optimum-fp16|olive-fp16] [--runs N] [--images N]
+//     [--warmup N] [--steps N] [--size N] [--threads N] [--provider cpu|cuda] [--png on|off|both]
+//                                                                                      : the engine against a bare ONNX Runtime loop, interleaved child processes
 // dotnet run -c Release --project tests/OrleansDiffusion.Benchmarks -- --filter '*'    : BenchmarkDotNet (steps and generation)
+if (args.Length > 0 && args[0] == "compare")
+{
+    return OrleansDiffusion.Benchmarks.Compare.CompareBenchmark.Run(args[1..], Console.Out);
+}
+
+if (args.Length > 0 && args[0] == "compare-child")
+{
+    return OrleansDiffusion.Benchmarks.Compare.CompareChild.Run(args[1..], Console.Out);
+}
+
 if (args.Length > 0 && args[0] == "stages")
 {
     return StageBreakdown.Run(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 5, Console.Out);

@@ -49,6 +49,12 @@ public sealed class DiffusionOptions
     /// </summary>
     public TimeSpan ModelUnloadAfter { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// After a model is unloaded, hand the native heap's free pages back to the operating system (glibc's
+    /// <c>malloc_trim</c>; Linux only), so that the silo's resident memory falls by the model's size. Default: true.
+    /// </summary>
+    public bool TrimNativeHeapOnUnload { get; set; } = true;
+
     /// <summary>Model ids kept loaded on every silo even when idle (provisioned concurrency). Default: none.</summary>
     public List<string> WarmModels { get; set; } = [];
 

@@ -152,6 +152,11 @@ public sealed partial class ModelHost : IDisposable
         {
             // A loader waiting on the load gate sees no model and loads it again.
             unload.Dispose();
+            if (_options.TrimNativeHeapOnUnload)
+            {
+                NativeHeap.Trim();
+            }
+
             _metrics.ModelUnloaded();
             Log.Unloaded(_logger, modelId);
         }
