@@ -23,9 +23,10 @@ public sealed partial class DiffusionModel : IDisposable
     private bool _disposed;
     private FinalLayerNorm? _finalLayerNorm;
 
-    private DiffusionModel(ModelFolder folder, SessionOptions options, ExecutionProvider provider, string? fallbackReason)
+    private DiffusionModel(ModelFolder folder, SessionOptions options, ExecutionProvider provider, string? fallbackReason, bool bindAsDevice)
     {
         Folder = folder;
+        UNetBinding = provider == ExecutionProvider.Cuda ? UNetBindingMode.Device : bindAsDevice ? UNetBindingMode.EmulatedDevice : UNetBindingMode.Host;
         _sessionOptions = options;
         Provider = provider;
         ProviderFallbackReason = fallbackReason;
@@ -133,6 +134,9 @@ public sealed partial class DiffusionModel : IDisposable
     /// <summary>The provider the sessions actually run on.</summary>
     public ExecutionProvider Provider { get; }
 
+    /// <summary>How the denoising loop binds the UNet's inputs and outputs: in place on the CPU, rebound per step on a device.</summary>
+    internal UNetBindingMode UNetBinding { get; }
+
     /// <summary>Why CUDA was requested but not used; null otherwise.</summary>
     public string? ProviderFallbackReason { get; }
 
@@ -205,7 +209,7 @@ public sealed partial class DiffusionModel : IDisposable
         }
 
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var model = new DiffusionModel(folder, options, provider, reason);
+        var model = new DiffusionModel(folder, options, provider, reason, execution.BindAsDevice);
         Log.Loaded(logger, folder.Name, provider, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         if (folder.IsDemoModel)
         {
@@ -307,7 +311,9 @@ public sealed partial class DiffusionModel : IDisposable
         // the GPU package throws OnnxRuntimeException without CUDA libraries, the CPU package lacks the entry point.
         try
         {
-            options.AppendExecutionProvider_CUDA(execution.CudaDeviceId);
+            using var cuda = new OrtCUDAProviderOptions();
+            cuda.UpdateOptions(new Dictionary<string, string>(execution.Cuda.ToProviderOptions()));
+            options.AppendExecutionProvider_CUDA(cuda);
             return (options, ExecutionProvider.Cuda, null);
         }
         catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)

@@ -40,7 +40,7 @@ internal sealed class DenoisingLoop : IDisposable
     private readonly TensorBuffer? _textEmbeds;
     private readonly TensorBuffer? _timeIds;
     private readonly TensorBuffer _output;
-    private readonly OrtIoBinding _binding;
+    private readonly UNetBindings _bindings;
     private readonly RunOptions _runOptions;
     private bool _disposed;
 
@@ -115,25 +115,30 @@ internal sealed class DenoisingLoop : IDisposable
             _timeIds = new TensorBuffer(timeIds.ElementType, [batch, ModelFolder.TimeIdsLength]);
         }
 
-        _binding = model.UNet.Session.CreateIoBinding();
-        _binding.BindInput(UNetSignature.SampleName, _sample.Value);
-        _binding.BindInput(UNetSignature.TimestepName, _timestep.Value);
-        _binding.BindInput(UNetSignature.EncoderHiddenStatesName, _hiddenStates.Value);
+        List<(string, TensorBuffer)> invariant = [(UNetSignature.EncoderHiddenStatesName, _hiddenStates)];
         if (_timestepCond is not null)
         {
-            _binding.BindInput(UNetSignature.TimestepCondName, _timestepCond.Value);
+            invariant.Add((UNetSignature.TimestepCondName, _timestepCond));
         }
 
         if (_textEmbeds is not null && _timeIds is not null)
         {
-            _binding.BindInput(ModelFolder.TextEmbedsName, _textEmbeds.Value);
-            _binding.BindInput(ModelFolder.TimeIdsName, _timeIds.Value);
+            invariant.Add((ModelFolder.TextEmbedsName, _textEmbeds));
+            invariant.Add((ModelFolder.TimeIdsName, _timeIds));
         }
 
-        _binding.BindOutput(signature.OutSample.Name, _output.Value);
+        _bindings = new UNetBindings(
+            model.UNet.Session,
+            model.UNetBinding,
+            [(UNetSignature.SampleName, _sample), (UNetSignature.TimestepName, _timestep)],
+            invariant,
+            signature.OutSample.Name,
+            _output);
     }
 
     public int LatentLength => _latentLength;
+
+    internal UNetBindings Bindings => _bindings;
 
     /// <summary>All images' latents, image after image.</summary>
     public Span<float> Latents => _latents.AsSpan(0, _allLatents);
@@ -251,7 +256,7 @@ internal sealed class DenoisingLoop : IDisposable
         }
 
         _timestep.Fill(scheduler.Timesteps[index]);
-        _model.UNet.Session.RunWithBinding(_runOptions, _binding);
+        _bindings.Run(_runOptions);
 
         ReadOnlySpan<float> output;
         if (_outputScratch is null)
@@ -325,7 +330,7 @@ internal sealed class DenoisingLoop : IDisposable
         }
 
         _disposed = true;
-        _binding.Dispose();
+        _bindings.Dispose();
         _sample.Dispose();
         _timestep.Dispose();
         _hiddenStates.Dispose();

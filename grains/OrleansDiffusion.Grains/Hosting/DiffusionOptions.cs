@@ -30,6 +30,9 @@ public sealed class DiffusionOptions
     [RegularExpression("^(?i)(cpu|cuda)$")]
     public string Provider { get; set; } = "cpu";
 
+    /// <summary>The CUDA provider's options (section <c>Diffusion:Cuda</c>), used when <see cref="Provider"/> is cuda.</summary>
+    public CudaProviderOptions Cuda { get; set; } = new();
+
     /// <summary>Threads per ONNX session. Default: 0 (ONNX Runtime's choice).</summary>
     [Range(0, 256)]
     public int IntraOpThreads { get; set; }

@@ -64,6 +64,7 @@ public static class DiffusionSiloBuilderExtensions
             .Validate(o => o.Scaling.ScaleInDelay >= TimeSpan.Zero && o.Scaling.ScaleToZeroAfter >= TimeSpan.Zero, "Diffusion:Scaling:ScaleInDelay and ScaleToZeroAfter must not be negative.")
             .ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DiffusionOptions>, RetentionOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DiffusionOptions>, CudaProviderOptionsValidator>());
         if (configure is not null)
         {
             options.Configure(configure);

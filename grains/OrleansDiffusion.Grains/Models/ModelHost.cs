@@ -178,9 +178,11 @@ public sealed partial class ModelHost : IDisposable
         }
     }
 
-    private ExecutionOptions ExecutionOptions() => new()
+    /// <summary>How this silo's models run: its provider, CUDA options and threads.</summary>
+    internal ExecutionOptions ExecutionOptions() => new()
     {
         Provider = string.Equals(_options.Provider, "cuda", StringComparison.OrdinalIgnoreCase) ? ExecutionProvider.Cuda : ExecutionProvider.Cpu,
+        Cuda = _options.Cuda.ToEngineOptions(),
         IntraOpThreads = _options.IntraOpThreads,
     };
 

@@ -143,6 +143,48 @@ public sealed class SiloHostTests(AzuriteFixture azurite) : IDisposable
         Assert.Contains(message, error.ToString(), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("Diffusion:Cuda:ConvAlgoSearch", "Fastest", "must be one of Exhaustive, Heuristic, Default")]
+    [InlineData("Diffusion:Cuda:ArenaExtendStrategy", "kDouble", "must be one of NextPowerOfTwo, SameAsRequested")]
+    [InlineData("Diffusion:Cuda:MemoryLimitBytes", "1000", "must be at least 268435456")]
+    [InlineData("Diffusion:Cuda:DeviceId", "-1", "must be a GPU ordinal")]
+    [InlineData("Diffusion:Cuda:CopyInDefaultStream", "maybe", "maybe")]
+    public void Bad_CUDA_provider_options_stop_the_silo_naming_the_key(string key, string value, string message)
+    {
+        using var factory = Silo((key, value));
+
+        var error = Assert.ThrowsAny<Exception>(() => factory.CreateClient());
+
+        Assert.Contains(key, error.ToString(), StringComparison.Ordinal);
+        Assert.Contains(message, error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task CUDA_provider_options_from_configuration_reach_the_models_execution_options()
+    {
+        await using var factory = Silo(
+            ("Diffusion:Cuda:DeviceId", "2"),
+            ("Diffusion:Cuda:ConvAlgoSearch", "heuristic"),
+            ("Diffusion:Cuda:MemoryLimitBytes", "8589934592"),
+            ("Diffusion:Cuda:ArenaExtendStrategy", "SameAsRequested"),
+            ("Diffusion:Cuda:CopyInDefaultStream", "false"));
+        using var http = factory.CreateClient();
+
+        var execution = factory.Services.GetRequiredService<ModelHost>().ExecutionOptions();
+
+        Assert.Equal(
+            new Dictionary<string, string>
+            {
+                ["device_id"] = "2",
+                ["cudnn_conv_algo_search"] = "HEURISTIC",
+                ["gpu_mem_limit"] = "8589934592",
+                ["arena_extend_strategy"] = "kSameAsRequested",
+                ["do_copy_in_default_stream"] = "0",
+            },
+            execution.Cuda.ToProviderOptions());
+        Assert.Equal(OrleansDiffusion.Engine.Models.CudaOptions.Default, new OrleansDiffusion.Grains.Hosting.CudaProviderOptions().ToEngineOptions());
+    }
+
     [Fact]
     public async Task With_Azure_storage_a_cleared_job_or_cache_record_is_deleted_rather_than_emptied()
     {
