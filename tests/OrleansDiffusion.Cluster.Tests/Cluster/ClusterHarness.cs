@@ -63,7 +63,8 @@ public sealed class ClusterHarness : IAsyncDisposable
         string? azureConnectionString = null,
         string? root = null,
         string? serviceId = null,
-        Action<ImageStoreOptions>? imageStore = null)
+        Action<ImageStoreOptions>? imageStore = null,
+        Action<IServiceCollection>? services = null)
     {
         root ??= CreateRoot();
         var modelDirectory = Path.Combine(root, "model");
@@ -91,6 +92,8 @@ public sealed class ClusterHarness : IAsyncDisposable
                     options.Capacity = capacity;
                 }
             });
+            // Registered first, a test's own services (a wrapped image store) win over the defaults registered after.
+            services?.Invoke(silo.Services);
             silo.Services.AddImageStore(o =>
             {
                 o.LocalRoot = imagesDirectory;
