@@ -22,7 +22,7 @@ public static class CompareBenchmark
         catch (ArgumentException e)
         {
             output.WriteLine($"compare: {e.Message}");
-            output.WriteLine("usage: compare [--model DIR | --flavor fp32|optimum-fp16|olive-fp16|...] [--runs N] [--images N] [--warmup N] [--steps N] [--size N] [--threads N] [--provider cpu|cuda] [--png on|off|both]");
+            output.WriteLine("usage: compare [--model DIR | --flavor fp32|optimum-fp16|olive-fp16|...] [--runs N] [--images N] [--warmup N] [--steps N] [--size N] [--threads N] [--provider cpu|cuda] [--png on|off|both] [--first engine|bare]");
             return 2;
         }
 
@@ -64,7 +64,7 @@ public static class CompareBenchmark
         {
             foreach (var png in options.PngModes)
             {
-                string[] order = run % 2 == 0 ? ["engine", "bare"] : ["bare", "engine"];
+                string[] order = (run % 2 == 0) == (options.First == "engine") ? ["engine", "bare"] : ["bare", "engine"];
                 foreach (var contestant in order)
                 {
                     var json = ChildProcess.Run(options.ChildArguments(contestant, png, folder), ChildResult.Marker, output);

@@ -29,6 +29,9 @@ public sealed record CompareOptions
     /// <summary>on, off or both.</summary>
     public string Png { get; init; } = "both";
 
+    /// <summary>The contestant that goes first in run 1 (then they alternate): engine or bare. Default engine.</summary>
+    public string First { get; init; } = "engine";
+
     public bool Cuda => Provider == "cuda";
 
     public IEnumerable<bool> PngModes => Png switch
@@ -63,6 +66,7 @@ public sealed record CompareOptions
                 "--threads" => options with { Threads = Number() },
                 "--provider" => options with { Provider = Next().ToLowerInvariant() },
                 "--png" => options with { Png = Next().ToLowerInvariant() },
+                "--first" => options with { First = Next().ToLowerInvariant() },
                 _ => throw new ArgumentException($"Unknown option '{args[i]}'."),
             };
         }
@@ -70,6 +74,11 @@ public sealed record CompareOptions
         if (options.Provider is not ("cpu" or "cuda"))
         {
             throw new ArgumentException($"--provider is cpu or cuda, not '{options.Provider}'.");
+        }
+
+        if (options.First is not ("engine" or "bare"))
+        {
+            throw new ArgumentException($"--first is engine or bare, not '{options.First}'.");
         }
 
         if (options.Png is not ("on" or "off" or "both"))
