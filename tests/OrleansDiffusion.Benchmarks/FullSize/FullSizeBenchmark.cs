@@ -36,8 +36,8 @@ public static class FullSizeBenchmark
         var rest = args.Skip(1).ToList();
         if (mode == "step")
         {
-            // compare with the step's defaults: 512x512, 1 image of 2 steps after no warm-up, no PNG.
-            var options = Compare.CompareOptions.Parse(["--runs", "1", "--images", "1", "--warmup", "0", "--steps", "2", "--png", "off", .. rest]);
+            // compare with the step's defaults: 512x512, 1 image of 2 steps after a warm-up image (a session's first run is out of the step), no PNG.
+            var options = Compare.CompareOptions.Parse(["--runs", "1", "--images", "1", "--warmup", "1", "--steps", "2", "--png", "off", .. rest]);
             var results = CompareBenchmark.Measure(options, options.Model ?? throw new ArgumentException("fullsize step needs --model."), output);
             var engine = CompareBenchmark.Median(results.Where(r => r.Contestant == "engine").Select(r => r.MsPerStep));
             var bare = CompareBenchmark.Median(results.Where(r => r.Contestant == "bare").Select(r => r.MsPerStep));
