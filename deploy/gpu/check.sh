@@ -11,7 +11,8 @@
 #   --small  the tiny demo model (optimum fp16) instead of the full-size one: checks the path in about a minute
 #   --out    where the build, the model and the logs go. Default: ~/.cache/orleans-diffusion/gpu-check
 # Environment: NO_BUILD=1 runs the benchmarks already built in CONFIGURATION (default Release) in the source tree;
-# RUNS, IMAGES, STEPS, SIZE override the compare settings; DOTNET (default dotnet).
+# RUNS, IMAGES, STEPS, SIZE, WARMUP (images; default 3 s of them, at least one) override the compare settings;
+# DOTNET (default dotnet).
 # Exit status: 0 with the figures printed; 2 no usable GPU (without --cpu) or bad arguments; 1 a step failed.
 set -euo pipefail
 
@@ -21,7 +22,7 @@ SMALL=0
 OUT="${HOME}/.cache/orleans-diffusion/gpu-check"
 DOTNET="${DOTNET:-dotnet}"
 
-usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -131,6 +132,7 @@ fi
 
 say "compare: $MODEL_NAME, provider $PROVIDER, ${SIZE}x${SIZE}, $STEPS steps, $RUNS run(s) of $IMAGES image(s) per contestant"
 COMPARE=(compare "${MODEL_ARGS[@]}" --provider "$PROVIDER" --size "$SIZE" --steps "$STEPS" --runs "$RUNS" --images "$IMAGES" --threads 1 --png on)
+[[ -n "${WARMUP:-}" ]] && COMPARE+=(--warmup "$WARMUP")
 "$DOTNET" "$BENCH" "${COMPARE[@]}" 2>&1 | tee "$LOG" || fail "compare failed (log: $LOG)"
 stop_poller
 grep -q '^compare: ' "$LOG" || fail "compare printed no result (log: $LOG)"

@@ -9,7 +9,7 @@ namespace OrleansDiffusion.Silo.Cli;
 
 /// <summary>
 /// <c>generate [--model DIR] --prompt "..." --out FILE.png [--negative-prompt --steps --guidance --seed --width --height
-/// --scheduler --n --init-image FILE --strength --mask FILE --mask-blur N --clip-skip N --provider cpu|cuda --threads N]</c>;
+/// --scheduler --n --init-image FILE --strength --mask FILE --mask-blur N --clip-skip N --provider cpu|cuda --device N --threads N]</c>;
 /// size, steps and guidance default to the model's own.
 /// </summary>
 internal static class GenerateCommand
@@ -19,7 +19,7 @@ internal static class GenerateCommand
     public static readonly string[] Options =
     [
         "model", "prompt", "negative-prompt", "steps", "guidance", "seed", "width", "height", "scheduler", "n",
-        "init-image", "strength", "mask", "mask-blur", "clip-skip", "out", "provider", "threads",
+        "init-image", "strength", "mask", "mask-blur", "clip-skip", "out", "provider", "device", "threads",
     ];
 
     public static int Run(ParsedArguments args, TextWriter output, TextWriter progressOutput, CancellationToken cancellationToken)
@@ -47,6 +47,17 @@ internal static class GenerateCommand
             "cuda" => ExecutionProvider.Cuda,
             var other => throw new CommandLineException($"--provider must be cpu or cuda, not '{other}'."),
         };
+
+        var device = args.Int("device", 0);
+        if (args.Text("device") is not null && provider != ExecutionProvider.Cuda)
+        {
+            throw new CommandLineException("--device picks a CUDA device: it needs --provider cuda.");
+        }
+
+        if (device < 0)
+        {
+            throw new CommandLineException($"--device must be 0 or more, not {device}.");
+        }
 
         var seed = args.Long("seed") ?? Random.Shared.NextInt64(0, uint.MaxValue);
         var strength = args.Float("strength", 0.75f);
@@ -107,7 +118,7 @@ internal static class GenerateCommand
 
         Validate(request);
 
-        using var model = DiffusionModel.Load(folder, new ExecutionOptions { Provider = provider, IntraOpThreads = args.Int("threads", 0) });
+        using var model = DiffusionModel.Load(folder, new ExecutionOptions { Provider = provider, IntraOpThreads = args.Int("threads", 0), Cuda = new CudaOptions { DeviceId = device } });
         if (model.ProviderFallbackReason is not null)
         {
             progressOutput.WriteLine($"CUDA unavailable, running on CPU: {model.ProviderFallbackReason}");

@@ -19,13 +19,14 @@ public static class ToolCommands
           generate [--model DIR] --prompt "..." --out FILE.png [--negative-prompt TEXT] [--steps N] [--guidance G]
                    [--seed N] [--width W] [--height H] [--scheduler NAME] [--n 1]
                    [--init-image FILE --strength 0.75 [--mask FILE --mask-blur 4]] [--clip-skip 1] [--provider cpu|cuda]
-                   [--threads N]
+                   [--device N] [--threads N]
               Generate images. Without --model, the tiny demo model (not Stable Diffusion) is written to
               ~/.cache/orleans-diffusion/demo-model (or $ORLEANSDIFFUSION_DEMO_MODEL) and used. With --n above 1, FILE gets an index suffix (out-0.png, out-1.png, ...).
               Size, steps and guidance default to the model's (SD: 512 x 512, 20, 7.5; SDXL: 1024 x 1024; SDXL-Turbo: 512 x 512, 4, 0).
               Schedulers: euler, euler_a, ddim, pndm (plms), lms, dpmpp_2m, lcm; add _karras to euler, euler_a, lms, dpmpp_2m.
               Prompts use AUTOMATIC1111's syntax: (word), (word:1.3), [word], \( \), BREAK; longer than 75 tokens is fine.
               --clip-skip N as A1111 counts it (2: the layer before the last); the text encoder must output its hidden states.
+              --device N: the CUDA device ordinal with --provider cuda (default 0).
           tokenize --model DIR --input FILE
               FILE holds one JSON string per line; prints a JSON array of the 77 CLIP ids for each.
         """;

@@ -2,10 +2,6 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Text;
-using SixLabors.ImageSharp;
-using SixLabors.ImageSharp.Formats.Png;
-using SixLabors.ImageSharp.PixelFormats;
-using ImageSharpPngEncoder = SixLabors.ImageSharp.Formats.Png.PngEncoder;
 
 namespace OrleansDiffusion.Engine.Imaging;
 
@@ -25,19 +21,7 @@ public static class PngEncoder
     // Text in a hostile PNG may claim to inflate to anything; no infotext comes near this.
     private const int MaxInflatedTextBytes = 8 * 1024 * 1024;
 
-    private static ReadOnlySpan<byte> Signature => [137, 80, 78, 71, 13, 10, 26, 10];
-
-    private static readonly ImageSharpPngEncoder Encoder = new()
-    {
-        ColorType = PngColorType.Rgb,
-        BitDepth = PngBitDepth.Bit8,
-        // Level 3 with adaptive filters: about 4x faster than the default level 6 (ImageSharp's managed deflate is the
-        // slowest stage of a tiny-model job) at the cost of a somewhat larger file.
-        CompressionLevel = PngCompressionLevel.Level3,
-        FilterMethod = PngFilterMethod.Adaptive,
-        // Never zTXt: readers that only know tEXt (and people with a hex editor) still see the parameters.
-        TextCompressionThreshold = int.MaxValue,
-    };
+    internal static ReadOnlySpan<byte> Signature => [137, 80, 78, 71, 13, 10, 26, 10];
 
     /// <summary>Encodes planar RGB <paramref name="chw"/> ([3, height, width], values in [-1, 1]) as PNG bytes.</summary>
     /// <param name="parameters">The infotext, or null for no text chunk.</param>
@@ -58,31 +42,41 @@ public static class PngEncoder
     }
 
     /// <summary>
-    /// Encodes interleaved 8-bit RGB <paramref name="rgb"/> as PNG bytes. The encoder writes into a rented buffer of the
-    /// largest size the PNG can reach (stored deflate blocks, every chunk header, the text), so nothing grows and
-    /// copies on the way; the one allocation is the returned array, of the PNG's exact size.
+    /// Encodes interleaved 8-bit RGB <paramref name="rgb"/> as PNG bytes (<see cref="PngWriter"/>). The PNG is written into
+    /// a rented buffer of the largest size it can reach, so nothing grows and copies on the way; the one allocation is
+    /// the returned array, of the PNG's exact size.
     /// </summary>
     public static byte[] EncodeInterleaved(Memory<byte> rgb, int width, int height, string? parameters)
     {
+        using var png = EncodeInterleavedPooled(rgb, width, height, parameters);
+        return png.Memory.ToArray();
+    }
+
+    /// <summary>
+    /// <see cref="EncodeInterleaved"/> without the copy: the PNG stays in the rented buffer until the result is disposed,
+    /// so a caller that only stores it (a worker) leaves no image-sized array behind (a PNG is usually over 85 KB: on the
+    /// large-object heap, one per image would set off gen2 collections).
+    /// </summary>
+    public static PooledPng EncodeInterleavedPooled(Memory<byte> rgb, int width, int height, string? parameters)
+    {
         PixelMath.ValidateShape(rgb.Length, 3, width, height, nameof(rgb));
-        var bound = MaxLength(width, height, parameters);
-        var buffer = ArrayPool<byte>.Shared.Rent(bound);
-        try
+        for (var bound = MaxLength(width, height, parameters); ; bound = checked(bound * 2))
         {
-            using var stream = new MemoryStream(buffer, 0, bound, writable: true);
-            Save(rgb, width, height, parameters, stream);
-            return buffer.AsSpan(0, (int)stream.Position).ToArray();
-        }
-        catch (NotSupportedException)
-        {
-            // The bound is wrong for some encoder setting: a growing stream still gives the image.
-            using var growing = new MemoryStream();
-            Save(rgb, width, height, parameters, growing);
-            return growing.ToArray();
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
+            var buffer = ArrayPool<byte>.Shared.Rent(bound);
+            try
+            {
+                return new PooledPng(buffer, PngWriter.Write(rgb.Span, width, height, parameters, ParametersKeyword, buffer));
+            }
+            catch (NotSupportedException)
+            {
+                // The bound was wrong (a zlib that expands more than its documented bound): a larger buffer still gives the image.
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+            catch
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+                throw;
+            }
         }
     }
 
@@ -99,7 +93,8 @@ public static class PngEncoder
         try
         {
             PixelMath.PlanarToInterleaved(chw, rgb, pixelCount);
-            Save(rgb.AsMemory(0, length), width, height, parameters, destination);
+            using var png = EncodeInterleavedPooled(rgb.AsMemory(0, length), width, height, parameters);
+            destination.Write(png.Memory.Span);
         }
         finally
         {
@@ -108,26 +103,15 @@ public static class PngEncoder
     }
 
     /// <summary>
-    /// The most bytes a PNG of this size and text can take: the filtered rows (a filter byte each) in stored deflate
-    /// blocks (5 bytes per block of at least 16 KiB, zlib's bound), IDAT chunk headers (12 bytes per 8 KiB at least),
-    /// the text chunk (UTF-8 at worst), signature, header, end, and slack.
+    /// The most bytes a PNG of this size and text can take: the filtered rows (a filter byte each) as zlib stores what it
+    /// cannot compress (its <c>compressBound</c>: 5 bytes per 16 KiB block at worst, here 1 per 256), the text chunk
+    /// (UTF-8 at worst), signature, header, the IDAT and IEND chunks, and slack.
     /// </summary>
     internal static int MaxLength(int width, int height, string? parameters)
     {
         var raw = (long)height * (1 + (3L * width));
-        var text = parameters is null ? 0 : Encoding.UTF8.GetMaxByteCount(parameters.Length) + ParametersKeyword.Length + 32;
+        var text = parameters is null ? 0 : PngWriter.MaxTextChunkLength(ParametersKeyword, parameters);
         return checked((int)(raw + (raw >> 8) + text + 4096));
-    }
-
-    private static void Save(Memory<byte> rgb, int width, int height, string? parameters, Stream destination)
-    {
-        using var image = Image.WrapMemory<Rgb24>(Configuration.Default, rgb, width, height);
-        if (parameters is not null)
-        {
-            image.Metadata.GetPngMetadata().TextData.Add(new PngTextData(ParametersKeyword, parameters, "", ""));
-        }
-
-        image.Save(destination, Encoder);
     }
 
     /// <inheritdoc cref="ReadParameters(ReadOnlySpan{byte})"/>

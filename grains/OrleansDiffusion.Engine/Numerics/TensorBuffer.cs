@@ -166,6 +166,11 @@ internal sealed class TensorBuffer : IDisposable
         ? throw new InvalidOperationException($"The tensor holds {ElementType}, not float.")
         : _float.AsSpan(0, Length);
 
+    /// <summary>The float16 memory, as <see cref="Half"/>, when the element type is float16.</summary>
+    public ReadOnlySpan<Half> Halves => _half is null
+        ? throw new InvalidOperationException($"The tensor holds {ElementType}, not float16.")
+        : System.Runtime.InteropServices.MemoryMarshal.Cast<Float16, Half>(_half.AsSpan(0, Length));
+
     internal static void ReadFloat(ReadOnlySpan<Float16> source, int offset, Span<float> destination) =>
         HalfConversion.ToSingle(source.Slice(offset, destination.Length), destination);
 

@@ -36,6 +36,9 @@ public sealed class DecodedImage : IDisposable
     public GeneratedImage EncodePng() =>
         new(PngEncoder.EncodeInterleaved(Pixels, Width, Height, Infotext), Seed, Width, Height, Infotext);
 
+    /// <summary>Encodes the PNG into a pooled buffer, for a caller that stores it and lets it go (the caller disposes it).</summary>
+    public PooledPng EncodePooledPng() => PngEncoder.EncodeInterleavedPooled(Pixels, Width, Height, Infotext);
+
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _rgb, null) is { } rgb)

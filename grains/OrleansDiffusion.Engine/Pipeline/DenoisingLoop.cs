@@ -25,7 +25,8 @@ internal sealed class DenoisingLoop : IDisposable
     private readonly int _planeLength;
     private readonly int _allLatents;
     private readonly KeptLatents?[] _kept;
-    private readonly float[]? _keptScratch;
+    // Rented on the first masked img2img image (KeepOutsideMask), which is the only user.
+    private float[]? _keptScratch;
     private readonly bool _guided;
     private readonly float[] _guidanceScales;
     private readonly float[] _latents;
@@ -78,7 +79,6 @@ internal sealed class DenoisingLoop : IDisposable
         _allLatents = images * _latentLength;
         _latents = Rent(_allLatents);
         _kept = new KeptLatents?[images];
-        _keptScratch = signature.Kind.Inpainting ? null : Rent(_latentLength);
         _guidedOutput = guided ? Rent(_allLatents) : [];
         _schedulers = new IScheduler[images];
         _generators = new NoiseGenerator[images];
@@ -190,7 +190,7 @@ internal sealed class DenoisingLoop : IDisposable
     /// </summary>
     public void KeepOutsideMask(int image, float[] original, float[] noise, float[] mask)
     {
-        if (_keptScratch is null)
+        if (_model.UNetSig.Kind.Inpainting)
         {
             throw new InvalidOperationException("An inpainting UNet keeps what the mask leaves itself.");
         }
@@ -198,6 +198,7 @@ internal sealed class DenoisingLoop : IDisposable
         ArgumentOutOfRangeException.ThrowIfNotEqual(original.Length, _latentLength, nameof(original));
         ArgumentOutOfRangeException.ThrowIfNotEqual(noise.Length, _latentLength, nameof(noise));
         ArgumentOutOfRangeException.ThrowIfNotEqual(mask.Length, _planeLength, nameof(mask));
+        _keptScratch ??= Rent(_latentLength);
         _kept[image] = new KeptLatents(original, noise, mask);
     }
 
@@ -307,7 +308,7 @@ internal sealed class DenoisingLoop : IDisposable
         ReadOnlySpan<float> outside = kept.Original;
         if (index + 1 < scheduler.Timesteps.Length)
         {
-            scheduler.AddNoise(kept.Original, kept.Noise, index + 1, _keptScratch.AsSpan(0, _latentLength));
+            scheduler.AddNoise(kept.Original, kept.Noise, index + 1, _keptScratch!.AsSpan(0, _latentLength));
             outside = _keptScratch.AsSpan(0, _latentLength);
         }
 

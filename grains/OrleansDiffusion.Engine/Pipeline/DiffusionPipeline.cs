@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Diagnostics;
-using System.Runtime.Intrinsics;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using OrleansDiffusion.Engine.Imaging;
@@ -156,6 +155,12 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
             foreach (var group in groups)
             {
                 group.Loop.Dispose();
+            }
+
+            // The loops hold copies of the embeddings; the pooled arrays serve the next run.
+            foreach (var values in conditional.Concat(unconditional ?? []).Where(e => e.FromPool).Select(e => e.Values).Distinct(ReferenceEqualityComparer.Instance))
+            {
+                ExactArrayPool.Return((float[])values!);
             }
         }
     }
@@ -543,22 +548,27 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
             throw new InvalidModelException(model.VaeDecoder.Path, $"{model.DecoderOutput.Name} did not decode to [1, 3, {height}, {width}]: {e.Message}");
         }
 
-        float[]? upcast = null;
+        var pixelCount = width * height;
+        var rgb = ArrayPool<byte>.Shared.Rent(3 * pixelCount);
         try
         {
-            ReadOnlySpan<float> pixels;
-            if (output.ElementType == TensorElementType.Float)
+            bool finite;
+            if (inpaint is not null)
             {
-                pixels = output.Floats;
+                // Inpainting composites in float32 (the original pixels outside the mask) before the bytes.
+                var pixels = new float[output.Length];
+                output.Read(0, pixels);
+                finite = PixelMath.AllFinite(pixels);
+                PixelMath.PlanarToInterleaved(inpaint.Composite(pixels), rgb, pixelCount);
             }
             else
             {
-                upcast = ArrayPool<float>.Shared.Rent(output.Length);
-                output.Read(0, upcast.AsSpan(0, output.Length));
-                pixels = upcast.AsSpan(0, output.Length);
+                finite = output.ElementType == TensorElementType.Float
+                    ? PixelMath.PlanarToInterleaved(output.Floats, rgb, pixelCount)
+                    : PixelMath.PlanarToInterleaved(output.Halves, rgb, pixelCount);
             }
 
-            if (!IsFinite(pixels))
+            if (!finite)
             {
                 // A float16 VAE that overflows decodes to NaN, which would be written as a black picture.
                 throw new InvalidModelException(model.VaeDecoder.Path, model.VaeDecoder.Session.InputMetadata[model.DecoderInput.Name].ElementDataType == TensorElementType.Float16
@@ -566,52 +576,13 @@ public sealed partial class DiffusionPipeline(DiffusionModel model, GenerationLi
                     : "the VAE decoder produced non-finite pixels.");
             }
 
-            if (inpaint is not null)
-            {
-                pixels = inpaint.Composite(pixels.ToArray());
-            }
-
-            var rgb = ArrayPool<byte>.Shared.Rent(3 * width * height);
-            PixelMath.PlanarToInterleaved(pixels, rgb, width * height);
             return rgb;
         }
-        finally
+        catch
         {
-            if (upcast is not null)
-            {
-                ArrayPool<float>.Shared.Return(upcast);
-            }
+            ArrayPool<byte>.Shared.Return(rgb);
+            throw;
         }
-    }
-
-    // x - x is 0 for every finite x and NaN for infinities and NaN.
-    private static bool IsFinite(ReadOnlySpan<float> values)
-    {
-        var i = 0;
-        if (Vector128.IsHardwareAccelerated)
-        {
-            var bad = Vector128<float>.Zero;
-            for (; i + 4 <= values.Length; i += 4)
-            {
-                var v = Vector128.Create(values.Slice(i, 4));
-                bad |= ~Vector128.Equals(v - v, Vector128<float>.Zero);
-            }
-
-            if (bad.AsUInt32() != Vector128<uint>.Zero)
-            {
-                return false;
-            }
-        }
-
-        for (; i < values.Length; i++)
-        {
-            if (!float.IsFinite(values[i]))
-            {
-                return false;
-            }
-        }
-
-        return true;
     }
 
     private static float[] ReadFloats(OrtValue value)

@@ -91,9 +91,10 @@ internal sealed class PromptEncoder(DiffusionModel model, RunOptions runOptions)
             throw new InvalidModelException(model.TextEncoder.Path, $"{output.Name} came back as [{string.Join(", ", shape)}], expected [2, {length}, hidden].");
         }
 
+        // The pair's arrays are pooled: the run returns them when it ends (TextEmbedding.FromPool).
         var size = (int)(shape[1] * shape[2]);
-        var a = new float[size];
-        var b = new float[size];
+        var a = ExactArrayPool.Rent(size);
+        var b = ExactArrayPool.Rent(size);
         if (results[0].GetTensorTypeAndShape().ElementDataType == TensorElementType.Float16)
         {
             var half = results[0].GetTensorDataAsSpan<Float16>();
@@ -109,7 +110,7 @@ internal sealed class PromptEncoder(DiffusionModel model, RunOptions runOptions)
 
         Finish(a, first[0], clipSkip);
         Finish(b, second[0], clipSkip);
-        return (new TextEmbedding(a, ChunkTokens, size / ChunkTokens), new TextEmbedding(b, ChunkTokens, size / ChunkTokens));
+        return (new TextEmbedding(a, ChunkTokens, size / ChunkTokens) { FromPool = true }, new TextEmbedding(b, ChunkTokens, size / ChunkTokens) { FromPool = true });
     }
 
     /// <summary>
@@ -137,7 +138,7 @@ internal sealed class PromptEncoder(DiffusionModel model, RunOptions runOptions)
             empty.CopyTo(values, i * empty.Length);
         }
 
-        return embedding with { Values = values, Sequence = chunks * ChunkTokens };
+        return embedding with { Values = values, Sequence = chunks * ChunkTokens, FromPool = false };
     }
 
     /// <summary>Throws when <paramref name="clipSkip"/> is below 1 or beyond what the model's text encoder outputs.</summary>

@@ -63,12 +63,12 @@ public sealed partial class AzureBlobImageStore : IImageStore, IRetentionStore
     /// <summary>The container's URI (without credentials).</summary>
     public Uri ContainerUri => _container.Uri;
 
-    public async Task<ImageRef> SaveImageAsync(byte[] png, long seed, int width, int height, CancellationToken cancellationToken)
+    public async Task<ImageRef> SaveImageAsync(ReadOnlyMemory<byte> png, long seed, int width, int height, CancellationToken cancellationToken)
     {
         ImageKeys.ThrowIfEmpty(png);
-        var key = ImageKeys.ForImage(png);
+        var key = ImageKeys.ForImage(png.Span);
         await UploadOnceAsync(key, png, PngContentType, cancellationToken);
-        return new ImageRef(key, seed, width, height, png.LongLength);
+        return new ImageRef(key, seed, width, height, png.Length);
     }
 
     public async Task<string> SaveInputAsync(byte[] bytes, CancellationToken cancellationToken)
@@ -272,7 +272,7 @@ public sealed partial class AzureBlobImageStore : IImageStore, IRetentionStore
         }, cancellationToken);
     }
 
-    private Task UploadOnceAsync(string key, byte[] content, string contentType, CancellationToken cancellationToken)
+    private Task UploadOnceAsync(string key, ReadOnlyMemory<byte> content, string contentType, CancellationToken cancellationToken)
     {
         var blob = _container.GetBlobClient(key);
         return RunAsync("save", key, async () =>

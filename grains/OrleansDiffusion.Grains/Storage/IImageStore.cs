@@ -9,8 +9,11 @@ namespace OrleansDiffusion.Grains.Storage;
 /// </summary>
 public interface IImageStore
 {
-    /// <summary>Stores a generated PNG and returns its reference; the image is durable when the task completes.</summary>
-    Task<ImageRef> SaveImageAsync(byte[] png, long seed, int width, int height, CancellationToken cancellationToken);
+    /// <summary>
+    /// Stores a generated PNG and returns its reference; the image is durable when the task completes. The bytes are
+    /// read until then (a worker passes a pooled buffer and reuses it afterwards).
+    /// </summary>
+    Task<ImageRef> SaveImageAsync(ReadOnlyMemory<byte> png, long seed, int width, int height, CancellationToken cancellationToken);
 
     /// <summary>Stores an uploaded init image and returns its key.</summary>
     Task<string> SaveInputAsync(byte[] bytes, CancellationToken cancellationToken);

@@ -37,6 +37,11 @@ public static partial class ImageKeys
     public static void ThrowIfEmpty(byte[] content, [CallerArgumentExpression(nameof(content))] string? paramName = null)
     {
         ArgumentNullException.ThrowIfNull(content, paramName);
+        ThrowIfEmpty(content.AsMemory(), paramName);
+    }
+
+    public static void ThrowIfEmpty(ReadOnlyMemory<byte> content, [CallerArgumentExpression(nameof(content))] string? paramName = null)
+    {
         if (content.Length == 0)
         {
             throw new ArgumentException("An image store does not store empty content.", paramName);

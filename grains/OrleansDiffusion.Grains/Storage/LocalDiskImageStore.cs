@@ -32,12 +32,12 @@ public sealed class LocalDiskImageStore : IImageStore, IRetentionStore
     /// <summary>The absolute root folder.</summary>
     public string Root { get; }
 
-    public async Task<ImageRef> SaveImageAsync(byte[] png, long seed, int width, int height, CancellationToken cancellationToken)
+    public async Task<ImageRef> SaveImageAsync(ReadOnlyMemory<byte> png, long seed, int width, int height, CancellationToken cancellationToken)
     {
         ImageKeys.ThrowIfEmpty(png);
-        var key = ImageKeys.ForImage(png);
+        var key = ImageKeys.ForImage(png.Span);
         await WriteOnceAsync(key, png, cancellationToken);
-        return new ImageRef(key, seed, width, height, png.LongLength);
+        return new ImageRef(key, seed, width, height, png.Length);
     }
 
     public async Task<string> SaveInputAsync(byte[] bytes, CancellationToken cancellationToken)
@@ -250,7 +250,7 @@ public sealed class LocalDiskImageStore : IImageStore, IRetentionStore
         return Task.CompletedTask;
     }
 
-    private async Task WriteOnceAsync(string key, byte[] content, CancellationToken cancellationToken)
+    private async Task WriteOnceAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
     {
         var path = PathOf(key);
         var now = _time.GetUtcNow();

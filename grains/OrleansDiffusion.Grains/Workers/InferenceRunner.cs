@@ -252,10 +252,27 @@ public sealed partial class InferenceRunner(
             throw new OperationCanceledException("The process died.");
         }
 
-        // Off the inference slot and off the grain scheduler: PNG encoding is CPU work of its own.
+        // Off the inference slot and off the grain scheduler: PNG encoding is CPU work of its own. The PNGs are encoded
+        // into pooled buffers, which go back once stored: no image-sized array per job.
         await Task.Yield();
-        var result = decoded.EncodePngs();
-        var refs = await Task.WhenAll(result.Images.Select(image => images.SaveImageAsync(image.Png, image.Seed, image.Width, image.Height, CancellationToken.None)));
+        var pngs = new PooledPng[decoded.Images.Count];
+        ImageRef[] refs;
+        try
+        {
+            for (var i = 0; i < pngs.Length; i++)
+            {
+                pngs[i] = decoded.Images[i].EncodePooledPng();
+            }
+
+            refs = await Task.WhenAll(decoded.Images.Select((image, i) => images.SaveImageAsync(pngs[i].Memory, image.Seed, image.Width, image.Height, CancellationToken.None)));
+        }
+        finally
+        {
+            foreach (var png in pngs)
+            {
+                png?.Dispose();
+            }
+        }
         await OwnerOf(item.Entry).Complete(run.Lease.LeaseId, refs, SiloId);
         item.Reported = true;
     }

@@ -71,12 +71,16 @@ public sealed class BareOnnxLoop : IDisposable
         }
     }
 
-    /// <summary>One image; returns the time of the UNet loop (guidance and Euler included) and the PNG (null without).</summary>
-    public (TimeSpan Denoising, byte[]? Png) Generate(string prompt, string negativePrompt, int width, int height, int steps, float guidance, long seed, bool png)
+    /// <summary>
+    /// One image; returns the time of the text encoder, of the UNet loop (guidance and Euler included) and of the VAE
+    /// decoder up to the pixels in float32 host memory, and the PNG (null without).
+    /// </summary>
+    public (TimeSpan Text, TimeSpan Denoising, TimeSpan Decode, byte[]? Png) Generate(string prompt, string negativePrompt, int width, int height, int steps, float guidance, long seed, bool png)
     {
         var latentH = height / 8;
         var latentW = width / 8;
         var latentLength = 4 * latentH * latentW;
+        var textStarted = Stopwatch.GetTimestamp();
 
         // Text encoder: [uncond, cond] as one batch-2 call unless the export's batch is fixed at 1.
         var ids = _textEncoder.InputMetadata["input_ids"];
@@ -96,6 +100,8 @@ public sealed class BareOnnxLoop : IDisposable
         {
             EncodeText([uncondIds, condIds], ids.ElementDataType, hiddenName, hiddenMeta.ElementDataType, hidden);
         }
+
+        var text = Stopwatch.GetElapsedTime(textStarted);
 
         // UNet buffers, in the element types the export declares.
         var sampleMeta = _unet.InputMetadata["sample"];
@@ -157,7 +163,8 @@ public sealed class BareOnnxLoop : IDisposable
             buffer.Dispose();
         }
 
-        // VAE decoder: latents / scaling factor -> [1, 3, H, W] in [-1, 1].
+        // VAE decoder: latents / scaling factor -> [1, 3, H, W] in [-1, 1], read into float32 host memory.
+        var decodeStarted = Stopwatch.GetTimestamp();
         var decoderIn = _vaeDecoder.InputMetadata["latent_sample"];
         var decoderOutName = _vaeDecoder.OutputMetadata.ContainsKey("sample") ? "sample" : _vaeDecoder.OutputMetadata.Keys.First();
         var decoderOut = _vaeDecoder.OutputMetadata[decoderOutName];
@@ -166,18 +173,14 @@ public sealed class BareOnnxLoop : IDisposable
         latentIn.Write(0, latents);
         using var image = new Buffer(decoderOut.ElementDataType, [1, 3, height, width]);
         _vaeDecoder.Run(_run, ["latent_sample"], [latentIn.Value], [decoderOutName], [image.Value]);
-        if (!png)
-        {
-            return (denoising, null);
-        }
-
         if (_pixels.Length != 3 * width * height)
         {
             _pixels = new float[3 * width * height];
         }
 
         image.Read(_pixels);
-        return (denoising, PngEncoder.Encode(_pixels, width, height, Infotext));
+        var decode = Stopwatch.GetElapsedTime(decodeStarted);
+        return (text, denoising, decode, png ? PngEncoder.Encode(_pixels, width, height, Infotext) : null);
     }
 
     public void Dispose()

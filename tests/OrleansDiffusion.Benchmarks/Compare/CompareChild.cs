@@ -24,7 +24,7 @@ public static class CompareChild
         var png = options.Png == "on";
         var model = options.Model ?? throw new ArgumentException("compare-child needs --model.");
         var loadStarted = Stopwatch.GetTimestamp();
-        Func<long, (double Ms, double StepMs)> generate;
+        Func<long, Sample> generate;
         IDisposable loaded;
         string provider;
         if (contestant == "engine")
@@ -45,13 +45,22 @@ public static class CompareChild
             var pipeline = new DiffusionPipeline(diffusion);
             generate = seed =>
             {
+                // As a worker runs a job: up to the decoded 8-bit pixels (GenerateBatchDecoded), then with PNG each image
+                // encoded into a pooled buffer, as it is before it is stored, and the buffers handed back.
                 var started = Stopwatch.GetTimestamp();
-                var result = pipeline.Generate(Request(options, seed));
-                var elapsed = Stopwatch.GetElapsedTime(started);
+                var decoded = pipeline.GenerateBatchDecoded([Request(options, seed)])[0];
+                var timings = decoded.Timings;
+                if (png)
+                {
+                    foreach (var image in decoded.Images)
+                    {
+                        image.EncodePooledPng().Dispose();
+                    }
+                }
 
-                // The engine always encodes its PNG: without PNG, its time is taken off (its allocations cannot be).
-                var ms = elapsed.TotalMilliseconds - (png ? 0 : result.Timings.PngEncoding.TotalMilliseconds);
-                return (ms, result.Timings.Denoising.TotalMilliseconds / result.Timings.DenoisingSteps);
+                decoded.Dispose();
+                var ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                return new Sample(ms, timings.Denoising.TotalMilliseconds / timings.DenoisingSteps, timings.TextEncoder.TotalMilliseconds, timings.Denoising.TotalMilliseconds, timings.VaeDecoder.TotalMilliseconds);
             };
         }
         else if (contestant == "bare")
@@ -62,8 +71,8 @@ public static class CompareChild
             generate = seed =>
             {
                 var started = Stopwatch.GetTimestamp();
-                var (denoising, _) = bare.Generate(Prompt, NegativePrompt, options.Size, options.Size, options.Steps, Guidance, seed, png);
-                return (Stopwatch.GetElapsedTime(started).TotalMilliseconds, denoising.TotalMilliseconds / options.Steps);
+                var stages = bare.Generate(Prompt, NegativePrompt, options.Size, options.Size, options.Steps, Guidance, seed, png);
+                return new Sample(Stopwatch.GetElapsedTime(started).TotalMilliseconds, stages.Denoising.TotalMilliseconds / options.Steps, stages.Text.TotalMilliseconds, stages.Denoising.TotalMilliseconds, stages.Decode.TotalMilliseconds);
             };
         }
         else
@@ -74,20 +83,21 @@ public static class CompareChild
         using (loaded)
         {
             var loadMs = Stopwatch.GetElapsedTime(loadStarted).TotalMilliseconds;
-            for (var i = 0; i < options.Warmup; i++)
+            var warmupStarted = Stopwatch.GetTimestamp();
+            var warmups = 0;
+            while (options.Warmup is { } count
+                ? warmups < count
+                : warmups == 0 || Stopwatch.GetElapsedTime(warmupStarted).TotalSeconds < CompareOptions.WarmupSeconds)
             {
-                generate(Seed + 1000 + i);
+                generate(Seed + 1000 + warmups++);
             }
 
             var allocated = GC.GetTotalAllocatedBytes(precise: true);
             var gens = new[] { GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2) };
-            var times = new List<double>();
-            var steps = new List<double>();
+            var samples = new List<Sample>();
             for (var i = 0; i < options.Images; i++)
             {
-                var (ms, stepMs) = generate(Seed + i);
-                times.Add(ms);
-                steps.Add(stepMs);
+                samples.Add(generate(Seed + i));
             }
 
             double n = options.Images;
@@ -98,8 +108,12 @@ public static class CompareChild
                 png,
                 provider,
                 loadMs,
-                times.Average(),
-                steps.Average(),
+                warmups,
+                samples.Average(s => s.Ms),
+                samples.Average(s => s.StepMs),
+                samples.Average(s => s.TextMs),
+                samples.Average(s => s.DenoiseMs),
+                samples.Average(s => s.DecodeMs),
                 allocatedMiB,
                 (GC.CollectionCount(0) - gens[0]) / n,
                 (GC.CollectionCount(1) - gens[1]) / n,
@@ -111,6 +125,8 @@ public static class CompareChild
 
         return 0;
     }
+
+    private readonly record struct Sample(double Ms, double StepMs, double TextMs, double DenoiseMs, double DecodeMs);
 
     public static GenerationRequest Request(CompareOptions options, long seed) => new()
     {

@@ -15,8 +15,15 @@ public sealed record CompareOptions
 
     public int Images { get; init; } = 2;
 
-    /// <summary>Images generated and dropped before measuring, in every child. Default 1.</summary>
-    public int Warmup { get; init; } = 1;
+    /// <summary>
+    /// Images generated and dropped before measuring, in every child. Default (null): as many as fit in
+    /// <see cref="WarmupSeconds"/>, at least one, so that the measured images run the JIT's optimised code, as a service's
+    /// do after its first few jobs (tiered compilation waits for 30 calls and a quiet 100 ms before it optimises a method).
+    /// </summary>
+    public int? Warmup { get; init; }
+
+    /// <summary>The warm-up time when <see cref="Warmup"/> is not given.</summary>
+    public const double WarmupSeconds = 3;
 
     public int Steps { get; init; } = 20;
 
@@ -99,7 +106,8 @@ public sealed record CompareOptions
     public IEnumerable<string> ChildArguments(string contestant, bool png, string model) =>
     [
         "compare-child", "--contestant", contestant, "--model", model, "--png", png ? "on" : "off",
-        "--images", Images.ToString(CultureInfo.InvariantCulture), "--warmup", Warmup.ToString(CultureInfo.InvariantCulture),
+        "--images", Images.ToString(CultureInfo.InvariantCulture),
+        .. (Warmup is { } warmup ? ["--warmup", warmup.ToString(CultureInfo.InvariantCulture)] : Array.Empty<string>()),
         "--steps", Steps.ToString(CultureInfo.InvariantCulture), "--size", Size.ToString(CultureInfo.InvariantCulture),
         "--threads", Threads.ToString(CultureInfo.InvariantCulture), "--provider", Provider,
     ];

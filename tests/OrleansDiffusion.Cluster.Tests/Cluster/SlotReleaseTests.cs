@@ -18,7 +18,7 @@ public sealed class SlotReleaseTests
 
         public void Open() => _open.TrySetResult();
 
-        public async Task<ImageRef> SaveImageAsync(byte[] png, long seed, int width, int height, CancellationToken cancellationToken)
+        public async Task<ImageRef> SaveImageAsync(ReadOnlyMemory<byte> png, long seed, int width, int height, CancellationToken cancellationToken)
         {
             Interlocked.Increment(ref _waiting);
             await _open.Task.WaitAsync(cancellationToken);

@@ -150,7 +150,7 @@ public sealed class LocalDiskImageStoreTests : IDisposable
     [Fact]
     public async Task Empty_content_is_rejected()
     {
-        await Assert.ThrowsAsync<ArgumentException>(() => _store.SaveImageAsync([], 1, 64, 64, Ct));
+        await Assert.ThrowsAsync<ArgumentException>(() => _store.SaveImageAsync(Array.Empty<byte>(), 1, 64, 64, Ct));
         await Assert.ThrowsAsync<ArgumentException>(() => _store.SaveInputAsync([], Ct));
     }
 

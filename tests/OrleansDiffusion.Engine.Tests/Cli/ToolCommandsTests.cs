@@ -220,6 +220,21 @@ public sealed class ToolCommandsTests : IDisposable
 
     private const string DefaultDemoModelVariable = "ORLEANSDIFFUSION_DEMO_MODEL";
 
+    [Theory]
+    [InlineData("cpu", "1", "--device picks a CUDA device: it needs --provider cuda.")]
+    [InlineData("cuda", "-1", "--device must be 0 or more, not -1.")]
+    [InlineData("cuda", "gpu0", "--device must be an integer, not 'gpu0'.")]
+    public void A_device_needs_the_cuda_provider_and_an_ordinal(string provider, string device, string error)
+    {
+        var output = _directory.Combine("never.png");
+
+        var (code, _, stderr) = Run("generate", "--model", _directory.Path, "--prompt", "x", "--provider", provider, "--device", device, "--out", output);
+
+        Assert.Equal(2, code);
+        Assert.Contains(error, stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(output));
+    }
+
     [Fact]
     public void A_folder_that_is_not_a_model_exits_1_naming_the_file()
     {

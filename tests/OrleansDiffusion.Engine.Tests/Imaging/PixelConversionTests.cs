@@ -43,7 +43,7 @@ public sealed class PixelConversionTests
         }
 
         var rgb = new byte[3 * Pixels];
-        PixelMath.PlanarToInterleaved(chw, rgb, Pixels);
+        Assert.True(PixelMath.PlanarToInterleaved(chw, rgb, Pixels));
         for (var p = 0; p < Pixels; p++)
         {
             for (var c = 0; c < 3; c++)
@@ -51,6 +51,47 @@ public sealed class PixelConversionTests
                 Assert.Equal(PixelMath.ToByte(chw[(c * Pixels) + p]), rgb[(3 * p) + c]);
             }
         }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(17)]
+    [InlineData(2500)]
+    public void Float16_planes_give_the_bytes_of_their_float32_values(int pixels)
+    {
+        var random = new Random(pixels);
+        var halves = new Half[3 * pixels];
+        for (var i = 0; i < halves.Length; i++)
+        {
+            halves[i] = (Half)((random.NextDouble() * 2.2) - 1.1);
+        }
+
+        var rgb = new byte[3 * pixels];
+        Assert.True(PixelMath.PlanarToInterleaved(halves, rgb, pixels));
+        for (var p = 0; p < pixels; p++)
+        {
+            for (var c = 0; c < 3; c++)
+            {
+                Assert.Equal(PixelMath.ToByte((float)halves[(c * pixels) + p]), rgb[(3 * p) + c]);
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(float.NaN, 0)]
+    [InlineData(float.PositiveInfinity, 1024 + 3)]
+    [InlineData(float.NegativeInfinity, (3 * 2500) - 1)]
+    public void A_non_finite_value_anywhere_is_reported_and_still_written(float bad, int at)
+    {
+        const int Pixels = 2500;
+        var chw = new float[3 * Pixels];
+        chw[at] = bad;
+        var halves = chw.Select(v => (Half)v).ToArray();
+        var rgb = new byte[3 * Pixels];
+
+        Assert.False(PixelMath.PlanarToInterleaved(chw, rgb, Pixels));
+        Assert.Equal(PixelMath.ToByte(bad), rgb[(3 * (at % Pixels)) + (at / Pixels)]);
+        Assert.False(PixelMath.PlanarToInterleaved(halves, rgb, Pixels));
     }
 
     [Theory]
