@@ -138,8 +138,13 @@ stop_poller
 grep -q '^compare: ' "$LOG" || fail "compare printed no result (log: $LOG)"
 grep -q '^compare: CUDA is unavailable' "$LOG" && fail "$(grep '^compare: ' "$LOG")"
 
-# The median rows of compare's table: | on | engine | ms/image | ms/step | MiB | gen0 | gen1 | gen2 | load ms | RSS MiB |
-row() { awk -F'|' -v who="$1" '$2 ~ /on/ && $3 ~ "^ *"who" *$" { print $4, $5, $10, $11 }' "$LOG" | tail -1; }
+# The median rows of compare's table (| png | contestant | ms/image | ms/step | ... | load ms | RSS MiB |), its columns
+# found by their headers.
+row() {
+  awk -F'|' -v who="$1" '
+    $3 ~ /^ *contestant *$/ { for (i = 2; i < NF; i++) { h = $i; gsub(/^ +| +$/, "", h); col[h] = i } }
+    $2 ~ /on/ && $3 ~ "^ *"who" *$" { print $col["ms/image"], $col["ms/step"], $col["load ms"], $col["RSS MiB"] }' "$LOG" | tail -1
+}
 read -r E_IMAGE E_STEP E_LOAD E_RSS <<<"$(row engine)"
 read -r B_IMAGE B_STEP B_LOAD B_RSS <<<"$(row bare)"
 [[ -n "${E_IMAGE:-}" && -n "${B_IMAGE:-}" ]] || fail "could not read compare's table (log: $LOG)"

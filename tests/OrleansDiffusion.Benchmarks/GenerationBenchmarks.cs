@@ -5,7 +5,10 @@ using OrleansDiffusion.Engine.Pipeline;
 
 namespace OrleansDiffusion.Benchmarks;
 
-/// <summary>A whole 512x512, 20-step txt2img job on the tiny demo model (CPU), PNG included.</summary>
+/// <summary>
+/// A whole 512x512, 20-step txt2img job on the tiny demo model (CPU), PNG included: as the CLI gets it (a PNG array)
+/// and as a worker runs it (decoded pixels, the PNG in a pooled buffer that goes back once stored).
+/// </summary>
 [MemoryDiagnoser]
 [SimpleJob(launchCount: 1, warmupCount: 1, iterationCount: 5)]
 public class GenerationBenchmarks
@@ -32,4 +35,22 @@ public class GenerationBenchmarks
 
     [Benchmark(Description = "txt2img 512x512, 20 steps, tiny model")]
     public GenerationResult Generate() => _pipeline.Generate(StageBreakdown.Request);
+
+    [Benchmark(Description = "the same, as a worker runs it")]
+    public int GenerateAsWorker()
+    {
+        var length = 0;
+        foreach (var decoded in _pipeline.GenerateBatchDecoded([StageBreakdown.Request]))
+        {
+            foreach (var image in decoded.Images)
+            {
+                using var png = image.EncodePooledPng();
+                length += png.Memory.Length;
+            }
+
+            decoded.Dispose();
+        }
+
+        return length;
+    }
 }

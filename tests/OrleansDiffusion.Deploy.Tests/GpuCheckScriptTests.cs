@@ -42,6 +42,8 @@ public sealed partial class GpuCheckScriptTests : IDisposable
         }
 
         Assert.Matches(@"gpu-check: engine/bare  x\d+\.\d{3} per step  x\d+\.\d{3} per image", output);
+        var load = Regex.Match(output, @"gpu-check: load: engine (?<engine>\d+) ms, bare (?<bare>\d+) ms; process RSS: engine (?<rss>\d+) MiB");
+        Assert.True(load.Success && int.Parse(load.Groups["engine"].Value, CultureInfo.InvariantCulture) > 0 && int.Parse(load.Groups["rss"].Value, CultureInfo.InvariantCulture) > 0, $"load time and RSS read from compare's table:\n{output}");
         Assert.Contains("gpu-check: result: tiny demo model, optimum fp16, cpu, 512x512, 20 Euler steps", output, StringComparison.Ordinal);
         Assert.Contains("gpu-check: GPU memory: not measured (--cpu)", output, StringComparison.Ordinal);
         Assert.True(File.Exists(Path.Combine(_out, "compare-cpu-small.log")));
