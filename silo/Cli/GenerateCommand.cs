@@ -118,7 +118,7 @@ internal static class GenerateCommand
 
         Validate(request);
 
-        using var model = DiffusionModel.Load(folder, new ExecutionOptions { Provider = provider, IntraOpThreads = args.Int("threads", 0), Cuda = new CudaOptions { DeviceId = device } });
+        using var model = DiffusionModel.Load(folder, new ExecutionOptions { Provider = provider, IntraOpThreads = args.Int("threads", 0), AllowSpinning = false, Cuda = new CudaOptions { DeviceId = device } });
         if (model.ProviderFallbackReason is not null)
         {
             progressOutput.WriteLine($"CUDA unavailable, running on CPU: {model.ProviderFallbackReason}");

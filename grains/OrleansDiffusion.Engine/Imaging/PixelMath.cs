@@ -39,19 +39,18 @@ internal static class PixelMath
     /// chunks are interleaved with byte shuffles, so the pixels are read once and no image-sized temporary is needed.
     /// </remarks>
     public static bool PlanarToInterleaved(ReadOnlySpan<float> chw, Span<byte> rgb, int pixelCount) =>
-        PlanarToInterleaved(chw, default, rgb, pixelCount);
+        PlanarToInterleaved(chw, default, half: false, rgb, pixelCount);
 
     /// <summary>
     /// <see cref="PlanarToInterleaved(ReadOnlySpan{float}, Span{byte}, int)"/> from float16 (a float16 VAE's output):
     /// each chunk is widened on the stack first, which is the float32 value exactly, so the bytes are the same.
     /// </summary>
     public static bool PlanarToInterleaved(ReadOnlySpan<Half> chw, Span<byte> rgb, int pixelCount) =>
-        PlanarToInterleaved(default, chw, rgb, pixelCount);
+        PlanarToInterleaved(default, chw, half: true, rgb, pixelCount);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static bool PlanarToInterleaved(ReadOnlySpan<float> floats, ReadOnlySpan<Half> halves, Span<byte> rgb, int pixelCount)
+    private static bool PlanarToInterleaved(ReadOnlySpan<float> floats, ReadOnlySpan<Half> halves, bool half, Span<byte> rgb, int pixelCount)
     {
-        var half = floats.IsEmpty && pixelCount > 0;
         ArgumentOutOfRangeException.ThrowIfLessThan(half ? halves.Length : floats.Length, 3 * pixelCount, "chw");
         rgb = rgb[..(3 * pixelCount)];
         Span<float> widened = stackalloc float[Chunk];

@@ -323,13 +323,23 @@ public sealed partial class DiffusionModel : IDisposable
         }
     }
 
-    private static SessionOptions NewOptions(ExecutionOptions execution) => new()
+    private static SessionOptions NewOptions(ExecutionOptions execution)
     {
-        GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-        ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-        IntraOpNumThreads = execution.IntraOpThreads,
-        InterOpNumThreads = execution.InterOpThreads,
-    };
+        var options = new SessionOptions
+        {
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+            IntraOpNumThreads = execution.IntraOpThreads,
+            InterOpNumThreads = execution.InterOpThreads,
+        };
+        if (!execution.AllowSpinning)
+        {
+            options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+            options.AddSessionConfigEntry("session.inter_op.allow_spinning", "0");
+        }
+
+        return options;
+    }
 
     private static partial class Log
     {

@@ -16,6 +16,13 @@ public sealed record ExecutionOptions
     public int InterOpThreads { get; init; }
 
     /// <summary>
+    /// Whether ONNX Runtime's pool threads spin while they wait for work (<c>session.intra_op.allow_spinning</c> and
+    /// <c>session.inter_op.allow_spinning</c>). Spinning shortens each hand-off but burns a core meanwhile, which a
+    /// machine with few cores (or other work on them) pays for. Default: true, ONNX Runtime's.
+    /// </summary>
+    public bool AllowSpinning { get; init; } = true;
+
+    /// <summary>
     /// Runs the UNet through the device-memory binding (<c>UNetBindings</c>) even on the CPU provider, emulating the
     /// copy ONNX Runtime makes when a host value is bound to a device session: tests run the CUDA path's logic on CPU.
     /// </summary>

@@ -38,6 +38,14 @@ public sealed class DiffusionOptions
     public int IntraOpThreads { get; set; }
 
     /// <summary>
+    /// Whether ONNX Runtime's threads spin while they wait for work (ONNX Runtime's own default is to spin). Spinning
+    /// burns the cores it waits on, which the API, Orleans and PNG encoding on the same machine need: on 2 cores with 2
+    /// threads it halves the speed of a small model and gains nothing measurable on full-size SD 1.5
+    /// (docs/benchmarks.md, "Threads and spinning"). Default: false.
+    /// </summary>
+    public bool AllowSpinning { get; set; }
+
+    /// <summary>
     /// How long an idle job or result-cache grain stays in memory; it reloads from storage when needed again.
     /// Default: 2 minutes (keeps a busy API's memory flat).
     /// </summary>

@@ -184,6 +184,7 @@ public sealed partial class ModelHost : IDisposable
         Provider = string.Equals(_options.Provider, "cuda", StringComparison.OrdinalIgnoreCase) ? ExecutionProvider.Cuda : ExecutionProvider.Cpu,
         Cuda = _options.Cuda.ToEngineOptions(),
         IntraOpThreads = _options.IntraOpThreads,
+        AllowSpinning = _options.AllowSpinning,
     };
 
     private sealed class ModelHold(ModelHost host, string modelId) : IDisposable

@@ -264,6 +264,7 @@ public sealed partial class InferenceRunner(
                 pngs[i] = decoded.Images[i].EncodePooledPng();
             }
 
+            decoded.Dispose(); // the pixels are not needed while the PNGs are stored
             refs = await Task.WhenAll(decoded.Images.Select((image, i) => images.SaveImageAsync(pngs[i].Memory, image.Seed, image.Width, image.Height, CancellationToken.None)));
         }
         finally

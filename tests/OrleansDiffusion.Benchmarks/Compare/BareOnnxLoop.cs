@@ -34,7 +34,7 @@ public sealed class BareOnnxLoop : IDisposable
     private readonly int _stepsOffset;
     private float[] _pixels = [];
 
-    public BareOnnxLoop(string folder, int threads, bool cuda)
+    public BareOnnxLoop(string folder, int threads, bool cuda, bool allowSpinning = true)
     {
         _options = new SessionOptions
         {
@@ -42,6 +42,11 @@ public sealed class BareOnnxLoop : IDisposable
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
             IntraOpNumThreads = threads,
         };
+        if (!allowSpinning)
+        {
+            _options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+            _options.AddSessionConfigEntry("session.inter_op.allow_spinning", "0");
+        }
         if (cuda)
         {
             _options.AppendExecutionProvider_CUDA(0);

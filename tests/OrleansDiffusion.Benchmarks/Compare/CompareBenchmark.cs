@@ -22,7 +22,7 @@ public static class CompareBenchmark
         catch (ArgumentException e)
         {
             output.WriteLine($"compare: {e.Message}");
-            output.WriteLine("usage: compare [--model DIR | --flavor fp32|optimum-fp16|olive-fp16|...] [--runs N] [--images N] [--warmup N] [--steps N] [--size N] [--threads N] [--provider cpu|cuda] [--png on|off|both] [--first engine|bare]");
+            output.WriteLine("usage: compare [--model DIR | --flavor fp32|optimum-fp16|olive-fp16|...] [--runs N] [--images N] [--warmup N] [--steps N] [--size N] [--threads N] [--provider cpu|cuda] [--png on|off|both] [--first engine|bare] [--spin on|off]");
             return 2;
         }
 
@@ -90,7 +90,7 @@ public static class CompareBenchmark
         var what = demoFlavor is null ? folder : $"tiny demo model, flavour {demoFlavor}";
         output.WriteLine();
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{what}: {options.Size}x{options.Size}, {options.Steps} Euler steps, guidance 7.5, {options.Threads} intra-op thread(s), {options.Provider}; medians of {options.Runs} run(s) of {options.Images} image(s) after {(options.Warmup is { } w ? $"{w} warm-up image(s)" : $"a warm-up of {CompareOptions.WarmupSeconds:F0} s (median {Median(results.Select(r => (double)r.WarmupImages)):F0} images)")}"));
+            $"{what}: {options.Size}x{options.Size}, {options.Steps} Euler steps, guidance 7.5, {options.Threads} intra-op thread(s) (spinning {options.Spin}), {options.Provider}; medians of {options.Runs} run(s) of {options.Images} image(s) after {(options.Warmup is { } w ? $"{w} warm-up image(s)" : $"a warm-up of {CompareOptions.WarmupSeconds:F0} s (median {Median(results.Select(r => (double)r.WarmupImages)):F0} images)")}"));
         output.WriteLine("| png | contestant | ms/image | ms/step | text ms | denoise ms | decode ms | MiB allocated/image | gen0/image | gen1/image | gen2/image | load ms | RSS MiB |");
         output.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         var summary = new List<string>();

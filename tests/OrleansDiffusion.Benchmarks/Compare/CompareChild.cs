@@ -33,6 +33,7 @@ public static class CompareChild
             {
                 Provider = options.Cuda ? ExecutionProvider.Cuda : ExecutionProvider.Cpu,
                 IntraOpThreads = options.Threads,
+                AllowSpinning = options.AllowSpinning,
             };
             var diffusion = DiffusionModel.Load(model, execution);
             if (options.Cuda && diffusion.Provider != ExecutionProvider.Cuda)
@@ -65,7 +66,7 @@ public static class CompareChild
         }
         else if (contestant == "bare")
         {
-            var bare = new BareOnnxLoop(model, options.Threads, options.Cuda);
+            var bare = new BareOnnxLoop(model, options.Threads, options.Cuda, options.AllowSpinning);
             loaded = bare;
             provider = options.Cuda ? "Cuda" : "Cpu";
             generate = seed =>

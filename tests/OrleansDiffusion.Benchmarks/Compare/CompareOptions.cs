@@ -39,6 +39,11 @@ public sealed record CompareOptions
     /// <summary>The contestant that goes first in run 1 (then they alternate): engine or bare. Default engine.</summary>
     public string First { get; init; } = "engine";
 
+    /// <summary>on or off: ONNX Runtime's thread spinning, in both contestants. Default on (ONNX Runtime's).</summary>
+    public string Spin { get; init; } = "on";
+
+    public bool AllowSpinning => Spin != "off";
+
     public bool Cuda => Provider == "cuda";
 
     public IEnumerable<bool> PngModes => Png switch
@@ -74,6 +79,7 @@ public sealed record CompareOptions
                 "--provider" => options with { Provider = Next().ToLowerInvariant() },
                 "--png" => options with { Png = Next().ToLowerInvariant() },
                 "--first" => options with { First = Next().ToLowerInvariant() },
+                "--spin" => options with { Spin = Next().ToLowerInvariant() },
                 _ => throw new ArgumentException($"Unknown option '{args[i]}'."),
             };
         }
@@ -93,6 +99,11 @@ public sealed record CompareOptions
             throw new ArgumentException($"--png is on, off or both, not '{options.Png}'.");
         }
 
+        if (options.Spin is not ("on" or "off"))
+        {
+            throw new ArgumentException($"--spin is on or off, not '{options.Spin}'.");
+        }
+
         if (options.Runs < 1 || options.Images < 1 || options.Steps < 1 || options.Size < 64 || options.Size % 8 != 0)
         {
             throw new ArgumentException("--runs, --images and --steps must be at least 1, --size a multiple of 8 of at least 64.");
@@ -109,6 +120,6 @@ public sealed record CompareOptions
         "--images", Images.ToString(CultureInfo.InvariantCulture),
         .. (Warmup is { } warmup ? ["--warmup", warmup.ToString(CultureInfo.InvariantCulture)] : Array.Empty<string>()),
         "--steps", Steps.ToString(CultureInfo.InvariantCulture), "--size", Size.ToString(CultureInfo.InvariantCulture),
-        "--threads", Threads.ToString(CultureInfo.InvariantCulture), "--provider", Provider,
+        "--threads", Threads.ToString(CultureInfo.InvariantCulture), "--provider", Provider, "--spin", Spin,
     ];
 }

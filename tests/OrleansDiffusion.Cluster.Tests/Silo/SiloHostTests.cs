@@ -186,6 +186,24 @@ public sealed class SiloHostTests(AzuriteFixture azurite) : IDisposable
     }
 
     [Fact]
+    public async Task Thread_spinning_is_off_by_default_and_configuration_turns_it_on()
+    {
+        await using (var defaults = Silo())
+        {
+            using var http = defaults.CreateClient();
+            Assert.False(defaults.Services.GetRequiredService<ModelHost>().ExecutionOptions().AllowSpinning);
+        }
+
+        await using var factory = Silo(("Diffusion:AllowSpinning", "true"), ("Diffusion:IntraOpThreads", "2"));
+        using var client = factory.CreateClient();
+
+        var execution = factory.Services.GetRequiredService<ModelHost>().ExecutionOptions();
+
+        Assert.True(execution.AllowSpinning);
+        Assert.Equal(2, execution.IntraOpThreads);
+    }
+
+    [Fact]
     public async Task With_Azure_storage_a_cleared_job_or_cache_record_is_deleted_rather_than_emptied()
     {
         // The retention sweep clears records: with the Azure providers' default a table row would stay behind, empty.
