@@ -156,17 +156,11 @@ internal static class PngWriter
         var n = row.Length;
         previous = previous[..n];
         output = output[..(n + 1)];
+        // The five filters' residuals (Residual's), spelled out so that their sums take one pass over the row.
         long none = 0, sub = 0, up = 0, average = 0, paeth = 0;
         for (var i = 0; i < n; i++)
         {
-            int x = row[i], b = previous[i];
-            int a = 0, c = 0;
-            if (i >= BytesPerPixel)
-            {
-                a = row[i - BytesPerPixel];
-                c = previous[i - BytesPerPixel];
-            }
-
+            var (x, a, b, c) = Neighbours(row, previous, i);
             none += Math.Abs((int)(sbyte)x);
             sub += Math.Abs((int)(sbyte)(x - a));
             up += Math.Abs((int)(sbyte)(x - b));
@@ -177,33 +171,40 @@ internal static class PngWriter
         // Ties go to the simpler filter, in the order of the filter types.
         var best = 0;
         var least = none;
-        if (sub < least) { best = 1; least = sub; }
-        if (up < least) { best = 2; least = up; }
-        if (average < least) { best = 3; least = average; }
-        if (paeth < least) { best = 4; }
+        foreach (var (filter, sum) in (ReadOnlySpan<(int, long)>)[(1, sub), (2, up), (3, average), (4, paeth)])
+        {
+            if (sum < least)
+            {
+                (best, least) = (filter, sum);
+            }
+        }
 
         output[0] = (byte)best;
         var filtered = output[1..];
         for (var i = 0; i < n; i++)
         {
-            int x = row[i], b = previous[i];
-            int a = 0, c = 0;
-            if (i >= BytesPerPixel)
-            {
-                a = row[i - BytesPerPixel];
-                c = previous[i - BytesPerPixel];
-            }
-
-            filtered[i] = (byte)(best switch
-            {
-                0 => x,
-                1 => x - a,
-                2 => x - b,
-                3 => x - ((a + b) >> 1),
-                _ => x - Paeth(a, b, c),
-            });
+            var (x, a, b, c) = Neighbours(row, previous, i);
+            filtered[i] = (byte)Residual(best, x, a, b, c);
         }
     }
+
+    // The byte, the one to its left (a), above (b) and above-left (c); 0 outside the image.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (int X, int A, int B, int C) Neighbours(ReadOnlySpan<byte> row, ReadOnlySpan<byte> previous, int i) =>
+        i >= BytesPerPixel
+            ? (row[i], row[i - BytesPerPixel], previous[i], previous[i - BytesPerPixel])
+            : (row[i], 0, previous[i], 0);
+
+    // What filter type 0-4 (None, Sub, Up, Average, Paeth) stores for x; the low byte is the filtered sample.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Residual(int filter, int x, int a, int b, int c) => filter switch
+    {
+        0 => x,
+        1 => x - a,
+        2 => x - b,
+        3 => x - ((a + b) >> 1),
+        _ => x - Paeth(a, b, c),
+    };
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int Paeth(int a, int b, int c)
