@@ -122,14 +122,22 @@ public sealed partial class ModelHost : IDisposable
 
     public void Dispose()
     {
+        var released = false;
         lock (_gate)
         {
             _disposed = true;
             foreach (var entry in _entries.Values)
             {
+                released |= entry.Model is not null;
                 entry.Model?.Dispose();
                 entry.Model = null;
             }
+        }
+
+        // As after an unload: the process may live on (a host stopped inside a larger process, tests).
+        if (released && _options.TrimNativeHeapOnUnload)
+        {
+            NativeHeap.Trim();
         }
     }
 
