@@ -10,7 +10,7 @@ using OrleansDiffusion.Benchmarks.Cluster;
 // dotnet run -c Release --project tests/OrleansDiffusion.Benchmarks -- burst [jobs] [--clients N]
 //                                                                                      : a burst of distinct jobs on Azure storage: storage requests and bytes per job, accept latency, drain rate
 // dotnet run -c Release --project tests/OrleansDiffusion.Benchmarks -- compare [--model DIR | --flavor fp32|optimum-fp16|olive-fp16] [--runs N] [--images N]
-//     [--warmup N] [--steps N] [--size N] [--threads N] [--provider cpu|cuda] [--png on|off|both]
+//     [--warmup N] [--steps N] [--size N] [--threads N] [--provider cpu|cuda] [--png on|off|both] [--first engine|bare] [--spin on|off]
 //                                                                                      : the engine against a bare ONNX Runtime loop, interleaved child processes
 // dotnet run -c Release --project tests/OrleansDiffusion.Benchmarks -- fullsize load|step|two|unload --model DIR [--model DIR2]
 //                                                                                      : full-size models: load time, RSS, a 512x512 step engine vs bare, unload
