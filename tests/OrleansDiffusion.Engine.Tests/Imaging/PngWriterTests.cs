@@ -39,7 +39,7 @@ public sealed class PngWriterTests
         var average = new byte[3 * Width];
         for (var i = 0; i < average.Length; i++)
         {
-            average[i] = i < 3 ? random.NextByte() : (byte)((average[i - 3] + above[i]) >> 1);
+            average[i] = i < 3 ? (byte)random.Next(256) : (byte)((average[i - 3] + above[i]) >> 1);
         }
 
         rows.Add(average);
@@ -148,9 +148,4 @@ public sealed class PngWriterTests
         Assert.Equal(height * (1 + (3 * width)), bytes.Length);
         return [.. Enumerable.Range(0, height).Select(y => bytes[y * (1 + (3 * width))])];
     }
-}
-
-internal static class RandomExtensions
-{
-    public static byte NextByte(this Random random) => (byte)random.Next(256);
 }
